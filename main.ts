@@ -1,0 +1,50 @@
+import { ConfigError, loadConfig } from "./src/config/load.ts";
+import { watchConfigFile } from "./src/config/watch.ts";
+import { openGatewayKv } from "./src/kv.ts";
+import { createLogger } from "./src/observe/logger.ts";
+import { startGateway } from "./src/server.ts";
+import { exposureProblem, readSettings } from "./src/settings.ts";
+
+const env = Deno.env.toObject();
+const settings = readSettings(Deno.args, env);
+const logger = createLogger({ level: settings.logLevel, json: settings.logJson });
+
+let loaded;
+try {
+  loaded = await loadConfig({
+    path: settings.configPath,
+    explicit: settings.configExplicit,
+    env,
+  });
+} catch (err) {
+  const problems = err instanceof ConfigError ? err.problems : ["config cannot be loaded"];
+  for (const line of problems) console.error(`config error: ${line}`);
+  Deno.exit(2);
+}
+const { config, source } = loaded;
+const exposure = exposureProblem(settings, config);
+if (exposure) {
+  console.error(`refusing to start: ${exposure}`);
+  Deno.exit(2);
+}
+if (source.kind === "empty") {
+  logger.info(`no config file at ${source.path}; starting with an empty config`);
+}
+if (config.auth.api_keys.length === 0) {
+  logger.warn("no client keys configured: the gateway is open to anyone who can reach it");
+}
+
+const kv = await openGatewayKv(settings.kvPath);
+const gateway = await startGateway({
+  config,
+  logger,
+  hostname: settings.host,
+  port: config.port,
+  kv,
+});
+logger.info(`llm-proxy listening on ${gateway.url}`, {
+  config: source.kind === "file" ? source.path : "(empty)",
+});
+if (source.kind === "file") {
+  watchConfigFile({ path: settings.configPath, store: gateway.store, logger, env });
+}

@@ -1,0 +1,82 @@
+import { Hono } from "hono";
+import type { KeyRotator } from "./accounts/key_rotation.ts";
+import { isAuthorized, presentedKeys } from "./auth/client_auth.ts";
+import type { ConfigStore } from "./config/store.ts";
+import { AuthError, GatewayError, NotFoundError, toGatewayError } from "./errors.ts";
+import { detectCallerFormat, errorResponse } from "./formats/caller_format.ts";
+import type { Logger } from "./observe/logger.ts";
+import { ClientGoneError } from "./upstreams/fetch_upstream.ts";
+import { geminiModelList, openAIModelList } from "./routes/models.ts";
+import { chatCompletionsHandler } from "./routes/openai_chat.ts";
+
+export interface AppDeps {
+  store: ConfigStore;
+  logger: Logger;
+  keys: KeyRotator;
+}
+
+/** Paths that answer without a client key. */
+const PUBLIC_PATHS = new Set(["/health", "/healthz"]);
+
+/** Builds the gateway's Hono app: auth, routes, and errors in the caller's format. */
+export function createApp(deps: AppDeps): Hono {
+  const app = new Hono();
+  const state = () => deps.store.current;
+
+  app.onError((err, c) => {
+    const url = new URL(c.req.url);
+    const format = detectCallerFormat(url, c.req.raw.headers);
+    if (err instanceof ClientGoneError) return new Response(null, { status: 499 });
+    const gw = toGatewayError(err);
+    if (!(err instanceof GatewayError)) {
+      // Unexpected: log the kind of failure, never the stack or request content.
+      deps.logger.error("unhandled error", {
+        path: url.pathname,
+        error: err instanceof Error ? err.name + ": " + err.message : "unknown",
+      });
+    } else if (gw.status >= 500) {
+      deps.logger.warn("upstream failure", {
+        path: url.pathname,
+        status: gw.status,
+        error: gw.message,
+      });
+    }
+    return errorResponse(gw, format);
+  });
+
+  app.notFound((c) => {
+    const url = new URL(c.req.url);
+    return errorResponse(
+      new NotFoundError(`No route for ${c.req.method} ${url.pathname}.`, "unknown_route"),
+      detectCallerFormat(url, c.req.raw.headers),
+    );
+  });
+
+  app.get("/health", (c) => c.json({ status: "ok" }));
+  app.get("/healthz", (c) => c.json({ status: "ok" }));
+
+  app.use("*", async (c, next) => {
+    const url = new URL(c.req.url);
+    if (PUBLIC_PATHS.has(url.pathname)) return await next();
+    const configured = state().config.auth.api_keys;
+    if (configured.length > 0 && !isAuthorized(presentedKeys(c.req.raw.headers, url), configured)) {
+      throw new AuthError();
+    }
+    await next();
+  });
+
+  app.get("/v1/models", (c) => listModels(c.req.raw));
+  app.get("/models", (c) => listModels(c.req.raw));
+  app.get("/v1beta/models", (c) => c.json(geminiModelList(state())));
+  app.post("/v1/chat/completions", chatCompletionsHandler({ state, keys: deps.keys }));
+  app.post("/chat/completions", chatCompletionsHandler({ state, keys: deps.keys }));
+
+  function listModels(req: Request): Response {
+    const format = detectCallerFormat(new URL(req.url), req.headers);
+    return Response.json(
+      format === "gemini" ? geminiModelList(state()) : openAIModelList(state()),
+    );
+  }
+
+  return app;
+}

@@ -1,0 +1,47 @@
+import type { Logger } from "../observe/logger.ts";
+import { buildRoutingTable, type RoutingTable } from "../routing/routing_table.ts";
+import { isRoutableProvider } from "../upstreams/registry.ts";
+import type { Config } from "./schema.ts";
+
+/** Everything derived from one config; swapped as a whole on reload. */
+export interface RuntimeState {
+  readonly config: Config;
+  readonly routing: RoutingTable;
+}
+
+/** Holds the current config; requests read `current` once and keep it for their lifetime. */
+export class ConfigStore {
+  #current: RuntimeState;
+  readonly #logger: Logger;
+
+  constructor(config: Config, logger: Logger) {
+    this.#logger = logger;
+    this.#current = this.#compile(config);
+  }
+
+  get current(): RuntimeState {
+    return this.#current;
+  }
+
+  /** Installs a new, already validated config. */
+  replace(config: Config): void {
+    this.#current = this.#compile(config);
+  }
+
+  #compile(config: Config): RuntimeState {
+    for (const p of config.providers) {
+      if (p.enabled && !isRoutableProvider(p)) {
+        this.#logger.warn(
+          `provider "${p.id}": type "${p.type}" is not served by this version yet; its models are not routable`,
+        );
+      }
+    }
+    const secrets = [
+      ...config.auth.api_keys,
+      ...(config.auth.admin_token ? [config.auth.admin_token] : []),
+      ...config.providers.flatMap((p) => p.api_keys),
+    ];
+    this.#logger.setSecrets(secrets);
+    return { config, routing: buildRoutingTable(config, isRoutableProvider) };
+  }
+}

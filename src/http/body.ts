@@ -1,0 +1,66 @@
+import { RequestError } from "../errors.ts";
+
+/** A request body read in full, as raw bytes and as parsed JSON. */
+export interface JsonBody {
+  raw: Uint8Array<ArrayBuffer>;
+  json: unknown;
+}
+
+/**
+ * Reads the request body up to `maxBytes` (413 beyond, checked against `content-length`
+ * first and again while reading, since the header can lie or be absent) and parses it as JSON.
+ * The content type is not enforced: `curl -d` sends form encoding by default.
+ */
+export async function readJsonBody(req: Request, maxBytes: number): Promise<JsonBody> {
+  const declared = Number(req.headers.get("content-length") ?? "NaN");
+  if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge(maxBytes);
+  if (!req.body) throw new RequestError("Request body is empty; expected a JSON object.");
+  const reader = req.body.getReader();
+  const chunks: Uint8Array<ArrayBuffer>[] = [];
+  let size = 0;
+  try {
+    while (true) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > maxBytes) {
+        await reader.cancel().catch(() => {});
+        throw tooLarge(maxBytes);
+      }
+      chunks.push(value);
+    }
+  } catch (err) {
+    if (err instanceof RequestError) throw err;
+    throw new RequestError("Request body could not be read.");
+  }
+  const raw = chunks.length === 1 ? chunks[0] : concat(chunks, size);
+  if (size === 0) throw new RequestError("Request body is empty; expected a JSON object.");
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(raw));
+  } catch {
+    throw new RequestError("Request body is not valid JSON.", "invalid_json");
+  }
+  if (json === null || typeof json !== "object" || Array.isArray(json)) {
+    throw new RequestError("Request body must be a JSON object.", "invalid_json");
+  }
+  return { raw, json };
+}
+
+function tooLarge(maxBytes: number): RequestError {
+  return new RequestError(
+    `Request body is larger than the limit of ${maxBytes} bytes.`,
+    "request_too_large",
+    413,
+  );
+}
+
+function concat(chunks: Uint8Array<ArrayBuffer>[], size: number): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(size);
+  let offset = 0;
+  for (const c of chunks) {
+    out.set(c, offset);
+    offset += c.byteLength;
+  }
+  return out;
+}

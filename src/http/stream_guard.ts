@@ -1,0 +1,78 @@
+/**
+ * Relays an upstream SSE body to the client chunk by chunk, as it arrives, and makes sure a
+ * failure after the first byte still ends the client's stream well-formed: bytes are released
+ * only up to the last complete event (almost always the whole chunk), so when the upstream
+ * breaks, the partial event is dropped and `onError` supplies a complete error event instead.
+ */
+export function guardSseStream(
+  body: ReadableStream<Uint8Array>,
+  options: { onError: (err: unknown) => Uint8Array; onEnd?: () => void },
+): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  let pending: Uint8Array | null = null;
+  let finished = false;
+  const finish = (): void => {
+    if (finished) return;
+    finished = true;
+    options.onEnd?.();
+  };
+
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        // Loop until something is enqueued, so a held partial event does not stall the pull.
+        while (true) {
+          const { done, value } = await reader.read();
+          if (done) {
+            if (pending) controller.enqueue(pending);
+            pending = null;
+            controller.close();
+            finish();
+            return;
+          }
+          const chunk: Uint8Array = pending ? concat(pending, value) : value;
+          const cut = lastEventBoundary(chunk);
+          if (cut === chunk.byteLength) {
+            pending = null;
+            controller.enqueue(chunk);
+            return;
+          }
+          pending = cut === 0 ? chunk : chunk.subarray(cut);
+          if (cut > 0) {
+            controller.enqueue(chunk.subarray(0, cut));
+            return;
+          }
+        }
+      } catch (err) {
+        pending = null;
+        controller.enqueue(options.onError(err));
+        controller.close();
+        finish();
+      }
+    },
+    async cancel(reason) {
+      finish();
+      await reader.cancel(reason).catch(() => {});
+    },
+  });
+}
+
+/** Index just after the last blank line (`\n\n`, `\r\n\r\n` or `\r\r`), or 0 if none. */
+function lastEventBoundary(bytes: Uint8Array): number {
+  for (let i = bytes.byteLength - 1; i >= 1; i--) {
+    const c = bytes[i];
+    if (c !== 10 && c !== 13) continue;
+    const p = bytes[i - 1];
+    if (c === 10 && p === 10) return i + 1;
+    if (c === 13 && p === 13) return i + 1;
+    if (c === 10 && p === 13 && i >= 3 && bytes[i - 2] === 10 && bytes[i - 3] === 13) return i + 1;
+  }
+  return 0;
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.byteLength + b.byteLength);
+  out.set(a, 0);
+  out.set(b, a.byteLength);
+  return out;
+}

@@ -1,0 +1,145 @@
+/**
+ * The intermediate representation of a chat exchange. Every API format converts to and from
+ * these types once; every upstream adapter consumes an IrRequest and yields an IrResponse or
+ * a stream of IrEvents. Fields a format cannot express are simply absent.
+ */
+
+/** A JSON value, for tool arguments, schemas and opaque extras. */
+export type JsonValue =
+  | string
+  | number
+  | boolean
+  | null
+  | JsonValue[]
+  | { [key: string]: JsonValue };
+
+export type JsonObject = { [key: string]: JsonValue };
+
+export type IrRole = "system" | "user" | "assistant" | "tool";
+
+export interface IrTextPart {
+  type: "text";
+  text: string;
+}
+
+export interface IrImagePart {
+  type: "image";
+  /** An http(s) URL, or inline base64 data with its media type. */
+  source: { kind: "url"; url: string } | { kind: "base64"; mediaType: string; data: string };
+  detail?: string;
+}
+
+export interface IrToolCallPart {
+  type: "tool_call";
+  id: string;
+  name: string;
+  /** Arguments as a complete JSON text (`"{}"` when empty). */
+  arguments: string;
+}
+
+export interface IrToolResultPart {
+  type: "tool_result";
+  toolCallId: string;
+  /** The function name, when the format carries it (Gemini needs it). */
+  name?: string;
+  content: Array<IrTextPart | IrImagePart>;
+  isError?: boolean;
+}
+
+export interface IrReasoningPart {
+  type: "reasoning";
+  text: string;
+  /** Backend-bound signature (Anthropic thinking signature, Gemini thoughtSignature). */
+  signature?: string;
+  /** Opaque redacted/encrypted reasoning that only the producing backend can read. */
+  redacted?: string;
+}
+
+export type IrPart =
+  | IrTextPart
+  | IrImagePart
+  | IrToolCallPart
+  | IrToolResultPart
+  | IrReasoningPart;
+
+export interface IrMessage {
+  role: IrRole;
+  parts: IrPart[];
+}
+
+export interface IrTool {
+  name: string;
+  description?: string;
+  /** JSON Schema of the arguments object. */
+  parameters: JsonObject;
+}
+
+export type IrToolChoice =
+  | { type: "auto" }
+  | { type: "none" }
+  | { type: "required" }
+  | { type: "tool"; name: string };
+
+export interface IrRequest {
+  /** The model name the client asked for. */
+  model: string;
+  system: IrPart[];
+  messages: IrMessage[];
+  tools: IrTool[];
+  toolChoice?: IrToolChoice;
+  parallelToolCalls?: boolean;
+  maxTokens?: number;
+  temperature?: number;
+  topP?: number;
+  topK?: number;
+  stop: string[];
+  seed?: number;
+  n?: number;
+  responseFormat?: { type: "text" } | { type: "json_object" } | {
+    type: "json_schema";
+    name?: string;
+    schema: JsonObject;
+    strict?: boolean;
+  };
+  reasoning?: { effort?: "minimal" | "low" | "medium" | "high"; budgetTokens?: number };
+  stream: boolean;
+  /** Whether a streaming client asked for a final usage record (OpenAI `stream_options`). */
+  includeUsage?: boolean;
+  user?: string;
+}
+
+export type IrFinishReason =
+  | "stop"
+  | "length"
+  | "tool_calls"
+  | "content_filter"
+  | "error"
+  | "other";
+
+export interface IrUsage {
+  inputTokens: number;
+  outputTokens: number;
+  cachedInputTokens?: number;
+  reasoningTokens?: number;
+}
+
+export interface IrResponse {
+  id: string;
+  model: string;
+  /** Unix seconds. */
+  created: number;
+  content: IrPart[];
+  finishReason: IrFinishReason;
+  usage?: IrUsage;
+}
+
+/** One step of a streamed answer. Tool calls stream as start → argument deltas → end. */
+export type IrEvent =
+  | { type: "start"; id: string; model: string; created: number }
+  | { type: "text_delta"; text: string }
+  | { type: "reasoning_delta"; text: string; signature?: string }
+  | { type: "tool_call_start"; index: number; id: string; name: string }
+  | { type: "tool_call_delta"; index: number; argumentsDelta: string }
+  | { type: "tool_call_end"; index: number }
+  | { type: "finish"; reason: IrFinishReason; usage?: IrUsage }
+  | { type: "error"; status: number; message: string };

@@ -1,0 +1,257 @@
+/**
+ * A fake OpenAI Chat Completions upstream on 127.0.0.1 (ephemeral port) speaking the real wire
+ * format: `chat.completion` JSON, SSE chunks framed as OpenAI frames them (role delta first,
+ * content deltas, finish chunk, optional usage chunk, `data: [DONE]`), OpenAI error bodies, and
+ * faults. The model name picks the behaviour:
+ * - `*-429`: 429 with `Retry-After: 7` and an OpenAI rate-limit error body
+ * - `*-500`: 500 with an OpenAI server error body
+ * - `*-html-502`: 502 with an HTML body (a broken proxy in front of the provider)
+ * - `*-stall`: never answers until the caller aborts
+ * - `*-reset`: streams three chunks, then breaks the connection mid-stream
+ * - `*-slow`: streams a chunk every 20 ms for up to 10 s (for client-abort tests)
+ * - `*-tools`: answers with a tool call (streamed as OpenAI streams tool calls)
+ * - anything else: answers "Hello from <model>: <last user text>"
+ */
+
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  headers: Headers;
+  body: Record<string, unknown>;
+  rawBody: string;
+}
+
+export interface FakeOpenAI {
+  url: string;
+  requests: RecordedRequest[];
+  /** Streams whose body the gateway cancelled (the client went away). */
+  cancelledStreams: number;
+  /** Requests whose signal aborted before the fake answered (stalls). */
+  abortedRequests: number;
+  close(): Promise<void>;
+}
+
+const encoder = new TextEncoder();
+
+export function startFakeOpenAI(): Promise<FakeOpenAI> {
+  const state: FakeOpenAI = {
+    url: "",
+    requests: [],
+    cancelledStreams: 0,
+    abortedRequests: 0,
+    close: () => Promise.resolve(),
+  };
+  return new Promise((resolve) => {
+    const server = Deno.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      onListen: ({ port }) => {
+        state.url = `http://127.0.0.1:${port}`;
+        state.close = async () => {
+          await server.shutdown();
+        };
+        resolve(state);
+      },
+    }, async (req) => {
+      const url = new URL(req.url);
+      const rawBody = req.method === "POST" ? await req.text() : "";
+      let body: Record<string, unknown> = {};
+      try {
+        body = rawBody ? JSON.parse(rawBody) : {};
+      } catch {
+        return json(400, { error: { message: "bad json", type: "invalid_request_error" } });
+      }
+      state.requests.push({
+        method: req.method,
+        path: url.pathname,
+        headers: req.headers,
+        body,
+        rawBody,
+      });
+      if (url.pathname === "/v1/models") {
+        return json(200, { object: "list", data: [{ id: "fake-gpt", object: "model" }] });
+      }
+      if (url.pathname !== "/v1/chat/completions" || req.method !== "POST") {
+        return json(404, { error: { message: "not found", type: "invalid_request_error" } });
+      }
+      if (!(req.headers.get("authorization") ?? "").startsWith("Bearer sk-up")) {
+        return json(401, {
+          error: {
+            message: "Incorrect API key provided.",
+            type: "invalid_request_error",
+            code: "invalid_api_key",
+          },
+        });
+      }
+      const model = String(body.model ?? "");
+      const stream = body.stream === true;
+      const includeUsage =
+        (body.stream_options as { include_usage?: boolean } | undefined)?.include_usage === true;
+
+      if (model.endsWith("-429")) {
+        return json(429, {
+          error: {
+            message: "Rate limit reached for requests",
+            type: "requests",
+            code: "rate_limit_exceeded",
+          },
+        }, { "retry-after": "7", "x-ratelimit-remaining-requests": "0" });
+      }
+      if (model.endsWith("-500")) {
+        return json(500, {
+          error: { message: "The server had an error", type: "server_error", code: null },
+        });
+      }
+      if (model.endsWith("-html-502")) {
+        return new Response("<html><body>Bad Gateway</body></html>", {
+          status: 502,
+          headers: { "content-type": "text/html" },
+        });
+      }
+      if (model.endsWith("-stall")) {
+        await new Promise<void>((done) => {
+          const t = setTimeout(done, 30_000);
+          req.signal.addEventListener("abort", () => {
+            clearTimeout(t);
+            state.abortedRequests++;
+            done();
+          });
+        });
+        return json(200, {});
+      }
+
+      const lastUser = lastUserText(body);
+      const id = `chatcmpl-${crypto.randomUUID().slice(0, 8)}`;
+      const created = Math.floor(Date.now() / 1000);
+      const tools = model.endsWith("-tools");
+      const text = `Hello from ${model}: ${lastUser}`;
+      const usage = { prompt_tokens: 11, completion_tokens: 7, total_tokens: 18 };
+
+      if (!stream) {
+        const message = tools
+          ? {
+            role: "assistant",
+            content: null,
+            tool_calls: [{
+              id: "call_abc123",
+              type: "function",
+              function: { name: "get_weather", arguments: '{"city":"Paris"}' },
+            }],
+            refusal: null,
+          }
+          : { role: "assistant", content: text, refusal: null };
+        return json(200, {
+          id,
+          object: "chat.completion",
+          created,
+          model,
+          system_fingerprint: "fp_fake",
+          choices: [{
+            index: 0,
+            message,
+            logprobs: null,
+            finish_reason: tools ? "tool_calls" : "stop",
+          }],
+          usage,
+        });
+      }
+
+      const chunk = (delta: Record<string, unknown>, finish: string | null = null): string =>
+        `data: ${
+          JSON.stringify({
+            id,
+            object: "chat.completion.chunk",
+            created,
+            model,
+            system_fingerprint: "fp_fake",
+            choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+          })
+        }\n\n`;
+
+      const events: string[] = [chunk({ role: "assistant", content: "", refusal: null })];
+      if (tools) {
+        events.push(chunk({
+          tool_calls: [{
+            index: 0,
+            id: "call_abc123",
+            type: "function",
+            function: { name: "get_weather", arguments: "" },
+          }],
+        }));
+        for (const frag of ['{"ci', 'ty":', '"Paris"}']) {
+          events.push(chunk({ tool_calls: [{ index: 0, function: { arguments: frag } }] }));
+        }
+        events.push(chunk({}, "tool_calls"));
+      } else {
+        for (const word of text.match(/\S+\s*/g) ?? []) events.push(chunk({ content: word }));
+        events.push(chunk({}, "stop"));
+      }
+      if (includeUsage) {
+        events.push(
+          `data: ${
+            JSON.stringify({
+              id,
+              object: "chat.completion.chunk",
+              created,
+              model,
+              choices: [],
+              usage,
+            })
+          }\n\n`,
+        );
+      }
+      events.push("data: [DONE]\n\n");
+
+      const slow = model.endsWith("-slow");
+      const reset = model.endsWith("-reset");
+      let i = 0;
+      const started = Date.now();
+      const body$ = new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          if (slow) {
+            await new Promise((r) => setTimeout(r, 20));
+            if (Date.now() - started > 10_000) return controller.close();
+            controller.enqueue(encoder.encode(chunk({ content: "tick " })));
+            return;
+          }
+          if (reset && i === 3) {
+            // A partial event, then the connection breaks.
+            controller.enqueue(encoder.encode('data: {"id":"trunc'));
+            await new Promise((r) => setTimeout(r, 10));
+            controller.error(new Error("connection reset"));
+            return;
+          }
+          if (i >= events.length) return controller.close();
+          controller.enqueue(encoder.encode(events[i++]));
+        },
+        cancel() {
+          state.cancelledStreams++;
+        },
+      });
+      return new Response(body$, {
+        headers: {
+          "content-type": "text/event-stream; charset=utf-8",
+          "cache-control": "no-cache",
+        },
+      });
+    });
+  });
+}
+
+function lastUserText(body: Record<string, unknown>): string {
+  const messages = Array.isArray(body.messages) ? body.messages : [];
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const m = messages[i] as { role?: string; content?: unknown };
+    if (m.role === "user") {
+      return typeof m.content === "string" ? m.content : JSON.stringify(m.content);
+    }
+  }
+  return "";
+}
+
+function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { "content-type": "application/json", ...headers },
+  });
+}
