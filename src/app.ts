@@ -7,7 +7,8 @@ import { detectCallerFormat, errorResponse } from "./formats/caller_format.ts";
 import type { Logger } from "./observe/logger.ts";
 import { ClientGoneError } from "./upstreams/fetch_upstream.ts";
 import { geminiModelList, openAIModelList } from "./routes/models.ts";
-import { chatCompletionsHandler } from "./routes/openai_chat.ts";
+import { handleConversation } from "./routes/conversation.ts";
+import { openAIChatFormat } from "./formats/openai_chat/format.ts";
 
 export interface AppDeps {
   store: ConfigStore;
@@ -68,8 +69,9 @@ export function createApp(deps: AppDeps): Hono {
   app.get("/v1/models", (c) => listModels(c.req.raw));
   app.get("/models", (c) => listModels(c.req.raw));
   app.get("/v1beta/models", (c) => c.json(geminiModelList(state())));
-  app.post("/v1/chat/completions", chatCompletionsHandler({ state, keys: deps.keys }));
-  app.post("/chat/completions", chatCompletionsHandler({ state, keys: deps.keys }));
+  const conv = { state, keys: deps.keys };
+  app.post("/v1/chat/completions", (c) => handleConversation(c, openAIChatFormat, {}, conv));
+  app.post("/chat/completions", (c) => handleConversation(c, openAIChatFormat, {}, conv));
 
   function listModels(req: Request): Response {
     const format = detectCallerFormat(new URL(req.url), req.headers);

@@ -35,6 +35,9 @@ export interface IrToolCallPart {
   name: string;
   /** Arguments as a complete JSON text (`"{}"` when empty). */
   arguments: string;
+  /** Gemini attaches a thoughtSignature to function-call parts; kept for the same family. */
+  signature?: string;
+  origin?: IrOrigin;
 }
 
 export interface IrToolResultPart {
@@ -46,6 +49,9 @@ export interface IrToolResultPart {
   isError?: boolean;
 }
 
+/** The API family whose backend produced a signature; signatures only validate there. */
+export type IrOrigin = "openai" | "anthropic" | "gemini";
+
 export interface IrReasoningPart {
   type: "reasoning";
   text: string;
@@ -53,6 +59,8 @@ export interface IrReasoningPart {
   signature?: string;
   /** Opaque redacted/encrypted reasoning that only the producing backend can read. */
   redacted?: string;
+  /** Who produced `signature`/`redacted`; encoders for another family drop them. */
+  origin?: IrOrigin;
 }
 
 export type IrPart =
@@ -101,7 +109,17 @@ export interface IrRequest {
     schema: JsonObject;
     strict?: boolean;
   };
-  reasoning?: { effort?: "minimal" | "low" | "medium" | "high"; budgetTokens?: number };
+  /**
+   * Reasoning/thinking settings: an effort level (OpenAI), a token budget (Anthropic
+   * `budget_tokens`, Gemini `thinkingBudget`), whether thoughts are returned; `enabled: false`
+   * means the client turned thinking off explicitly.
+   */
+  reasoning?: {
+    enabled?: boolean;
+    effort?: "minimal" | "low" | "medium" | "high";
+    budgetTokens?: number;
+    includeThoughts?: boolean;
+  };
   stream: boolean;
   /** Whether a streaming client asked for a final usage record (OpenAI `stream_options`). */
   includeUsage?: boolean;
@@ -137,9 +155,25 @@ export interface IrResponse {
 export type IrEvent =
   | { type: "start"; id: string; model: string; created: number }
   | { type: "text_delta"; text: string }
-  | { type: "reasoning_delta"; text: string; signature?: string }
-  | { type: "tool_call_start"; index: number; id: string; name: string }
+  | {
+    type: "reasoning_delta";
+    text: string;
+    /** Arrives with (or after) the reasoning text it signs. */
+    signature?: string;
+    redacted?: string;
+    origin?: IrOrigin;
+  }
+  | {
+    type: "tool_call_start";
+    /** 0-based position among this answer's tool calls. */
+    index: number;
+    id: string;
+    name: string;
+    signature?: string;
+    origin?: IrOrigin;
+  }
   | { type: "tool_call_delta"; index: number; argumentsDelta: string }
   | { type: "tool_call_end"; index: number }
   | { type: "finish"; reason: IrFinishReason; usage?: IrUsage }
+  /** The upstream failed after the stream started; encoders emit their in-stream error form. */
   | { type: "error"; status: number; message: string };

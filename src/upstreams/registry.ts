@@ -1,21 +1,20 @@
 import type { ProviderConfig } from "../config/schema.ts";
 import { echoUpstream } from "./echo/adapter.ts";
+import { openAIUpstream } from "./openai/adapter.ts";
 import type { Upstream } from "./types.ts";
 
-/** Upstream types reached through the IR adapter interface. */
-const IR_UPSTREAMS: Readonly<Record<string, Upstream>> = {
+/** Every upstream type this build serves, by provider type. */
+const UPSTREAMS: Readonly<Record<string, Upstream>> = {
+  openai: openAIUpstream,
   echo: echoUpstream,
 };
 
-/** The IR adapter for a provider type, if this build has one. */
-export function irUpstreamFor(type: string): Upstream | undefined {
-  return IR_UPSTREAMS[type];
+/** The adapter for a provider type, if this build has one. */
+export function upstreamFor(type: string): Upstream | undefined {
+  return UPSTREAMS[type];
 }
 
-/**
- * Whether this build can serve the provider: `openai` is forwarded in its own format;
- * the other types need an IR adapter.
- */
+/** Whether this build can serve the provider's type. */
 export function isRoutableProvider(p: ProviderConfig): boolean {
-  return p.type === "openai" || p.type in IR_UPSTREAMS;
+  return p.type in UPSTREAMS;
 }

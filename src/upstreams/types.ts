@@ -1,4 +1,5 @@
 import type { ProviderConfig } from "../config/schema.ts";
+import type { FormatId, RequestHints } from "../formats/client_format.ts";
 import type { IrEvent, IrRequest, IrResponse } from "../ir/types.ts";
 
 /** What an adapter needs for one attempt: where, as whom, which model, and when to give up. */
@@ -10,11 +11,36 @@ export interface CallContext {
   apiKey?: string;
   /** Aborts when the client goes away; adapters pass it to every fetch. */
   signal: AbortSignal;
+  /**
+   * The client's request headers. Adapters may copy a few protocol headers they own
+   * (e.g. `anthropic-beta`, `anthropic-version`) and nothing else: never IPs, cookies or keys.
+   */
+  clientHeaders: Headers;
 }
 
-/** One upstream type behind one small interface: IR in, IR out. */
+/** The same-format fast path: the client's body is forwarded without an IR round trip. */
+export interface NativeForward {
+  /** The raw body as the client sent it. */
+  raw: Uint8Array<ArrayBuffer>;
+  /** The parsed body; used when the model has to be renamed (aliases). */
+  json: Record<string, unknown>;
+  /** Whether the client asked for a stream. */
+  stream: boolean;
+  hints: RequestHints;
+}
+
+/**
+ * One upstream type behind one small interface: IR in, IR out.
+ * `send` and `stream` throw UpstreamError (with status, safe message, retryAfter) when the
+ * upstream fails before answering; once `stream` has returned, failures arrive as an `error`
+ * event followed by the end of the stream — the stream itself never errors.
+ */
 export interface Upstream {
   readonly type: string;
   send(req: IrRequest, ctx: CallContext): Promise<IrResponse>;
   stream(req: IrRequest, ctx: CallContext): Promise<ReadableStream<IrEvent>>;
+  /** The client format this upstream speaks natively, enabling `forwardNative`. */
+  readonly nativeFormat?: FormatId;
+  /** Forwards a same-format request untouched (unknown fields survive), streaming unchanged. */
+  forwardNative?(req: NativeForward, ctx: CallContext): Promise<Response>;
 }
