@@ -46,5 +46,11 @@ logger.info(`llm-proxy listening on ${gateway.url}`, {
   config: source.kind === "file" ? source.path : "(empty)",
 });
 if (source.kind === "file") {
-  watchConfigFile({ path: settings.configPath, store: gateway.store, logger, env });
+  watchConfigFile({
+    path: settings.configPath,
+    store: gateway.store,
+    logger,
+    env,
+    check: (c) => exposureProblem(settings, c),
+  });
 }

@@ -1,6 +1,6 @@
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
-import { type Config, configSchema } from "./schema.ts";
+import { type Config, configSchema, crossCheckConfig } from "./schema.ts";
 
 /** A config that cannot be used; `problems` has one line per problem, naming the field path. */
 export class ConfigError extends Error {
@@ -24,7 +24,11 @@ export function formatPath(path: ReadonlyArray<PropertyKey>): string {
 
 /** One line per zod issue: `path: message`. */
 export function formatIssues(error: z.ZodError, prefix = ""): string[] {
-  return error.issues.map((issue) => `${prefix}${formatPath(issue.path)}: ${issue.message}`);
+  return error.issues.flatMap((issue) =>
+    issue.code === "unrecognized_keys"
+      ? issue.keys.map((k) => `${prefix}${formatPath([...issue.path, k])}: unknown key`)
+      : [`${prefix}${formatPath(issue.path)}: ${issue.message}`]
+  );
 }
 
 /** Parses config text as YAML for `.yaml`/`.yml` paths, JSON otherwise. */
@@ -41,7 +45,11 @@ export function parseConfigText(text: string, path: string): unknown {
 /** Validates a parsed config object; throws ConfigError listing every problem. */
 export function validateConfig(raw: unknown): Config {
   const result = configSchema.safeParse(raw ?? {});
-  if (!result.success) throw new ConfigError(formatIssues(result.error));
+  const problems = [
+    ...(result.success ? [] : formatIssues(result.error)),
+    ...crossCheckConfig(raw),
+  ];
+  if (problems.length > 0 || !result.success) throw new ConfigError(problems);
   return result.data;
 }
 

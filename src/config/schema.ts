@@ -14,7 +14,7 @@ export const PROVIDER_TYPES = [
 
 export type ProviderType = typeof PROVIDER_TYPES[number];
 
-const url = z.url({ error: "expected a URL" }).refine(
+const url = z.url({ error: "expected a URL", abort: true }).refine(
   (u) => u.startsWith("http://") || u.startsWith("https://"),
   { error: "expected an http(s) URL" },
 );
@@ -73,55 +73,58 @@ export const configSchema = z.strictObject({
     /** Largest accepted request body; larger ones get 413. */
     max_body_bytes: z.number().int().positive().default(20 * 1024 * 1024),
   }).default({ max_body_bytes: 20 * 1024 * 1024 }),
-}).superRefine((cfg, ctx) => {
+});
+
+/**
+ * Cross-field checks (ids unique, references resolve, presets known). They work on the raw
+ * input so they are reported together with the schema's own problems, not after them.
+ * Returns `path: message` lines.
+ */
+export function crossCheckConfig(raw: unknown): string[] {
+  const problems: string[] = [];
+  const obj = isRecord(raw) ? raw : {};
+  const providers = Array.isArray(obj.providers) ? obj.providers : [];
   const ids = new Set<string>();
-  cfg.providers.forEach((p, i) => {
-    if (ids.has(p.id)) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["providers", i, "id"],
-        message: `duplicate provider id "${p.id}"`,
-      });
+  providers.forEach((p: unknown, i: number) => {
+    if (!isRecord(p)) return;
+    if (typeof p.id === "string") {
+      if (ids.has(p.id)) problems.push(`providers[${i}].id: duplicate provider id "${p.id}"`);
+      ids.add(p.id);
     }
-    ids.add(p.id);
-    if (p.preset !== undefined && !(p.preset in OPENAI_COMPATIBLE_PRESETS)) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["providers", i, "preset"],
-        message: `unknown preset "${p.preset}" (known: ${
+    if (typeof p.preset === "string" && !(p.preset in OPENAI_COMPATIBLE_PRESETS)) {
+      problems.push(
+        `providers[${i}].preset: unknown preset "${p.preset}" (known: ${
           Object.keys(OPENAI_COMPATIBLE_PRESETS).join(", ")
         })`,
-      });
+      );
     }
     if (p.type === "openai" && p.base_url === undefined && p.preset === undefined) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["providers", i, "base_url"],
-        message: "required for type openai (or give a preset)",
-      });
+      problems.push(`providers[${i}].base_url: required for type openai (or give a preset)`);
     }
   });
-  for (const [alias, def] of Object.entries(cfg.models)) {
-    def.routes.forEach((r, i) => {
-      if (!ids.has(r.provider)) {
-        ctx.addIssue({
-          code: "custom",
-          path: ["models", alias, "routes", i, "provider"],
-          message: `unknown provider "${r.provider}"`,
-        });
+  if (isRecord(obj.models)) {
+    for (const [alias, def] of Object.entries(obj.models)) {
+      const routes = isRecord(def) && Array.isArray(def.routes) ? def.routes : [];
+      routes.forEach((r: unknown, i: number) => {
+        if (isRecord(r) && typeof r.provider === "string" && !ids.has(r.provider)) {
+          problems.push(`models.${alias}.routes[${i}].provider: unknown provider "${r.provider}"`);
+        }
+      });
+    }
+  }
+  if (Array.isArray(obj.model_priority)) {
+    obj.model_priority.forEach((id: unknown, i: number) => {
+      if (typeof id === "string" && !ids.has(id)) {
+        problems.push(`model_priority[${i}]: unknown provider "${id}"`);
       }
     });
   }
-  cfg.model_priority.forEach((id, i) => {
-    if (!ids.has(id)) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["model_priority", i],
-        message: `unknown provider "${id}"`,
-      });
-    }
-  });
-});
+  return problems;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
 
 export type Config = z.infer<typeof configSchema>;
 export type ProviderConfig = z.infer<typeof providerSchema>;

@@ -1,5 +1,6 @@
 import type { Logger } from "../observe/logger.ts";
 import { ConfigError, loadConfig } from "./load.ts";
+import type { Config } from "./schema.ts";
 import type { ConfigStore } from "./store.ts";
 
 /**
@@ -14,6 +15,8 @@ export function watchConfigFile(
     logger: Logger;
     env: Record<string, string | undefined>;
     debounceMs?: number;
+    /** Extra checks a new config must pass (e.g. the exposure guard); returns the problem. */
+    check?: (config: Config) => string | undefined;
   },
 ): { close(): void } {
   const { path, store, logger, env } = options;
@@ -32,6 +35,8 @@ export function watchConfigFile(
   const reload = async (): Promise<void> => {
     try {
       const { config } = await loadConfig({ path, explicit: true, env });
+      const problem = options.check?.(config);
+      if (problem) throw new ConfigError([problem]);
       store.replace(config);
       logger.info(`config reloaded from ${path}`);
     } catch (err) {

@@ -1,6 +1,12 @@
 import { UpstreamError } from "../../errors.ts";
+import { chatResponseToIr, ChatSseToIrStream } from "../../formats/openai_chat/from_upstream.ts";
+import { irToChatRequest } from "../../formats/openai_chat/to_upstream.ts";
+import type { IrEvent, IrRequest, IrResponse } from "../../ir/types.ts";
+import { maskSecretsInText } from "../../observe/mask.ts";
+import { fetchUpstream, parseRetryAfter } from "../fetch_upstream.ts";
+import { sseBodyToIr } from "../ir_stream.ts";
 import type { CallContext, NativeForward, Upstream } from "../types.ts";
-import { forwardOpenAI } from "./forward.ts";
+import { forwardOpenAI, openAIBaseUrl } from "./forward.ts";
 
 /**
  * OpenAI-compatible upstreams. Chat Completions clients are forwarded natively; other
@@ -25,16 +31,54 @@ export const openAIUpstream: Upstream = {
     });
   },
 
-  send(): Promise<never> {
-    return Promise.reject(notYet());
+  async send(req: IrRequest, ctx: CallContext): Promise<IrResponse> {
+    const res = await post({ ...req, stream: false }, ctx);
+    return chatResponseToIr(await res.json(), ctx.model);
   },
-  stream(): Promise<never> {
-    return Promise.reject(notYet());
+
+  async stream(req: IrRequest, ctx: CallContext): Promise<ReadableStream<IrEvent>> {
+    const res = await post({ ...req, stream: true }, ctx);
+    if (!res.body) throw new UpstreamError(502, "Upstream sent an empty stream.");
+    return sseBodyToIr(res.body, new ChatSseToIrStream(ctx.model));
   },
 };
 
-function notYet(): UpstreamError {
-  return new UpstreamError(400, "This upstream is reachable from OpenAI Chat clients only.", {
-    code: "unsupported_conversion",
+async function post(req: IrRequest, ctx: CallContext): Promise<Response> {
+  const headers = new Headers({
+    "content-type": "application/json",
+    accept: req.stream ? "text/event-stream" : "application/json",
+  });
+  for (const [k, v] of Object.entries(ctx.provider.headers)) headers.set(k, v);
+  if (ctx.apiKey) headers.set("authorization", `Bearer ${ctx.apiKey}`);
+  const res = await fetchUpstream(`${openAIBaseUrl(ctx.provider)}/chat/completions`, {
+    method: "POST",
+    headers,
+    body: JSON.stringify(irToChatRequest(req, ctx.model)),
+    timeoutMs: ctx.provider.timeout_ms,
+    clientSignal: ctx.signal,
+  });
+  if (res.ok) return res;
+  throw await openAIErrorToUpstreamError(res, ctx.apiKey);
+}
+
+/** An OpenAI-style error response → UpstreamError with its status, message and Retry-After. */
+export async function openAIErrorToUpstreamError(
+  res: Response,
+  apiKey: string | undefined,
+): Promise<UpstreamError> {
+  const text = maskSecretsInText(await res.text().catch(() => ""), apiKey ? [apiKey] : []);
+  let message = text.slice(0, 500);
+  let code: string | undefined;
+  try {
+    const body = JSON.parse(text) as { error?: { message?: string; code?: unknown } };
+    if (body.error?.message) message = body.error.message;
+    if (typeof body.error?.code === "string") code = body.error.code;
+  } catch {
+    // Not JSON: keep the (truncated, masked) text.
+  }
+  const status = res.status >= 500 || res.status < 400 ? 502 : res.status;
+  return new UpstreamError(status, `Upstream error (${res.status}): ${message || "no details"}`, {
+    code: code ?? "upstream_error",
+    retryAfter: parseRetryAfter(res.headers.get("retry-after")),
   });
 }
