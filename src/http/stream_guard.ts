@@ -57,15 +57,20 @@ export function guardSseStream(
   });
 }
 
-/** Index just after the last blank line (`\n\n`, `\r\n\r\n` or `\r\r`), or 0 if none. */
+/**
+ * Index just after the last event boundary: a line ending (LF, CR or CRLF) directly followed
+ * by another, i.e. an empty line. Returns 0 when the bytes hold no complete event.
+ */
 function lastEventBoundary(bytes: Uint8Array): number {
   for (let i = bytes.byteLength - 1; i >= 1; i--) {
     const c = bytes[i];
     if (c !== 10 && c !== 13) continue;
-    const p = bytes[i - 1];
-    if (c === 10 && p === 10) return i + 1;
-    if (c === 13 && p === 13) return i + 1;
-    if (c === 10 && p === 13 && i >= 3 && bytes[i - 2] === 10 && bytes[i - 3] === 13) return i + 1;
+    // The line ending at i: CRLF counts as one ending, so step back over its CR.
+    let j = c === 10 && bytes[i - 1] === 13 ? i - 2 : i - 1;
+    if (j < 0) continue;
+    const p = bytes[j];
+    if (p === 10 || p === 13) return i + 1;
+    j = -1;
   }
   return 0;
 }

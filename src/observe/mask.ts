@@ -10,7 +10,7 @@ export function maskSecret(secret: string): string {
 
 // Bearer tokens, OpenAI/Anthropic-style keys, Google API keys and OAuth access tokens.
 const SECRET_PATTERNS: RegExp[] = [
-  /\b(Bearer\s+)([A-Za-z0-9._~+\/=-]{8,})/g,
+  /\b(Bearer\s+)([A-Za-z0-9._~+\/=-]{8,})/gi,
   /\b(sk-[A-Za-z0-9_-]{6,})/g,
   /\b(AIza[0-9A-Za-z_-]{20,})/g,
   /\b(ya29\.[0-9A-Za-z._-]{10,})/g,
@@ -28,7 +28,7 @@ export function maskSecretsInText(text: string, known: Iterable<string> = []): s
   for (const re of SECRET_PATTERNS) {
     out = out.replace(
       re,
-      (_m, a: string, b?: string) => b === undefined ? maskSecret(a) : a + maskSecret(b),
+      (_m, a: string, b: unknown) => typeof b === "string" ? a + maskSecret(b) : maskSecret(a),
     );
   }
   return out;

@@ -1,0 +1,162 @@
+import assert from "node:assert/strict";
+import { readJsonBody } from "../../src/http/body.ts";
+import { RequestError } from "../../src/errors.ts";
+
+const enc = new TextEncoder();
+const URL_ = "http://127.0.0.1/v1/chat/completions";
+
+function post(body: BodyInit | null, headers: Record<string, string> = {}): Request {
+  return new Request(URL_, { method: "POST", body, headers });
+}
+
+/** A streamed body with no content-length; counts how many chunks were pulled. */
+function streamedRequest(
+  chunks: Uint8Array[],
+): { req: Request; pulled: () => number; cancelled: () => boolean } {
+  let i = 0;
+  let cancelled = false;
+  const body = new ReadableStream<Uint8Array>({
+    pull(c) {
+      if (i < chunks.length) c.enqueue(chunks[i++]);
+      else c.close();
+    },
+    cancel() {
+      cancelled = true;
+    },
+  }, { highWaterMark: 0 });
+  const req = new Request(URL_, { method: "POST", body });
+  return { req, pulled: () => i, cancelled: () => cancelled };
+}
+
+async function rejectsWith(
+  p: Promise<unknown>,
+  expected: { status: number; code: string; message?: RegExp },
+): Promise<void> {
+  await assert.rejects(p, (err: unknown) => {
+    assert.ok(err instanceof RequestError, `expected RequestError, got ${err}`);
+    assert.equal(err.status, expected.status);
+    assert.equal(err.code, expected.code);
+    if (expected.message) assert.match(err.message, expected.message);
+    return true;
+  });
+}
+
+Deno.test("readJsonBody returns the raw bytes and the parsed object", async () => {
+  const text = '{"model":"m","messages":[{"role":"user","content":"héllo 你"}]}';
+  const { raw, json } = await readJsonBody(post(text), 1024);
+  assert.deepEqual(raw, enc.encode(text));
+  assert.deepEqual(json, { model: "m", messages: [{ role: "user", content: "héllo 你" }] });
+});
+
+Deno.test("readJsonBody joins a body streamed in several chunks", async () => {
+  const text = '{"a":"é","b":[1,2,3]}';
+  const bytes = enc.encode(text);
+  const chunks = Array.from(bytes, (b) => new Uint8Array([b]));
+  const { req } = streamedRequest(chunks);
+  const { raw, json } = await readJsonBody(req, 1024);
+  assert.deepEqual(raw, bytes);
+  assert.deepEqual(json, { a: "é", b: [1, 2, 3] });
+});
+
+Deno.test("readJsonBody accepts a body of exactly the limit", async () => {
+  const text = '{"k":"' + "x".repeat(10) + '"}';
+  const { json } = await readJsonBody(post(text), enc.encode(text).length);
+  assert.deepEqual(json, { k: "x".repeat(10) });
+});
+
+Deno.test("readJsonBody rejects by content-length with 413 before reading", async () => {
+  let pulled = false;
+  const body = new ReadableStream<Uint8Array>({
+    pull(c) {
+      pulled = true;
+      c.enqueue(enc.encode("{}"));
+      c.close();
+    },
+  }, { highWaterMark: 0 });
+  const req = new Request(URL_, { method: "POST", body, headers: { "content-length": "101" } });
+  await rejectsWith(readJsonBody(req, 100), {
+    status: 413,
+    code: "request_too_large",
+    message: /100 bytes/,
+  });
+  assert.equal(pulled, false, "the body must not be read when content-length is too large");
+});
+
+Deno.test("readJsonBody rejects by actual size with 413 when there is no content-length", async () => {
+  const { req, pulled, cancelled } = streamedRequest([
+    enc.encode('{"a":"'),
+    enc.encode("x".repeat(60)),
+    enc.encode("y".repeat(60)),
+    enc.encode("z".repeat(60)),
+    enc.encode('"}'),
+  ]);
+  assert.equal(req.headers.get("content-length"), null);
+  await rejectsWith(readJsonBody(req, 100), { status: 413, code: "request_too_large" });
+  assert.ok(pulled() < 5, "reading stops once the limit is passed");
+  assert.equal(cancelled(), true, "the body stream is cancelled");
+});
+
+Deno.test("readJsonBody rejects by actual size when content-length understates it", async () => {
+  const body = ReadableStream.from([enc.encode('{"a":"' + "x".repeat(200) + '"}')]);
+  const req = new Request(URL_, { method: "POST", body, headers: { "content-length": "10" } });
+  assert.equal(req.headers.get("content-length"), "10");
+  await rejectsWith(readJsonBody(req, 100), { status: 413, code: "request_too_large" });
+});
+
+Deno.test("readJsonBody: invalid JSON is a 400 with code invalid_json", async () => {
+  for (const text of ["{", "{'a':1}", "not json", '{"a":1}garbage']) {
+    await rejectsWith(readJsonBody(post(text), 1024), {
+      status: 400,
+      code: "invalid_json",
+      message: /not valid JSON/,
+    });
+  }
+});
+
+Deno.test("readJsonBody: JSON that is not an object is rejected", async () => {
+  for (const text of ["[1,2]", '"str"', "42", "null", "true"]) {
+    await rejectsWith(readJsonBody(post(text), 1024), {
+      status: 400,
+      code: "invalid_json",
+      message: /must be a JSON object/,
+    });
+  }
+});
+
+Deno.test("readJsonBody: an empty or missing body is a 400 invalid_request", async () => {
+  await rejectsWith(readJsonBody(post(""), 1024), {
+    status: 400,
+    code: "invalid_request",
+    message: /empty/,
+  });
+  await rejectsWith(readJsonBody(new Request(URL_, { method: "POST" }), 1024), {
+    status: 400,
+    code: "invalid_request",
+    message: /empty/,
+  });
+  const { req } = streamedRequest([]);
+  await rejectsWith(readJsonBody(req, 1024), { status: 400, code: "invalid_request" });
+});
+
+Deno.test("readJsonBody: invalid UTF-8 is rejected as invalid_json, not replaced", async () => {
+  const bytes = new Uint8Array([...enc.encode('{"a":"'), 0xff, 0xfe, ...enc.encode('"}')]);
+  await rejectsWith(readJsonBody(post(bytes), 1024), { status: 400, code: "invalid_json" });
+  // A UTF-8 sequence truncated at the end of the body.
+  const truncated = new Uint8Array([...enc.encode('{"a":"'), 0xe4, 0xbd]);
+  await rejectsWith(readJsonBody(post(truncated), 1024), { status: 400, code: "invalid_json" });
+});
+
+Deno.test("readJsonBody: a body stream that fails mid-read is a 400", async () => {
+  let n = 0;
+  const body = new ReadableStream<Uint8Array>({
+    pull(c) {
+      if (n++ === 0) c.enqueue(enc.encode('{"a":'));
+      else c.error(new Error("socket closed"));
+    },
+  });
+  await rejectsWith(readJsonBody(new Request(URL_, { method: "POST", body }), 1024), {
+    status: 400,
+    code: "invalid_request",
+    message: /could not be read/,
+  });
+});
