@@ -9,6 +9,7 @@ import { ClientGoneError } from "./upstreams/fetch_upstream.ts";
 import { geminiModelList, openAIModelList } from "./routes/models.ts";
 import { handleConversation } from "./routes/conversation.ts";
 import { openAIChatFormat } from "./formats/openai_chat/format.ts";
+import { openAIResponsesFormat } from "./formats/openai_responses/format.ts";
 
 export interface AppDeps {
   store: ConfigStore;
@@ -72,6 +73,8 @@ export function createApp(deps: AppDeps): Hono {
   const conv = { state, keys: deps.keys };
   app.post("/v1/chat/completions", (c) => handleConversation(c, openAIChatFormat, {}, conv));
   app.post("/chat/completions", (c) => handleConversation(c, openAIChatFormat, {}, conv));
+  app.post("/v1/responses", (c) => handleConversation(c, openAIResponsesFormat, {}, conv));
+  app.post("/responses", (c) => handleConversation(c, openAIResponsesFormat, {}, conv));
 
   function listModels(req: Request): Response {
     const format = detectCallerFormat(new URL(req.url), req.headers);

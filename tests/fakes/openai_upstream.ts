@@ -123,8 +123,15 @@ export function startFakeOpenAI(): Promise<FakeOpenAI> {
       const lastUser = lastUserText(body);
       const id = `chatcmpl-${crypto.randomUUID().slice(0, 8)}`;
       const created = Math.floor(Date.now() / 1000);
-      const tools = model.endsWith("-tools");
-      const text = `Hello from ${model}: ${lastUser}`;
+      // A tool round trip: once the history ends with a tool result, answer in text about it.
+      const last = lastMessage(body);
+      const afterTool = last?.role === "tool";
+      const tools = model.endsWith("-tools") && !afterTool;
+      const text = afterTool
+        ? `Tool said: ${
+          typeof last?.content === "string" ? last.content : JSON.stringify(last?.content)
+        }`
+        : `Hello from ${model}: ${lastUser}`;
       const usage = { prompt_tokens: 11, completion_tokens: 7, total_tokens: 18 };
 
       if (!stream) {
@@ -236,6 +243,13 @@ export function startFakeOpenAI(): Promise<FakeOpenAI> {
       });
     });
   });
+}
+
+function lastMessage(
+  body: Record<string, unknown>,
+): { role?: string; content?: unknown } | undefined {
+  const messages = Array.isArray(body.messages) ? body.messages : [];
+  return messages[messages.length - 1] as { role?: string; content?: unknown } | undefined;
 }
 
 function lastUserText(body: Record<string, unknown>): string {
