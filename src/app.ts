@@ -10,6 +10,9 @@ import { geminiModelList, openAIModelList } from "./routes/models.ts";
 import { handleConversation } from "./routes/conversation.ts";
 import { openAIChatFormat } from "./formats/openai_chat/format.ts";
 import { openAIResponsesFormat } from "./formats/openai_responses/format.ts";
+import { geminiRoute } from "./routes/gemini.ts";
+import { anthropicFormat, countTokensResponse } from "./formats/anthropic/format.ts";
+import { readJsonBody } from "./http/body.ts";
 
 export interface AppDeps {
   store: ConfigStore;
@@ -75,6 +78,14 @@ export function createApp(deps: AppDeps): Hono {
   app.post("/chat/completions", (c) => handleConversation(c, openAIChatFormat, {}, conv));
   app.post("/v1/responses", (c) => handleConversation(c, openAIResponsesFormat, {}, conv));
   app.post("/responses", (c) => handleConversation(c, openAIResponsesFormat, {}, conv));
+  app.post("/v1/messages", (c) => handleConversation(c, anthropicFormat, {}, conv));
+  // Claude Code calls this very often: answered locally by estimate, never upstream.
+  app.post("/v1/messages/count_tokens", async (c) => {
+    const { json } = await readJsonBody(c.req.raw, state().config.limits.max_body_bytes);
+    return c.json(countTokensResponse(anthropicFormat.toIr(json, {})));
+  });
+  app.post("/v1beta/models/*", (c) => geminiRoute(c, conv));
+  app.post("/v1/models/*", (c) => geminiRoute(c, conv));
 
   function listModels(req: Request): Response {
     const format = detectCallerFormat(new URL(req.url), req.headers);

@@ -1,11 +1,15 @@
 import type { ProviderConfig } from "../config/schema.ts";
+import { anthropicUpstream } from "./anthropic/adapter.ts";
 import { echoUpstream } from "./echo/adapter.ts";
+import { geminiUpstream } from "./gemini/adapter.ts";
 import { openAIUpstream } from "./openai/adapter.ts";
 import type { Upstream } from "./types.ts";
 
 /** Every upstream type this build serves, by provider type. */
 const UPSTREAMS: Readonly<Record<string, Upstream>> = {
   openai: openAIUpstream,
+  anthropic: anthropicUpstream,
+  gemini: geminiUpstream,
   echo: echoUpstream,
 };
 

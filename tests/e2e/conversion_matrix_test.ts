@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
+import { type FakeAnthropic, startFakeAnthropic } from "../fakes/anthropic_upstream.ts";
+import { type FakeGemini, startFakeGemini } from "../fakes/gemini_upstream.ts";
 import { type FakeOpenAI, startFakeOpenAI } from "../fakes/openai_upstream.ts";
 import {
+  anthropicDriver,
+  geminiDriver,
   openAIChatDriver,
   openAIResponsesDriver,
   PNG_BASE64,
@@ -17,6 +21,8 @@ const KEY = "sk-client-matrix-0001";
 
 interface Upstreams {
   openai: FakeOpenAI;
+  anthropic: FakeAnthropic;
+  gemini: FakeGemini;
 }
 
 interface Fixture {
@@ -27,6 +33,8 @@ interface Fixture {
 
 async function startFixture(): Promise<Fixture> {
   const openai = await startFakeOpenAI();
+  const anthropic = await startFakeAnthropic();
+  const gemini = await startFakeGemini();
   const gateway = await startTestGateway({
     auth: { api_keys: [KEY] },
     providers: [
@@ -37,14 +45,28 @@ async function startFixture(): Promise<Fixture> {
         api_keys: ["sk-up-matrix"],
         models: ["oa-*"],
       },
+      {
+        id: "up-anthropic",
+        type: "anthropic",
+        base_url: anthropic.url,
+        api_keys: ["sk-ant-up-matrix"],
+        models: ["an-*"],
+      },
+      {
+        id: "up-gemini",
+        type: "gemini",
+        base_url: gemini.url,
+        api_keys: ["AIza-fake-matrix-key-000000"],
+        models: ["ge-*"],
+      },
     ],
   });
   return {
     gateway,
-    upstreams: { openai },
+    upstreams: { openai, anthropic, gemini },
     async close() {
       await gateway.close();
-      await openai.close();
+      await Promise.all([openai.close(), anthropic.close(), gemini.close()]);
     },
   };
 }
@@ -63,11 +85,23 @@ const UPSTREAM_CASES: UpstreamCase[] = [
     prefix: "oa-",
     lastBody: (u) => u.openai.requests.at(-1)?.rawBody ?? "",
   },
+  {
+    name: "anthropic",
+    prefix: "an-",
+    lastBody: (u) => JSON.stringify(u.anthropic.requests.at(-1)?.body ?? {}),
+  },
+  {
+    name: "gemini",
+    prefix: "ge-",
+    lastBody: (u) => JSON.stringify(u.gemini.requests.at(-1)?.body ?? {}),
+  },
 ];
 
 const DRIVERS: Array<(url: string, key: string) => SdkDriver> = [
   openAIChatDriver,
   openAIResponsesDriver,
+  anthropicDriver,
+  geminiDriver,
 ];
 
 for (const makeDriver of DRIVERS) {
@@ -88,7 +122,7 @@ for (const makeDriver of DRIVERS) {
           assert.ok(chunks > 2, `streamed in several chunks (${chunks})`);
         });
         await t.step("tool call round trip", async () => {
-          const r = await d.toolRoundTrip(m("-tools"), "sunny and 21C");
+          const r = await d.toolRoundTrip(m("-weather"), "sunny and 21C");
           assert.equal(r.name, "get_weather");
           assert.deepEqual(r.args, { city: "Paris" });
           assert.match(r.final, /sunny and 21C/);

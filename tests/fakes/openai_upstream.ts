@@ -126,7 +126,7 @@ export function startFakeOpenAI(): Promise<FakeOpenAI> {
       // A tool round trip: once the history ends with a tool result, answer in text about it.
       const last = lastMessage(body);
       const afterTool = last?.role === "tool";
-      const tools = model.endsWith("-tools") && !afterTool;
+      const tools = (model.endsWith("-tools") || model.endsWith("-weather")) && !afterTool;
       const text = afterTool
         ? `Tool said: ${
           typeof last?.content === "string" ? last.content : JSON.stringify(last?.content)

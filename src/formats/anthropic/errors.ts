@@ -22,3 +22,56 @@ const TYPES: Record<ErrorKind, string> = {
 export function toAnthropicError(err: GatewayError): AnthropicErrorBody {
   return { type: "error", error: { type: TYPES[err.kind], message: err.message } };
 }
+
+/** The Anthropic error type for an HTTP status (used for in-stream `event: error`). */
+export function anthropicErrorType(status: number): string {
+  switch (status) {
+    case 400:
+      return "invalid_request_error";
+    case 401:
+      return "authentication_error";
+    case 402:
+      return "billing_error";
+    case 403:
+      return "permission_error";
+    case 404:
+      return "not_found_error";
+    case 413:
+      return "request_too_large";
+    case 429:
+      return "rate_limit_error";
+    case 504:
+      return "timeout_error";
+    case 503:
+    case 529:
+      return "overloaded_error";
+    default:
+      return "api_error";
+  }
+}
+
+/** The HTTP status Anthropic documents for an error type (inverse of `anthropicErrorType`). */
+export function statusForAnthropicErrorType(type: string | null | undefined): number {
+  switch (type) {
+    case "invalid_request_error":
+      return 400;
+    case "authentication_error":
+      return 401;
+    case "billing_error":
+      return 402;
+    case "permission_error":
+      return 403;
+    case "not_found_error":
+      return 404;
+    case "request_too_large":
+      return 413;
+    case "rate_limit_error":
+      return 429;
+    case "timeout_error":
+      return 504;
+    case "overloaded_error":
+      return 529;
+    default:
+      return 500;
+  }
+}

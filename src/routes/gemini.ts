@@ -1,0 +1,33 @@
+import type { Context } from "hono";
+import { NotFoundError } from "../errors.ts";
+import {
+  countTokensResponse,
+  geminiFormat,
+  geminiModelFromPath,
+} from "../formats/gemini/format.ts";
+import { readJsonBody } from "../http/body.ts";
+import { type ConversationDeps, handleConversation } from "./conversation.ts";
+
+/**
+ * `POST /v1beta/models/{model}:{method}` (and `/v1/models/...`, the `@google/genai` default):
+ * generateContent, streamGenerateContent (SSE with `?alt=sse`, else a streamed JSON array)
+ * and countTokens, which is answered locally by estimate.
+ */
+export async function geminiRoute(c: Context, deps: ConversationDeps): Promise<Response> {
+  const url = new URL(c.req.url);
+  const target = geminiModelFromPath(url.pathname);
+  if (!target) {
+    throw new NotFoundError(`No route for POST ${url.pathname}.`, "unknown_route");
+  }
+  if (target.method === "countTokens") {
+    const state = deps.state();
+    const { json } = await readJsonBody(c.req.raw, state.config.limits.max_body_bytes);
+    const ir = geminiFormat.toIr(json, { model: target.model, stream: false });
+    return Response.json(countTokensResponse(ir));
+  }
+  return await handleConversation(c, geminiFormat, {
+    model: target.model,
+    stream: target.method === "streamGenerateContent",
+    sse: url.searchParams.get("alt") === "sse",
+  }, deps);
+}

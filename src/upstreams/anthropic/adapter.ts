@@ -1,0 +1,228 @@
+import type { ProviderConfig } from "../../config/schema.ts";
+import { UpstreamError } from "../../errors.ts";
+import { irToAnthropicRequest } from "../../formats/anthropic/request.ts";
+import { anthropicResponseToIr } from "../../formats/anthropic/response.ts";
+import { errorBodySchema } from "../../formats/anthropic/schema.ts";
+import { anthropicErrorEvent, AnthropicSseToIrStream } from "../../formats/anthropic/stream.ts";
+import { guardSseStream } from "../../http/stream_guard.ts";
+import type { IrEvent, IrRequest, IrResponse } from "../../ir/types.ts";
+import { maskSecretsInText } from "../../observe/mask.ts";
+import { fetchUpstream, parseRetryAfter } from "../fetch_upstream.ts";
+import { sseBodyToIr } from "../ir_stream.ts";
+import { DEFAULT_BASE_URLS } from "../presets.ts";
+import type { CallContext, NativeForward, Upstream } from "../types.ts";
+
+/** The API version our converted bodies are written for; native callers may send their own. */
+export const DEFAULT_ANTHROPIC_VERSION = "2023-06-01";
+
+/** Upstream response headers worth relaying to the client on the native path. */
+const RELAYED_HEADERS = /^(retry-after|request-id|anthropic-ratelimit-[a-z-]+)$/;
+
+const BROKEN_STREAM = "The upstream stream broke off before the answer was complete.";
+
+/**
+ * Anthropic Messages upstreams (api.anthropic.com and Anthropic-compatible hosts). Anthropic
+ * clients are forwarded natively; every other format goes through the IR.
+ */
+export const anthropicUpstream: Upstream = {
+  type: "anthropic",
+  nativeFormat: "anthropic",
+
+  async forwardNative(req: NativeForward, ctx: CallContext): Promise<Response> {
+    // Raw bytes go upstream unchanged unless an alias renames the model.
+    const body = req.json.model === ctx.model
+      ? req.raw
+      : JSON.stringify({ ...req.json, model: ctx.model });
+    const res = await post(ctx, body, { stream: req.stream, native: true });
+
+    const out = new Headers();
+    res.headers.forEach((v, k) => {
+      if (RELAYED_HEADERS.test(k)) out.set(k, v);
+    });
+    if (!res.ok) {
+      const failure = await readFailure(res, ctx);
+      // Anthropic's own error bodies are already in the caller's format: relay them.
+      if (failure.anthropicBody) {
+        out.set("content-type", "application/json");
+        return new Response(failure.text, { status: failure.status, headers: out });
+      }
+      throw failure.error;
+    }
+
+    const contentType = res.headers.get("content-type") ?? "application/json";
+    out.set("content-type", contentType);
+    if (!res.body) return new Response(null, { status: res.status, headers: out });
+    if (!contentType.includes("text/event-stream")) {
+      return new Response(res.body, { status: res.status, headers: out });
+    }
+    out.set("cache-control", "no-cache");
+    const stream = guardSseStream(res.body, {
+      onError: () => anthropicErrorEvent(502, BROKEN_STREAM),
+    });
+    return new Response(stream, { status: res.status, headers: out });
+  },
+
+  async send(req: IrRequest, ctx: CallContext): Promise<IrResponse> {
+    const body = irToAnthropicRequest({ ...req, stream: false }, ctx.model);
+    const res = await post(ctx, JSON.stringify(body), { stream: false, native: false });
+    if (!res.ok) throw (await readFailure(res, ctx)).error;
+    let json: unknown;
+    try {
+      json = await res.json();
+    } catch {
+      throw new UpstreamError(502, "The upstream answered with a body that is not JSON.", {
+        code: "bad_upstream_response",
+      });
+    }
+    return anthropicResponseToIr(json);
+  },
+
+  async stream(req: IrRequest, ctx: CallContext): Promise<ReadableStream<IrEvent>> {
+    const body = irToAnthropicRequest({ ...req, stream: true }, ctx.model);
+    const res = await post(ctx, JSON.stringify(body), { stream: true, native: false });
+    if (!res.ok) throw (await readFailure(res, ctx)).error;
+    if (!res.body) {
+      throw new UpstreamError(502, "The upstream answered with an empty body.", {
+        code: "bad_upstream_response",
+      });
+    }
+    if (!(res.headers.get("content-type") ?? "").includes("text/event-stream")) {
+      // Some Anthropic-compatible hosts ignore `stream: true` and answer with one Message.
+      let json: unknown;
+      try {
+        json = await res.json();
+      } catch {
+        throw new UpstreamError(502, "The upstream answered with a body that is not JSON.", {
+          code: "bad_upstream_response",
+        });
+      }
+      return ReadableStream.from(responseEvents(anthropicResponseToIr(json)));
+    }
+    // A read failure mid-stream becomes an IR error event and a clean end.
+    return sseBodyToIr(res.body, new AnthropicSseToIrStream());
+  },
+};
+
+/** `${base}/v1/messages`; a base URL given with or without its trailing `/v1` both work. */
+export function anthropicMessagesUrl(provider: ProviderConfig): string {
+  const base = (provider.base_url ?? DEFAULT_BASE_URLS.anthropic).replace(/\/+$/, "")
+    .replace(/\/v1$/, "");
+  return `${base}/v1/messages`;
+}
+
+/**
+ * Upstream headers, built from scratch so nothing identifying the client (IPs, cookies, its
+ * gateway key) leaks. Native callers' `anthropic-version` and `anthropic-beta` are protocol
+ * headers and pass; a provider's configured `anthropic-beta` is merged with the client's.
+ */
+export function anthropicHeaders(
+  ctx: CallContext,
+  options: { stream: boolean; native: boolean },
+): Headers {
+  const headers = new Headers({
+    "content-type": "application/json",
+    accept: options.stream ? "text/event-stream" : "application/json",
+    "anthropic-version": DEFAULT_ANTHROPIC_VERSION,
+  });
+  const betas: string[] = [];
+  if (options.native) {
+    const version = ctx.clientHeaders.get("anthropic-version")?.trim();
+    if (version && /^[\w.-]{1,64}$/.test(version)) headers.set("anthropic-version", version);
+    betas.push(...splitList(ctx.clientHeaders.get("anthropic-beta")));
+  }
+  for (const [k, v] of Object.entries(ctx.provider.headers)) {
+    if (k.toLowerCase() === "anthropic-beta") betas.push(...splitList(v));
+    else headers.set(k, v);
+  }
+  if (betas.length > 0) headers.set("anthropic-beta", [...new Set(betas)].join(","));
+  if (ctx.apiKey) headers.set("x-api-key", ctx.apiKey);
+  return headers;
+}
+
+function splitList(value: string | null | undefined): string[] {
+  return (value ?? "").split(",").map((s) => s.trim()).filter((s) => s !== "");
+}
+
+function post(
+  ctx: CallContext,
+  body: BodyInit,
+  options: { stream: boolean; native: boolean },
+): Promise<Response> {
+  return fetchUpstream(anthropicMessagesUrl(ctx.provider), {
+    method: "POST",
+    headers: anthropicHeaders(ctx, options),
+    body,
+    timeoutMs: ctx.provider.timeout_ms,
+    clientSignal: ctx.signal,
+  });
+}
+
+interface Failure {
+  /** The status the client gets: the upstream's for 4xx, 502 for 5xx and oddities. */
+  status: number;
+  /** The body with secrets masked. */
+  text: string;
+  /** Whether `text` is an Anthropic error body. */
+  anthropicBody: boolean;
+  error: UpstreamError;
+}
+
+/** Reads a failed upstream answer into an UpstreamError with the Anthropic message in it. */
+async function readFailure(res: Response, ctx: CallContext): Promise<Failure> {
+  const raw = await res.text().catch(() => "");
+  const text = maskSecretsInText(raw, ctx.apiKey ? [ctx.apiKey] : []);
+  // An upstream server error is a bad gateway from the client's point of view.
+  const status = res.status >= 500 || res.status < 400 ? 502 : res.status;
+  let body: ReturnType<typeof errorBodySchema.safeParse> | undefined;
+  try {
+    body = errorBodySchema.safeParse(JSON.parse(text));
+  } catch {
+    body = undefined;
+  }
+  const detail = body?.success ? body.data.error.message ?? body.data.error.type : undefined;
+  const message = detail === undefined
+    ? `Upstream answered ${res.status}${text ? `: ${text.slice(0, 500)}` : ""}`
+    : status === res.status
+    ? detail
+    : `Upstream answered ${res.status}: ${detail}`;
+  return {
+    status,
+    text,
+    anthropicBody: body?.success === true,
+    error: new UpstreamError(status, message, {
+      code: body?.success ? body.data.error.type : "upstream_error",
+      retryAfter: parseRetryAfter(res.headers.get("retry-after")),
+    }),
+  };
+}
+
+/** A whole answer as the IR events a stream of it would have produced. */
+function responseEvents(res: IrResponse): IrEvent[] {
+  const events: IrEvent[] = [
+    { type: "start", id: res.id, model: res.model, created: res.created },
+  ];
+  let tool = 0;
+  for (const part of res.content) {
+    if (part.type === "text") events.push({ type: "text_delta", text: part.text });
+    else if (part.type === "reasoning") {
+      const ev: IrEvent = { type: "reasoning_delta", text: part.text };
+      if (part.signature !== undefined) ev.signature = part.signature;
+      if (part.redacted !== undefined) ev.redacted = part.redacted;
+      if (part.origin !== undefined) ev.origin = part.origin;
+      events.push(ev);
+    } else if (part.type === "tool_call") {
+      const index = tool++;
+      events.push(
+        { type: "tool_call_start", index, id: part.id, name: part.name },
+        { type: "tool_call_delta", index, argumentsDelta: part.arguments },
+        { type: "tool_call_end", index },
+      );
+    }
+  }
+  events.push({
+    type: "finish",
+    reason: res.finishReason,
+    ...(res.usage ? { usage: res.usage } : {}),
+  });
+  return events;
+}

@@ -1,0 +1,423 @@
+/**
+ * A fake Anthropic Messages API on 127.0.0.1 (ephemeral port) speaking the real wire format:
+ * Message JSON, SSE framed as Anthropic frames it (`event:` lines, `message_start` with usage,
+ * `ping`, content blocks, `message_delta`, `message_stop`), Anthropic error bodies, and faults.
+ * Like the real API it checks `x-api-key` (must start with `sk-ant-up`) and `anthropic-version`,
+ * and rejects bodies Anthropic rejects (missing max_tokens, empty text blocks, roles other than
+ * user/assistant, unanswered tool_use, tool_result blocks after other content, bad thinking).
+ * The model name picks the behaviour:
+ * - `*-tools`: text, then a `get_weather` tool_use (streamed as input_json_delta fragments)
+ * - `*-thinking`: a thinking block (thinking_delta + signature_delta), then text
+ * - `*-429`: 429 with `retry-after: 7` and a rate_limit_error body
+ * - `*-500`: 500 api_error; `*-529`: 529 overloaded_error
+ * - `*-stream-error`: starts streaming, then `event: error` (overloaded_error)
+ * - `*-reset`: streams a few events, then breaks the connection mid-event
+ * - `*-stall`: never answers until the caller aborts
+ * - anything else: "Hello from <model>: <last user text>"
+ */
+
+export interface RecordedAnthropicRequest {
+  method: string;
+  path: string;
+  headers: Headers;
+  body: Record<string, unknown>;
+  rawBody: string;
+}
+
+export interface FakeAnthropic {
+  url: string;
+  requests: RecordedAnthropicRequest[];
+  /** Streams whose body the caller cancelled. */
+  cancelledStreams: number;
+  /** Requests whose signal aborted before the fake answered (stalls). */
+  abortedRequests: number;
+  close(): Promise<void>;
+}
+
+export const FAKE_SIGNATURE =
+  "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds6aOTw4vI6IMf9tuzIo9XmC9wqYgYVQ9dIDqzSnOC5";
+
+const encoder = new TextEncoder();
+
+type Block = Record<string, unknown>;
+
+export function startFakeAnthropic(): Promise<FakeAnthropic> {
+  const state: FakeAnthropic = {
+    url: "",
+    requests: [],
+    cancelledStreams: 0,
+    abortedRequests: 0,
+    close: () => Promise.resolve(),
+  };
+  return new Promise((resolve) => {
+    const server = Deno.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      onListen: ({ port }) => {
+        state.url = `http://127.0.0.1:${port}`;
+        state.close = async () => {
+          await server.shutdown();
+        };
+        resolve(state);
+      },
+    }, async (req) => {
+      const url = new URL(req.url);
+      const rawBody = req.method === "POST" ? await req.text() : "";
+      let body: Record<string, unknown> = {};
+      try {
+        body = rawBody ? JSON.parse(rawBody) : {};
+      } catch {
+        return error(
+          400,
+          "invalid_request_error",
+          "There was an issue with the format of your request: invalid JSON",
+        );
+      }
+      state.requests.push({
+        method: req.method,
+        path: url.pathname,
+        headers: req.headers,
+        body,
+        rawBody,
+      });
+
+      if (!(req.headers.get("x-api-key") ?? "").startsWith("sk-ant-up")) {
+        return error(401, "authentication_error", "invalid x-api-key");
+      }
+      if (!req.headers.get("anthropic-version")) {
+        return error(400, "invalid_request_error", "anthropic-version: header is required");
+      }
+      if (req.method !== "POST") return error(405, "invalid_request_error", "Method not allowed");
+      if (url.pathname === "/v1/messages/count_tokens") {
+        return json(200, { input_tokens: Math.ceil(rawBody.length / 4) });
+      }
+      if (url.pathname !== "/v1/messages") {
+        return error(404, "not_found_error", `Not found: ${url.pathname}`);
+      }
+      const invalid = validate(body);
+      if (invalid) return error(400, "invalid_request_error", invalid);
+
+      const model = String(body.model);
+      if (model.endsWith("-429")) {
+        return error(
+          429,
+          "rate_limit_error",
+          "Number of request tokens has exceeded your per-minute rate limit",
+          { "retry-after": "7", "anthropic-ratelimit-requests-remaining": "0" },
+        );
+      }
+      if (model.endsWith("-500")) return error(500, "api_error", "Internal server error");
+      if (model.endsWith("-529")) return error(529, "overloaded_error", "Overloaded");
+      if (model.endsWith("-stall")) {
+        await new Promise<void>((done) => {
+          const t = setTimeout(done, 30_000);
+          req.signal.addEventListener("abort", () => {
+            clearTimeout(t);
+            state.abortedRequests++;
+            done();
+          });
+        });
+        return json(200, {});
+      }
+
+      const id = `msg_01${crypto.randomUUID().replaceAll("-", "").slice(0, 22)}`;
+      const content = weatherAnswer(model, body) ?? answer(model, lastUserText(body));
+      const stopReason = content.some((b) => b.type === "tool_use") ? "tool_use" : "end_turn";
+      const usage = {
+        input_tokens: 21,
+        cache_creation_input_tokens: 0,
+        cache_read_input_tokens: 4,
+        output_tokens: 12,
+        service_tier: "standard",
+      };
+      const headers = { "request-id": `req_${id.slice(6)}` };
+      if (body.stream !== true) {
+        return json(200, {
+          id,
+          type: "message",
+          role: "assistant",
+          model,
+          content,
+          stop_reason: stopReason,
+          stop_sequence: null,
+          usage,
+        }, headers);
+      }
+
+      const events = streamEvents(id, model, content, stopReason, usage);
+      const reset = model.endsWith("-reset");
+      const streamError = model.endsWith("-stream-error");
+      if (streamError) {
+        events.splice(
+          4,
+          events.length - 4,
+          frame("error", {
+            type: "error",
+            error: { type: "overloaded_error", message: "Overloaded" },
+          }),
+        );
+      }
+      let i = 0;
+      const stream = new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          if (reset && i === 4) {
+            // Half an event, then the connection breaks.
+            controller.enqueue(encoder.encode('event: content_block_delta\ndata: {"type":"con'));
+            await new Promise((r) => setTimeout(r, 5));
+            controller.error(new Error("connection reset"));
+            return;
+          }
+          if (i >= events.length) return controller.close();
+          controller.enqueue(encoder.encode(events[i++]));
+        },
+        cancel() {
+          state.cancelledStreams++;
+        },
+      });
+      return new Response(stream, {
+        headers: {
+          "content-type": "text/event-stream; charset=utf-8",
+          "cache-control": "no-cache",
+          ...headers,
+        },
+      });
+    });
+  });
+}
+
+/**
+ * `-weather` models do one tool round trip: a `get_weather {city: "Paris"}` call, then, once
+ * the last user turn carries its tool_result, a text answer quoting that result.
+ */
+function weatherAnswer(model: string, body: Record<string, unknown>): Block[] | undefined {
+  if (!model.endsWith("-weather")) return undefined;
+  const messages = Array.isArray(body.messages)
+    ? body.messages as Array<{ content?: unknown }>
+    : [];
+  const last = messages.at(-1)?.content;
+  const result = Array.isArray(last)
+    ? (last as Block[]).find((b) => b.type === "tool_result")
+    : undefined;
+  if (result) {
+    const c = result.content;
+    const text = typeof c === "string"
+      ? c
+      : Array.isArray(c)
+      ? (c as Block[]).map((b) => typeof b.text === "string" ? b.text : "").join("")
+      : "";
+    return [{ type: "text", text: `Tool said: ${text}` }];
+  }
+  return [{
+    type: "tool_use",
+    id: "toolu_weather_01",
+    name: "get_weather",
+    input: { city: "Paris" },
+  }];
+}
+
+function answer(model: string, lastUser: string): Block[] {
+  if (model.endsWith("-tools")) {
+    return [
+      { type: "text", text: "I'll check the current weather in Paris for you." },
+      {
+        type: "tool_use",
+        id: "toolu_01A09q90qw90lq917835lq9",
+        name: "get_weather",
+        input: { location: "Paris, France", unit: "celsius" },
+      },
+    ];
+  }
+  const text = { type: "text", text: `Hello from ${model}: ${lastUser}` };
+  if (model.endsWith("-thinking")) {
+    return [{
+      type: "thinking",
+      thinking: "The user greets me. I should answer briefly and politely.",
+      signature: FAKE_SIGNATURE,
+    }, text];
+  }
+  return [text];
+}
+
+function frame(event: string, data: unknown): string {
+  return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+}
+
+/** The SSE transcript Anthropic would send for `content`. */
+function streamEvents(
+  id: string,
+  model: string,
+  content: Block[],
+  stopReason: string,
+  usage: Record<string, unknown>,
+): string[] {
+  const out = [frame("message_start", {
+    type: "message_start",
+    message: {
+      id,
+      type: "message",
+      role: "assistant",
+      model,
+      content: [],
+      stop_reason: null,
+      stop_sequence: null,
+      usage: { ...usage, output_tokens: 1 },
+    },
+  })];
+  content.forEach((block, index) => {
+    const delta = (d: Record<string, unknown>): string =>
+      frame("content_block_delta", { type: "content_block_delta", index, delta: d });
+    if (block.type === "text") {
+      out.push(
+        frame("content_block_start", {
+          type: "content_block_start",
+          index,
+          content_block: { type: "text", text: "" },
+        }),
+      );
+      if (index === 0) out.push(frame("ping", { type: "ping" }));
+      for (const word of String(block.text).match(/\S+\s*/g) ?? []) {
+        out.push(delta({ type: "text_delta", text: word }));
+      }
+    } else if (block.type === "thinking") {
+      out.push(frame("content_block_start", {
+        type: "content_block_start",
+        index,
+        content_block: { type: "thinking", thinking: "", signature: "" },
+      }));
+      if (index === 0) out.push(frame("ping", { type: "ping" }));
+      for (const part of String(block.thinking).match(/.{1,20}/g) ?? []) {
+        out.push(delta({ type: "thinking_delta", thinking: part }));
+      }
+      out.push(delta({ type: "signature_delta", signature: block.signature }));
+    } else if (block.type === "tool_use") {
+      out.push(frame("content_block_start", {
+        type: "content_block_start",
+        index,
+        content_block: { type: "tool_use", id: block.id, name: block.name, input: {} },
+      }));
+      const args = JSON.stringify(block.input);
+      out.push(delta({ type: "input_json_delta", partial_json: "" }));
+      for (let i = 0; i < args.length; i += 9) {
+        out.push(delta({ type: "input_json_delta", partial_json: args.slice(i, i + 9) }));
+      }
+    }
+    out.push(frame("content_block_stop", { type: "content_block_stop", index }));
+  });
+  out.push(frame("message_delta", {
+    type: "message_delta",
+    delta: { stop_reason: stopReason, stop_sequence: null },
+    usage: { output_tokens: usage.output_tokens },
+  }));
+  out.push(frame("message_stop", { type: "message_stop" }));
+  return out;
+}
+
+/** The checks Anthropic applies that a converter most often gets wrong; null when valid. */
+function validate(body: Record<string, unknown>): string | null {
+  if (typeof body.model !== "string" || body.model === "") return "model: Field required";
+  if (!Number.isInteger(body.max_tokens) || (body.max_tokens as number) < 1) {
+    return "max_tokens: Field required";
+  }
+  if (!Array.isArray(body.messages) || body.messages.length === 0) {
+    return "messages: at least one message is required";
+  }
+  const messages = body.messages as Array<{ role?: unknown; content?: unknown }>;
+  if (messages[0].role !== "user") return 'messages: first message must use the "user" role';
+  let pending: string[] = [];
+  for (let i = 0; i < messages.length; i++) {
+    const m = messages[i];
+    if (m.role !== "user" && m.role !== "assistant") {
+      return `messages.${i}.role: Input should be 'user' or 'assistant'`;
+    }
+    const blocks: Block[] = typeof m.content === "string"
+      ? [{ type: "text", text: m.content }]
+      : Array.isArray(m.content)
+      ? m.content as Block[]
+      : [];
+    for (const b of blocks) {
+      if (b.type === "text" && b.text === "") {
+        return `messages.${i}: text content blocks must be non-empty`;
+      }
+    }
+    if (m.role === "user") {
+      const results = blocks.filter((b) => b.type === "tool_result").map((b) =>
+        String(b.tool_use_id)
+      );
+      const firstOther = blocks.findIndex((b) => b.type !== "tool_result");
+      if (results.length > 0 && firstOther !== -1 && firstOther < results.length) {
+        return `messages.${i}: tool_result blocks must come first in the user message`;
+      }
+      const missing = pending.filter((id) => !results.includes(id));
+      if (missing.length > 0) {
+        return `messages.${i}: \`tool_use\` ids were found without \`tool_result\` blocks immediately after: ${
+          missing.join(", ")
+        }`;
+      }
+      const unexpected = results.filter((id) => !pending.includes(id));
+      if (unexpected.length > 0) {
+        return `messages.${i}.content: unexpected \`tool_use_id\` found in \`tool_result\` blocks: ${
+          unexpected[0]
+        }`;
+      }
+      pending = [];
+    } else {
+      if (pending.length > 0) {
+        return `messages.${i}: \`tool_use\` ids were found without \`tool_result\` blocks immediately after: ${
+          pending.join(", ")
+        }`;
+      }
+      pending = blocks.filter((b) => b.type === "tool_use").map((b) => String(b.id));
+      for (const b of blocks) {
+        if (b.type === "thinking" && typeof b.signature !== "string") {
+          return `messages.${i}.content: thinking.signature: Field required`;
+        }
+      }
+    }
+  }
+  const thinking = body.thinking as { type?: string; budget_tokens?: number } | undefined;
+  if (thinking?.type === "enabled") {
+    const budget = thinking.budget_tokens ?? 0;
+    if (budget < 1024) {
+      return "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024";
+    }
+    if (budget >= (body.max_tokens as number)) {
+      return "`max_tokens` must be greater than `thinking.budget_tokens`";
+    }
+    if (body.temperature !== undefined && body.temperature !== 1) {
+      return "`temperature` may only be set to 1 when thinking is enabled";
+    }
+  }
+  return null;
+}
+
+function lastUserText(body: Record<string, unknown>): string {
+  const messages = Array.isArray(body.messages) ? body.messages : [];
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const m = messages[i] as { role?: string; content?: unknown };
+    if (m.role !== "user") continue;
+    if (typeof m.content === "string") return m.content;
+    const text = (Array.isArray(m.content) ? m.content as Block[] : [])
+      .filter((b) => b.type === "text").map((b) => String(b.text)).join(" ");
+    if (text !== "") return text;
+  }
+  return "";
+}
+
+function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { "content-type": "application/json", ...headers },
+  });
+}
+
+function error(
+  status: number,
+  type: string,
+  message: string,
+  headers: Record<string, string> = {},
+): Response {
+  return json(status, { type: "error", error: { type, message } }, {
+    "request-id": "req_fake_error",
+    ...headers,
+  });
+}

@@ -1,0 +1,308 @@
+/**
+ * A fake Gemini API (Generative Language v1beta) on 127.0.0.1 (ephemeral port) speaking the real
+ * wire format: `GenerateContentResponse` JSON, `streamGenerateContent?alt=sse` as CRLF-framed
+ * `data:` lines, the streamed JSON array without `alt`, Google RPC error bodies, and faults.
+ * Auth: `x-goog-api-key` header or `?key=`; a key must start with `AIza` (else 400
+ * API_KEY_INVALID); none at all is 403 PERMISSION_DENIED, as Google answers.
+ * The model name picks the behaviour:
+ * - `*-tools`: two parallel function calls (`get_weather` twice), finishReason STOP
+ * - `*-thinking`: a thought part, then text carrying a thoughtSignature, thoughtsTokenCount
+ * - `*-429`: 429 RESOURCE_EXHAUSTED with QuotaFailure, Help and RetryInfo `retryDelay: "17s"`
+ * - `*-500`: 500 INTERNAL
+ * - `*-cut`: streams two text chunks and ends without a finishReason
+ * - `*-stream-error`: one text chunk, then an error element (503 UNAVAILABLE) mid-stream
+ * - `*-reset`: one text chunk, then the connection breaks
+ * - anything else: "Hello from <model>: <last user text>" in three chunks when streaming
+ */
+
+export interface RecordedGeminiRequest {
+  method: string;
+  path: string;
+  search: URLSearchParams;
+  headers: Headers;
+  body: Record<string, unknown>;
+  rawBody: string;
+}
+
+export interface FakeGemini {
+  url: string;
+  requests: RecordedGeminiRequest[];
+  close(): Promise<void>;
+}
+
+const encoder = new TextEncoder();
+
+type Json = Record<string, unknown>;
+
+function googleError(code: number, status: string, message: string, details?: unknown[]): Response {
+  const error: Json = { code, message, status };
+  if (details) error.details = details;
+  return new Response(JSON.stringify({ error }, null, 2), {
+    status: code,
+    headers: { "content-type": "application/json; charset=UTF-8" },
+  });
+}
+
+function lastUserText(body: Json): string {
+  const contents = Array.isArray(body.contents) ? body.contents as Json[] : [];
+  for (let i = contents.length - 1; i >= 0; i--) {
+    const c = contents[i];
+    if (c.role === "model") continue;
+    const parts = Array.isArray(c.parts) ? c.parts as Json[] : [];
+    const text = parts.map((p) => typeof p.text === "string" ? p.text : "").join("");
+    if (text !== "") return text;
+  }
+  return "";
+}
+
+function usage(prompt: number, candidates: number, thoughts?: number): Json {
+  const u: Json = {
+    promptTokenCount: prompt,
+    candidatesTokenCount: candidates,
+    totalTokenCount: prompt + candidates + (thoughts ?? 0),
+    promptTokensDetails: [{ modality: "TEXT", tokenCount: prompt }],
+  };
+  if (thoughts !== undefined) u.thoughtsTokenCount = thoughts;
+  return u;
+}
+
+function chunk(model: string, parts: Json[], extra: { finish?: string; usage?: Json } = {}): Json {
+  const candidate: Json = { content: { parts, role: "model" } };
+  if (extra.finish) candidate.finishReason = extra.finish;
+  candidate.index = 0;
+  const out: Json = { candidates: [candidate] };
+  if (extra.usage) out.usageMetadata = extra.usage;
+  out.modelVersion = model;
+  out.responseId = "fake-resp-0001";
+  return out;
+}
+
+/** The chunks a model streams; a non-streaming answer merges them. */
+function script(model: string, body: Json): Json[] {
+  // `-weather`: one tool round trip, a get_weather call, then text quoting its result.
+  if (model.endsWith("-weather")) {
+    const contents = Array.isArray(body.contents) ? body.contents as Json[] : [];
+    const lastParts = (contents.at(-1)?.parts ?? []) as Json[];
+    const fr = lastParts.find((p) => p.functionResponse)?.functionResponse as Json | undefined;
+    if (fr) {
+      const response = fr.response as Json | undefined;
+      const said = typeof response?.result === "string"
+        ? response.result
+        : JSON.stringify(response);
+      return [
+        chunk(model, [{ text: `Tool said: ${said}` }], { finish: "STOP", usage: usage(9, 4) }),
+      ];
+    }
+    return [chunk(model, [{ functionCall: { name: "get_weather", args: { city: "Paris" } } }], {
+      finish: "STOP",
+      usage: usage(9, 5),
+    })];
+  }
+  if (model.endsWith("-tools")) {
+    return [chunk(model, [
+      {
+        functionCall: { name: "get_weather", args: { location: "Paris", unit: "celsius" } },
+        thoughtSignature: "c2lnLXRvb2xz",
+      },
+      { functionCall: { name: "get_weather", args: { location: "London", unit: "celsius" } } },
+    ], { finish: "STOP", usage: usage(42, 18) })];
+  }
+  if (model.endsWith("-thinking")) {
+    return [
+      chunk(model, [{
+        text: "**Weighing the question**\n\nThe user wants a greeting.",
+        thought: true,
+      }]),
+      chunk(model, [{ text: "Hello", thoughtSignature: "c2lnLXRoaW5r" }]),
+      chunk(model, [{ text: " there!" }], { finish: "STOP", usage: usage(12, 3, 25) }),
+    ];
+  }
+  const text = `Hello from ${model}: ${lastUserText(body)}`;
+  const a = Math.floor(text.length / 3);
+  const b = Math.floor((2 * text.length) / 3);
+  return [
+    chunk(model, [{ text: text.slice(0, a) }], { usage: usage(8, 0) }),
+    chunk(model, [{ text: text.slice(a, b) }], { usage: usage(8, 0) }),
+    chunk(model, [{ text: text.slice(b) }], { finish: "STOP", usage: usage(8, 6) }),
+  ];
+}
+
+/** Merges streamed chunks into one non-streaming answer (texts joined, last finish/usage). */
+function merge(chunks: Json[]): Json {
+  const parts: Json[] = [];
+  let last: Json = {};
+  for (const c of chunks) {
+    const cand = (c.candidates as Json[])[0];
+    for (const p of (cand.content as Json).parts as Json[]) {
+      const prev = parts.at(-1);
+      if (
+        prev && typeof prev.text === "string" && typeof p.text === "string" &&
+        !prev.thought && !p.thought && !p.thoughtSignature
+      ) prev.text += p.text;
+      else parts.push({ ...p });
+    }
+    last = c;
+  }
+  const out = structuredClone(last);
+  ((out.candidates as Json[])[0].content as Json).parts = parts;
+  return out;
+}
+
+export function startFakeGemini(): Promise<FakeGemini> {
+  const state: FakeGemini = { url: "", requests: [], close: () => Promise.resolve() };
+  return new Promise((resolve) => {
+    const server = Deno.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      onListen: ({ port }) => {
+        state.url = `http://127.0.0.1:${port}`;
+        state.close = async () => {
+          await server.shutdown();
+        };
+        resolve(state);
+      },
+    }, async (req) => {
+      const url = new URL(req.url);
+      const rawBody = req.method === "POST" ? await req.text() : "";
+      let body: Json = {};
+      try {
+        body = rawBody ? JSON.parse(rawBody) : {};
+      } catch {
+        return googleError(400, "INVALID_ARGUMENT", "Invalid JSON payload received.");
+      }
+      state.requests.push({
+        method: req.method,
+        path: url.pathname,
+        search: url.searchParams,
+        headers: req.headers,
+        body,
+        rawBody,
+      });
+
+      const key = req.headers.get("x-goog-api-key") ?? url.searchParams.get("key");
+      if (!key) {
+        return googleError(
+          403,
+          "PERMISSION_DENIED",
+          "Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API.",
+        );
+      }
+      if (!key.startsWith("AIza")) {
+        return googleError(
+          400,
+          "INVALID_ARGUMENT",
+          "API key not valid. Please pass a valid API key.",
+          [
+            {
+              "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+              reason: "API_KEY_INVALID",
+              domain: "googleapis.com",
+              metadata: { service: "generativelanguage.googleapis.com" },
+            },
+          ],
+        );
+      }
+
+      const m = /^\/v1beta\/models\/([^/:]+):(generateContent|streamGenerateContent|countTokens)$/
+        .exec(url.pathname);
+      if (!m || req.method !== "POST") {
+        return googleError(404, "NOT_FOUND", `Method not found: ${url.pathname}`);
+      }
+      const model = decodeURIComponent(m[1]);
+      const method = m[2];
+
+      if (method === "countTokens") {
+        return Response.json({ totalTokens: lastUserText(body).length });
+      }
+      if (model.endsWith("-429")) {
+        return googleError(
+          429,
+          "RESOURCE_EXHAUSTED",
+          "You exceeded your current quota, please check your plan and billing details.",
+          [
+            {
+              "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+              violations: [{
+                quotaMetric:
+                  "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+                quotaId: "GenerateRequestsPerMinutePerProjectPerModel-FreeTier",
+              }],
+            },
+            {
+              "@type": "type.googleapis.com/google.rpc.Help",
+              links: [{
+                description: "Learn more about Gemini API quotas",
+                url: "https://ai.google.dev/gemini-api/docs/rate-limits",
+              }],
+            },
+            { "@type": "type.googleapis.com/google.rpc.RetryInfo", retryDelay: "17s" },
+          ],
+        );
+      }
+      if (model.endsWith("-500")) {
+        return googleError(
+          500,
+          "INTERNAL",
+          "An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting",
+        );
+      }
+
+      const chunks = script(model, body);
+      if (method === "generateContent") {
+        return new Response(JSON.stringify(merge(chunks), null, 2), {
+          headers: { "content-type": "application/json; charset=UTF-8" },
+        });
+      }
+
+      const sse = url.searchParams.get("alt") === "sse";
+      const frames: string[] = [];
+      let breakAfter = false;
+      if (model.endsWith("-cut")) {
+        frames.push(
+          ...script("x", body).slice(0, 2).map((c) =>
+            JSON.stringify({ ...c, modelVersion: model })
+          ),
+        );
+      } else if (model.endsWith("-stream-error")) {
+        frames.push(JSON.stringify(chunks[0]));
+        frames.push(JSON.stringify({
+          error: {
+            code: 503,
+            message: "The model is overloaded. Please try again later.",
+            status: "UNAVAILABLE",
+          },
+        }));
+      } else if (model.endsWith("-reset")) {
+        frames.push(JSON.stringify(chunks[0]));
+        breakAfter = true;
+      } else {
+        frames.push(...chunks.map((c) => JSON.stringify(c)));
+      }
+
+      let i = 0;
+      const stream = new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          await new Promise((r) => setTimeout(r, 2));
+          if (i < frames.length) {
+            const f = frames[i];
+            if (sse) controller.enqueue(encoder.encode(`data: ${f}\r\n\r\n`));
+            else controller.enqueue(encoder.encode((i === 0 ? "[" : "\r\n,\r\n") + f));
+            i++;
+            return;
+          }
+          if (breakAfter) {
+            controller.error(new Error("connection reset"));
+            return;
+          }
+          if (!sse) controller.enqueue(encoder.encode(frames.length === 0 ? "[]" : "\r\n]"));
+          controller.close();
+        },
+      });
+      return new Response(stream, {
+        headers: {
+          "content-type": sse ? "text/event-stream" : "application/json; charset=UTF-8",
+        },
+      });
+    });
+  });
+}
