@@ -33,6 +33,9 @@ export const providerSchema = z.strictObject({
   timeout_ms: z.number().int().positive().max(3_600_000).default(300_000),
   location: nonEmpty.optional(),
   project_id: nonEmpty.optional(),
+  /** OAuth client overrides (defaults: the providers' published CLI clients). */
+  client_id: nonEmpty.optional(),
+  client_secret: nonEmpty.optional(),
 });
 
 const aliasRouteSchema = z.strictObject({

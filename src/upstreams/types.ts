@@ -1,3 +1,4 @@
+import type { AccountLease } from "../accounts/types.ts";
 import type { ProviderConfig } from "../config/schema.ts";
 import type { FormatId, RequestHints } from "../formats/client_format.ts";
 import type { IrEvent, IrRequest, IrResponse } from "../ir/types.ts";
@@ -9,6 +10,12 @@ export interface CallContext {
   model: string;
   /** The API key chosen for this attempt, for key-based providers. */
   apiKey?: string;
+  /**
+   * The OAuth/service account chosen for this attempt (gemini-cli, qwen, vertex), with a
+   * token that is valid for at least a few minutes. On a 401 the adapter throws UpstreamError
+   * with status 401; the caller refreshes the account once and retries.
+   */
+  account?: AccountLease;
   /** Aborts when the client goes away; adapters pass it to every fetch. */
   signal: AbortSignal;
   /**
