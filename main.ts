@@ -1,9 +1,17 @@
+import { REFRESH_CRON_SCHEDULE } from "./src/accounts/refresh_job.ts";
 import { ConfigError, loadConfig } from "./src/config/load.ts";
 import { watchConfigFile } from "./src/config/watch.ts";
 import { openGatewayKv } from "./src/kv.ts";
 import { createLogger } from "./src/observe/logger.ts";
 import { startGateway } from "./src/server.ts";
 import { exposureProblem, readSettings } from "./src/settings.ts";
+
+// Deno Deploy requires crons at module top level, registered before anything is awaited;
+// the handler runs the job once the gateway is up.
+let refreshJob: (() => Promise<unknown>) | undefined;
+Deno.cron("refresh-accounts", REFRESH_CRON_SCHEDULE, async () => {
+  await refreshJob?.();
+});
 
 const env = Deno.env.toObject();
 const settings = readSettings(Deno.args, env);
@@ -41,7 +49,9 @@ const gateway = await startGateway({
   hostname: settings.host,
   port: config.port,
   kv,
+  encryptionKey: settings.encryptionKey,
 });
+refreshJob = gateway.refreshJob;
 logger.info(`llm-proxy listening on ${gateway.url}`, {
   config: source.kind === "file" ? source.path : "(empty)",
 });

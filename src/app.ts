@@ -1,5 +1,7 @@
 import { Hono } from "hono";
 import type { KeyRotator } from "./accounts/key_rotation.ts";
+import type { AccountManager } from "./accounts/manager.ts";
+import { adminRoutes } from "./admin/credentials.ts";
 import { isAuthorized, presentedKeys } from "./auth/client_auth.ts";
 import type { ConfigStore } from "./config/store.ts";
 import { AuthError, GatewayError, NotFoundError, toGatewayError } from "./errors.ts";
@@ -18,10 +20,14 @@ export interface AppDeps {
   store: ConfigStore;
   logger: Logger;
   keys: KeyRotator;
+  accounts: AccountManager;
+  refreshJob: () => Promise<unknown>;
 }
 
 /** Paths that answer without a client key. */
 const PUBLIC_PATHS = new Set(["/health", "/healthz"]);
+/** Paths with their own auth (the admin token). */
+const ADMIN_PREFIX = "/admin/";
 
 /** Builds the gateway's Hono app: auth, routes, and errors in the caller's format. */
 export function createApp(deps: AppDeps): Hono {
@@ -62,7 +68,9 @@ export function createApp(deps: AppDeps): Hono {
 
   app.use("*", async (c, next) => {
     const url = new URL(c.req.url);
-    if (PUBLIC_PATHS.has(url.pathname)) return await next();
+    if (PUBLIC_PATHS.has(url.pathname) || url.pathname.startsWith(ADMIN_PREFIX)) {
+      return await next();
+    }
     const configured = state().config.auth.api_keys;
     if (configured.length > 0 && !isAuthorized(presentedKeys(c.req.raw.headers, url), configured)) {
       throw new AuthError();
@@ -73,7 +81,11 @@ export function createApp(deps: AppDeps): Hono {
   app.get("/v1/models", (c) => listModels(c.req.raw));
   app.get("/models", (c) => listModels(c.req.raw));
   app.get("/v1beta/models", (c) => c.json(geminiModelList(state())));
-  const conv = { state, keys: deps.keys };
+  app.route(
+    "/admin",
+    adminRoutes({ state, accounts: deps.accounts, runRefreshJob: deps.refreshJob }),
+  );
+  const conv = { state, keys: deps.keys, accounts: deps.accounts };
   app.post("/v1/chat/completions", (c) => handleConversation(c, openAIChatFormat, {}, conv));
   app.post("/chat/completions", (c) => handleConversation(c, openAIChatFormat, {}, conv));
   app.post("/v1/responses", (c) => handleConversation(c, openAIResponsesFormat, {}, conv));

@@ -1,4 +1,9 @@
+import { credentialDriverFor } from "./accounts/drivers/registry.ts";
 import { KeyRotator } from "./accounts/key_rotation.ts";
+import { AccountManager } from "./accounts/manager.ts";
+import { runRefreshJob } from "./accounts/refresh_job.ts";
+import { SecretBox } from "./accounts/secret_box.ts";
+import { AccountStore } from "./accounts/store.ts";
 import { createApp } from "./app.ts";
 import type { Config } from "./config/schema.ts";
 import { ConfigStore } from "./config/store.ts";
@@ -9,15 +14,43 @@ export interface RunningGateway {
   /** Base URL, e.g. `http://127.0.0.1:8000`. */
   url: string;
   store: ConfigStore;
+  accounts: AccountManager;
+  /** The six-hourly account refresh job (what the cron runs). */
+  refreshJob(): Promise<unknown>;
   shutdown(): Promise<void>;
 }
 
 /** Starts the gateway's HTTP server; used by main.ts and by the end-to-end tests. */
 export function startGateway(
-  options: { config: Config; logger: Logger; hostname: string; port: number; kv: Deno.Kv },
+  options: {
+    config: Config;
+    logger: Logger;
+    hostname: string;
+    port: number;
+    kv: Deno.Kv;
+    /** `KV_ENCRYPTION_KEY`: seals credentials at rest when set. */
+    encryptionKey?: string;
+    /** Injected into credential drivers (tests). */
+    fetch?: typeof fetch;
+  },
 ): Promise<RunningGateway> {
   const store = new ConfigStore(options.config, options.logger);
-  const app = createApp({ store, logger: options.logger, keys: new KeyRotator() });
+  const accounts = new AccountManager({
+    store: new AccountStore(options.kv, {
+      box: options.encryptionKey ? new SecretBox(options.encryptionKey) : undefined,
+    }),
+    driverFor: credentialDriverFor,
+    logger: options.logger,
+    fetch: options.fetch,
+  });
+  const refreshJob = () => runRefreshJob({ accounts, store, logger: options.logger });
+  const app = createApp({
+    store,
+    logger: options.logger,
+    keys: new KeyRotator(),
+    accounts,
+    refreshJob,
+  });
   return new Promise((resolve) => {
     const server = Deno.serve({
       hostname: options.hostname,
@@ -27,6 +60,8 @@ export function startGateway(
         resolve({
           url: `http://${host}:${port}`,
           store,
+          accounts,
+          refreshJob,
           shutdown: () => server.shutdown(),
         });
       },

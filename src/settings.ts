@@ -11,6 +11,8 @@ export interface Settings {
   logLevel: LogLevel;
   logJson: boolean;
   allowOpen: boolean;
+  /** `KV_ENCRYPTION_KEY`: credentials are sealed at rest when set. */
+  encryptionKey: string | undefined;
 }
 
 export const DEFAULT_CONFIG_PATH = "./local.json";
@@ -33,6 +35,7 @@ export function readSettings(args: string[], env: Record<string, string | undefi
     logLevel: parseLogLevel(env.LOG_LEVEL),
     logJson: (env.LOG_FORMAT ?? "").toLowerCase() === "json",
     allowOpen: env.ALLOW_OPEN === "1" || env.ALLOW_OPEN === "true",
+    encryptionKey: nonEmpty(env.KV_ENCRYPTION_KEY),
   };
 }
 

@@ -18,6 +18,7 @@ Deno.test("readSettings defaults", () => {
     logLevel: "info",
     logJson: false,
     allowOpen: false,
+    encryptionKey: undefined,
   });
   assert.equal(DEFAULT_CONFIG_PATH, "./local.json");
 });

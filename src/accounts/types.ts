@@ -34,7 +34,13 @@ export interface ServiceAccountCredential {
   expiry_date?: number;
 }
 
-export type Credential = OAuthCredential | ServiceAccountCredential;
+/** A plain API key stored through the admin API, rotated together with the config's keys. */
+export interface ApiKeyCredential {
+  kind: "api_key";
+  api_key: string;
+}
+
+export type Credential = OAuthCredential | ServiceAccountCredential | ApiKeyCredential;
 
 export type AccountStatus = "active" | "refresh_failed";
 

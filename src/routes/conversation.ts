@@ -1,15 +1,19 @@
 import type { Context } from "hono";
 import type { KeyRotator } from "../accounts/key_rotation.ts";
+import type { AccountManager } from "../accounts/manager.ts";
 import type { RuntimeState } from "../config/store.ts";
-import { NotFoundError } from "../errors.ts";
+import { GatewayError, NotFoundError, UpstreamError } from "../errors.ts";
 import type { ClientFormat, RequestHints } from "../formats/client_format.ts";
 import { readJsonBody } from "../http/body.ts";
+import type { IrRequest } from "../ir/types.ts";
+import type { Route } from "../routing/routing_table.ts";
 import { upstreamFor } from "../upstreams/registry.ts";
-import type { CallContext } from "../upstreams/types.ts";
+import type { CallContext, Upstream } from "../upstreams/types.ts";
 
 export interface ConversationDeps {
   state: () => RuntimeState;
   keys: KeyRotator;
+  accounts: AccountManager;
 }
 
 /**
@@ -26,32 +30,89 @@ export async function handleConversation(
   const { raw, json } = await readJsonBody(c.req.raw, state.config.limits.max_body_bytes);
   const ir = format.toIr(json, hints);
 
-  const routes = state.routing.resolve(ir.model);
-  const route = routes[0];
-  const upstream = route ? upstreamFor(route.provider.type) : undefined;
-  if (!route || !upstream) {
+  const routes = state.routing.resolve(ir.model).filter((r) => upstreamFor(r.provider.type));
+  if (routes.length === 0) {
     throw new NotFoundError(
       `The model '${ir.model}' does not exist or is not routable on this gateway.`,
       "model_not_found",
     );
   }
+  const call: Call = { c, format, hints, ir, raw, json: json as Record<string, unknown>, deps };
+  let lastError: unknown;
+  for (const route of routes) {
+    try {
+      return await attempt(call, route);
+    } catch (err) {
+      // A route with no usable account gives way to the next route; other errors are final.
+      if (err instanceof GatewayError && err.code === "no_usable_account") {
+        lastError = err;
+        continue;
+      }
+      throw err;
+    }
+  }
+  throw lastError;
+}
+
+interface Call {
+  c: Context;
+  format: ClientFormat;
+  hints: RequestHints;
+  ir: IrRequest;
+  raw: Uint8Array<ArrayBuffer>;
+  json: Record<string, unknown>;
+  deps: ConversationDeps;
+}
+
+/** One route: pick the credential, call, and on a 401 from an OAuth account refresh once and retry. */
+async function attempt(call: Call, route: Route): Promise<Response> {
+  const { deps, c } = call;
+  const provider = route.provider;
+  const upstream = upstreamFor(provider.type) as Upstream;
+  const signal = c.req.raw.signal;
   const ctx: CallContext = {
-    provider: route.provider,
+    provider,
     model: route.model,
-    apiKey: deps.keys.pick(route.provider.id, route.provider.api_keys),
-    signal: c.req.raw.signal,
+    signal,
     clientHeaders: c.req.raw.headers,
   };
+  if (!deps.accounts.usesAccounts(provider)) {
+    const stored = await deps.accounts.apiKeysOf(provider.id);
+    const keys = stored.length ? [...provider.api_keys, ...stored] : provider.api_keys;
+    ctx.apiKey = deps.keys.pick(provider.id, keys);
+    return await send(call, upstream, ctx);
+  }
 
+  ctx.account = await deps.accounts.lease(provider, signal);
+  let res: Response;
+  try {
+    res = await send(call, upstream, ctx);
+  } catch (err) {
+    if (!(err instanceof UpstreamError && err.status === 401)) {
+      deps.accounts.record(provider.id, ctx.account.id, false);
+      throw err;
+    }
+    res = new Response(null, { status: 401 });
+  }
+  if (res.status === 401) {
+    await res.body?.cancel();
+    ctx.account = await deps.accounts.relogin(provider, ctx.account.id, signal);
+    res = await send(call, upstream, ctx);
+  }
+  deps.accounts.record(provider.id, ctx.account.id, res.ok);
+  return res;
+}
+
+async function send(call: Call, upstream: Upstream, ctx: CallContext): Promise<Response> {
+  const { format, ir, hints } = call;
   if (upstream.nativeFormat === format.id && upstream.forwardNative) {
     return await upstream.forwardNative({
-      raw,
-      json: json as Record<string, unknown>,
+      raw: call.raw,
+      json: call.json,
       stream: ir.stream,
       hints,
     }, ctx);
   }
-
   if (!ir.stream) {
     const res = await upstream.send(ir, ctx);
     return Response.json(format.fromIrResponse(res, ir));

@@ -1,0 +1,347 @@
+import type { ProviderConfig } from "../config/schema.ts";
+import { UpstreamError } from "../errors.ts";
+import type { Logger } from "../observe/logger.ts";
+import { type AccountStore, credentialExpiry } from "./store.ts";
+import {
+  type Account,
+  type AccountLease,
+  type Credential,
+  type CredentialDriver,
+  RefreshRejectedError,
+  type RefreshResult,
+} from "./types.ts";
+
+/** Tokens this close to expiry are refreshed before use. */
+export const REFRESH_MARGIN_MS = 5 * 60_000;
+/** How long a provider's account list is served from memory before KV is read again. */
+const CACHE_TTL_MS = 5_000;
+
+/** One account's outcome in a refresh job. */
+export interface RefreshOutcome {
+  provider: string;
+  id: string;
+  result: "refreshed" | "skipped" | "failed";
+  detail?: string;
+  expires_at?: number;
+}
+
+/** Per-account request counters of this instance. */
+export interface AccountCounters {
+  requests: number;
+  errors: number;
+}
+
+/**
+ * Chooses accounts for requests and keeps their tokens fresh. Refreshes are single-flight
+ * per account inside the process, and compare-and-set against KV across processes: a
+ * refresh never overwrites a credential that changed since it was read, and a refresh
+ * token the provider rotated is stored before the new access token is used.
+ */
+export class AccountManager {
+  readonly #store: AccountStore;
+  readonly #driverFor: (type: string) => CredentialDriver | undefined;
+  readonly #logger: Logger;
+  readonly #now: () => number;
+  readonly #fetch: typeof fetch | undefined;
+  readonly #cache = new Map<string, { at: number; accounts: Account[] }>();
+  readonly #inflight = new Map<string, Promise<Account>>();
+  readonly #next = new Map<string, number>();
+  readonly #counters = new Map<string, AccountCounters>();
+
+  constructor(options: {
+    store: AccountStore;
+    driverFor: (type: string) => CredentialDriver | undefined;
+    logger: Logger;
+    now?: () => number;
+    fetch?: typeof fetch;
+  }) {
+    this.#store = options.store;
+    this.#driverFor = options.driverFor;
+    this.#logger = options.logger;
+    this.#now = options.now ?? Date.now;
+    this.#fetch = options.fetch;
+  }
+
+  get store(): AccountStore {
+    return this.#store;
+  }
+
+  /** Whether the provider's type uses stored OAuth/service accounts. */
+  usesAccounts(provider: ProviderConfig): boolean {
+    return this.#driverFor(provider.type) !== undefined;
+  }
+
+  driverFor(type: string): CredentialDriver | undefined {
+    return this.#driverFor(type);
+  }
+
+  /** The provider's accounts, from memory when read less than a few seconds ago. */
+  async accountsOf(providerId: string): Promise<Account[]> {
+    const hit = this.#cache.get(providerId);
+    if (hit && this.#now() - hit.at < CACHE_TTL_MS) return hit.accounts;
+    const list = await this.#store.list(providerId, (err) => this.#logger.warn(err.message));
+    const accounts = list.map((v) => v.account).sort((a, b) => a.created_at - b.created_at);
+    this.#cache.set(providerId, { at: this.#now(), accounts });
+    return accounts;
+  }
+
+  /** Drops the cached list so the next read sees KV (after any write). */
+  invalidate(providerId: string): void {
+    this.#cache.delete(providerId);
+  }
+
+  /** API keys added through the admin API for a key-based provider. */
+  async apiKeysOf(providerId: string): Promise<string[]> {
+    const accounts = await this.accountsOf(providerId);
+    return accounts.flatMap((a) =>
+      a.enabled && a.credential.kind === "api_key" ? [a.credential.api_key] : []
+    );
+  }
+
+  /**
+   * An account of the provider with a token valid for at least REFRESH_MARGIN_MS, chosen
+   * round-robin among enabled, working accounts not in `exclude`. Throws UpstreamError 503
+   * when none can be used.
+   */
+  async lease(
+    provider: ProviderConfig,
+    signal: AbortSignal,
+    exclude: ReadonlySet<string> = new Set(),
+  ): Promise<AccountLease> {
+    const usable = (await this.accountsOf(provider.id)).filter((a) =>
+      a.enabled && a.status === "active" && !exclude.has(a.id) && a.credential.kind !== "api_key"
+    );
+    const start = this.#next.get(provider.id) ?? 0;
+    this.#next.set(provider.id, start + 1);
+    let lastProblem = "no active accounts";
+    for (let i = 0; i < usable.length; i++) {
+      let account = usable[(start + i) % usable.length];
+      try {
+        if (!isFresh(account, this.#now())) {
+          account = await this.refresh(provider, account.id, { force: false, signal });
+        }
+        account = await this.#prepared(provider, account, signal);
+        return toLease(account);
+      } catch (err) {
+        lastProblem = err instanceof Error ? err.message : String(err);
+        this.#logger.warn(`account ${provider.id}/${account.id} unusable: ${lastProblem}`);
+      }
+    }
+    throw new UpstreamError(
+      503,
+      `No usable account for provider '${provider.id}' (${lastProblem}).`,
+      { code: "no_usable_account" },
+    );
+  }
+
+  /** After an upstream 401: refresh the account's token once, and lease it again. */
+  async relogin(provider: ProviderConfig, id: string, signal: AbortSignal): Promise<AccountLease> {
+    const fresh = await this.refresh(provider, id, { force: true, signal });
+    return toLease(await this.#prepared(provider, fresh, signal));
+  }
+
+  /** Refreshes an account's token now (single-flight per account). */
+  refresh(
+    provider: ProviderConfig,
+    id: string,
+    options: { force: boolean; signal?: AbortSignal },
+  ): Promise<Account> {
+    const key = `${provider.id}/${id}`;
+    const running = this.#inflight.get(key);
+    if (running) return running;
+    const job = this.#refresh(provider, id, options.force, options.signal)
+      .finally(() => this.#inflight.delete(key));
+    this.#inflight.set(key, job);
+    return job;
+  }
+
+  /** Counts a request's outcome for an account (shown in the admin list). */
+  record(providerId: string, accountId: string, ok: boolean): void {
+    const key = `${providerId}/${accountId}`;
+    const c = this.#counters.get(key) ?? { requests: 0, errors: 0 };
+    c.requests++;
+    if (!ok) c.errors++;
+    this.#counters.set(key, c);
+  }
+
+  counters(providerId: string, accountId: string): AccountCounters {
+    return this.#counters.get(`${providerId}/${accountId}`) ?? { requests: 0, errors: 0 };
+  }
+
+  /**
+   * The six-hourly job: refreshes every enabled account whose token expires within
+   * `horizonMs`, skips the rest; accounts already marked `refresh_failed` are left marked.
+   */
+  async runRefreshJob(providers: ProviderConfig[], horizonMs: number): Promise<RefreshOutcome[]> {
+    const out: RefreshOutcome[] = [];
+    for (const provider of providers) {
+      if (!this.usesAccounts(provider)) continue;
+      this.invalidate(provider.id);
+      for (const account of await this.accountsOf(provider.id)) {
+        const base = { provider: provider.id, id: account.id };
+        const expiry = credentialExpiry(account.credential);
+        if (!account.enabled) {
+          out.push({ ...base, result: "skipped", detail: "disabled" });
+        } else if (account.status === "refresh_failed") {
+          out.push({ ...base, result: "skipped", detail: "refresh failed earlier" });
+        } else if (expiry !== undefined && expiry > this.#now() + horizonMs) {
+          out.push({ ...base, result: "skipped", detail: "not due", expires_at: expiry });
+        } else {
+          try {
+            const fresh = await this.refresh(provider, account.id, { force: true });
+            out.push({
+              ...base,
+              result: "refreshed",
+              expires_at: credentialExpiry(fresh.credential),
+            });
+          } catch (err) {
+            out.push({
+              ...base,
+              result: "failed",
+              detail: err instanceof Error ? err.message : "error",
+            });
+          }
+        }
+      }
+    }
+    return out;
+  }
+
+  async #refresh(
+    provider: ProviderConfig,
+    id: string,
+    force: boolean,
+    signal: AbortSignal | undefined,
+  ): Promise<Account> {
+    const driver = this.#driverFor(provider.type);
+    if (!driver) throw new Error(`provider type ${provider.type} has no refreshable accounts`);
+    const current = await this.#store.get(provider.id, id);
+    if (!current) throw new Error(`account ${provider.id}/${id} does not exist`);
+    // Another request or instance may have refreshed it meanwhile.
+    if (!force && isFresh(current.account, this.#now())) return current.account;
+    const used = grantOf(current.account.credential);
+    let result: RefreshResult;
+    try {
+      result = await driver.refresh(current.account.credential, {
+        provider,
+        signal: signal ?? AbortSignal.timeout(30_000),
+        fetch: this.#fetch,
+      });
+    } catch (err) {
+      return await this.#refreshFailed(provider, id, used, err);
+    }
+    const now = this.#now();
+    const saved = await this.#store.update(provider.id, id, (latest) => {
+      // A newer grant was stored meanwhile (another refresh won): keep it, drop ours.
+      if (grantOf(latest.credential) !== used) return null;
+      return {
+        ...latest,
+        credential: applyRefresh(latest.credential, result),
+        status: "active",
+        last_error: undefined,
+        last_refresh_at: now,
+      };
+    });
+    this.invalidate(provider.id);
+    if (!saved) throw new Error(`account ${provider.id}/${id} was deleted during refresh`);
+    this.#logger.info(`refreshed account ${provider.id}/${id}`, {
+      expires_at: new Date(credentialExpiry(saved.credential) ?? 0).toISOString(),
+    });
+    return saved;
+  }
+
+  async #refreshFailed(
+    provider: ProviderConfig,
+    id: string,
+    used: string,
+    err: unknown,
+  ): Promise<Account> {
+    const reason = err instanceof Error ? err.message : String(err);
+    const rejected = err instanceof RefreshRejectedError;
+    const latest = await this.#store.update(provider.id, id, (a) => {
+      // Someone else refreshed with a rotated grant: our failure says nothing about it.
+      if (grantOf(a.credential) !== used) return null;
+      return rejected
+        ? { ...a, status: "refresh_failed", last_error: reason }
+        : { ...a, last_error: reason };
+    });
+    this.invalidate(provider.id);
+    // Resolved elsewhere: another refresh stored a newer grant with a fresh token.
+    if (
+      latest && grantOf(latest.credential) !== used && latest.status === "active" &&
+      isFresh(latest, this.#now())
+    ) return latest;
+    this.#logger.warn(`refresh of ${provider.id}/${id} failed: ${reason}`);
+    throw new Error(rejected ? `refresh rejected: ${reason}` : `refresh failed: ${reason}`);
+  }
+
+  async #prepared(
+    provider: ProviderConfig,
+    account: Account,
+    signal: AbortSignal,
+  ): Promise<Account> {
+    const driver = this.#driverFor(provider.type);
+    if (!driver?.prepare || account.project_id) return account;
+    const token = accessTokenOf(account.credential);
+    if (!token) return account;
+    const { project_id } = await driver.prepare(account, token, {
+      provider,
+      signal,
+      fetch: this.#fetch,
+    });
+    if (!project_id) return account;
+    const saved = await this.#store.update(
+      provider.id,
+      account.id,
+      (a) => (a.project_id ? null : { ...a, project_id }),
+    );
+    this.invalidate(provider.id);
+    return saved ?? { ...account, project_id };
+  }
+}
+
+/** Whether the access token is valid for at least REFRESH_MARGIN_MS more. */
+export function isFresh(account: Account, now: number): boolean {
+  const c = account.credential;
+  if (c.kind === "api_key") return true;
+  const token = c.access_token;
+  const expiry = c.expiry_date;
+  return !!token && expiry !== undefined && expiry - now > REFRESH_MARGIN_MS;
+}
+
+/** What identifies the grant a refresh used: the refresh token, or the service-account key. */
+function grantOf(c: Credential): string {
+  if (c.kind === "oauth") return c.refresh_token;
+  if (c.kind === "service_account") return c.private_key_id;
+  return c.api_key;
+}
+
+function accessTokenOf(c: Credential): string | undefined {
+  return c.kind === "api_key" ? undefined : c.access_token;
+}
+
+function applyRefresh(c: Credential, r: RefreshResult): Credential {
+  if (c.kind === "oauth") {
+    return {
+      ...c,
+      access_token: r.access_token,
+      expiry_date: r.expiry_date,
+      refresh_token: r.refresh_token ?? c.refresh_token,
+      ...(r.id_token ? { id_token: r.id_token } : {}),
+      ...(r.resource_url ? { resource_url: r.resource_url } : {}),
+    };
+  }
+  if (c.kind === "service_account") {
+    return { ...c, access_token: r.access_token, expiry_date: r.expiry_date };
+  }
+  return c;
+}
+
+function toLease(a: Account): AccountLease {
+  const c = a.credential;
+  const lease: AccountLease = { id: a.id, accessToken: accessTokenOf(c) ?? "" };
+  const project = a.project_id ?? (c.kind === "service_account" ? c.project_id : undefined);
+  if (project) lease.projectId = project;
+  if (c.kind === "oauth" && c.resource_url) lease.resourceUrl = c.resource_url;
+  return lease;
+}
