@@ -8,9 +8,9 @@ import { exposureProblem, readSettings } from "./src/settings.ts";
 
 // Deno Deploy requires crons at module top level, registered before anything is awaited;
 // the handler runs the job once the gateway is up.
-let refreshJob: (() => Promise<unknown>) | undefined;
+const jobs: { refresh?: () => Promise<unknown> } = {};
 Deno.cron("refresh-accounts", REFRESH_CRON_SCHEDULE, async () => {
-  await refreshJob?.();
+  await jobs.refresh?.();
 });
 
 const env = Deno.env.toObject();
@@ -51,7 +51,7 @@ const gateway = await startGateway({
   kv,
   encryptionKey: settings.encryptionKey,
 });
-refreshJob = gateway.refreshJob;
+jobs.refresh = gateway.refreshJob;
 logger.info(`llm-proxy listening on ${gateway.url}`, {
   config: source.kind === "file" ? source.path : "(empty)",
 });
