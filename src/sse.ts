@@ -101,18 +101,21 @@ export class SseParserStream extends TransformStream<Uint8Array, SseEvent> {
 
 const encoder = new TextEncoder();
 
-/** Serialises one event in SSE framing (`event:` line when named, one `data:` line per line). */
-export function formatSse(event: SseEvent): string {
+/**
+ * Serialises one event in SSE framing (`event:` line when named, one `data:` line per line).
+ * `eol` is LF by default; Google frames its streams with CRLF, which strict clients expect.
+ */
+export function formatSse(event: SseEvent, eol: "\n" | "\r\n" = "\n"): string {
   let out = "";
-  if (event.event !== undefined) out += `event: ${event.event}\n`;
-  if (event.id !== undefined) out += `id: ${event.id}\n`;
-  for (const line of event.data.split(/\r\n|\r|\n/)) out += `data: ${line}\n`;
-  return out + "\n";
+  if (event.event !== undefined) out += `event: ${event.event}${eol}`;
+  if (event.id !== undefined) out += `id: ${event.id}${eol}`;
+  for (const line of event.data.split(/\r\n|\r|\n/)) out += `data: ${line}${eol}`;
+  return out + eol;
 }
 
 /** Encodes one event as bytes ready to enqueue. */
-export function encodeSse(event: SseEvent): Uint8Array {
-  return encoder.encode(formatSse(event));
+export function encodeSse(event: SseEvent, eol: "\n" | "\r\n" = "\n"): Uint8Array {
+  return encoder.encode(formatSse(event, eol));
 }
 
 /** SSE events → bytes. */

@@ -168,13 +168,13 @@ Deno.test("formatSse/encodeSse round trip through the parser", async () => {
     { data: ": not a comment" },
     { data: "[DONE]" },
   ];
-  const bytes = events.map(encodeSse);
+  const bytes = events.map((e) => encodeSse(e));
   const parsed = await parseChunks(bytes);
   // The parser carries the last id forward, as the SSE spec says.
   const expected = events.map((e, i) => (i > 2 && e.id === undefined ? { ...e, id: "42" } : e));
   assert.deepEqual(parsed, expected);
 
-  const text = events.map(formatSse).join("");
+  const text = events.map((e) => formatSse(e)).join("");
   assert.deepEqual(await parseText(text), expected);
 });
 

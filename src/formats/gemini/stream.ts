@@ -1,5 +1,5 @@
 import type { IrEvent, IrFinishReason, IrUsage } from "../../ir/types.ts";
-import type { SseEvent } from "../../sse.ts";
+import { encodeSse, type SseEvent } from "../../sse.ts";
 import { argsFromJson, type CallIdSource, geminiModelPartToIr, randomCallIds } from "./parts.ts";
 import {
   finishReasonToGemini,
@@ -41,13 +41,9 @@ export function googleStatusName(code: number): string {
   }
 }
 
-/**
- * One streamed Gemini element in SSE framing. Google frames each chunk as one `data:` line
- * ended by CRLF CRLF; the JSON has no raw newlines, so the single line is exact. (The project
- * writer `encodeSse` uses LF; Google's own framing is kept here for strict clients.)
- */
+/** One streamed Gemini element in SSE framing, with Google's CRLF line endings. */
 export function geminiSseChunk(body: unknown): Uint8Array {
-  return encoder.encode(`data: ${JSON.stringify(body)}\r\n\r\n`);
+  return encodeSse({ data: JSON.stringify(body) }, "\r\n");
 }
 
 /** The in-stream error element (`{"error": {code, message, status}}`), which the SDK raises. */
