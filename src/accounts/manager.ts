@@ -120,7 +120,14 @@ export class AccountManager {
         if (!isFresh(account, this.#now())) {
           account = await this.refresh(provider, account.id, { force: false, signal });
         }
-        account = await this.#prepared(provider, account, signal);
+        try {
+          account = await this.#prepared(provider, account, signal);
+        } catch (err) {
+          // The token was refused during setup: refresh once and try setup again.
+          if ((err as { status?: unknown }).status !== 401) throw err;
+          account = await this.refresh(provider, account.id, { force: true, signal });
+          account = await this.#prepared(provider, account, signal);
+        }
         return toLease(account);
       } catch (err) {
         lastProblem = err instanceof Error ? err.message : String(err);

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { OPENAI_COMPATIBLE_PRESETS } from "../upstreams/presets.ts";
 
-/** Provider types the config accepts (the contract's full list; see `SUPPORTED_TYPES` for what routes today). */
+/** Provider types the config accepts (the contract's full list; `src/upstreams/registry.ts` serves them). */
 export const PROVIDER_TYPES = [
   "openai",
   "anthropic",

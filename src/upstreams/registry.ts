@@ -2,6 +2,7 @@ import type { ProviderConfig } from "../config/schema.ts";
 import { anthropicUpstream } from "./anthropic/adapter.ts";
 import { echoUpstream } from "./echo/adapter.ts";
 import { geminiUpstream } from "./gemini/adapter.ts";
+import { geminiCliUpstream } from "./gemini_cli/adapter.ts";
 import { openAIUpstream } from "./openai/adapter.ts";
 import type { Upstream } from "./types.ts";
 
@@ -10,6 +11,7 @@ const UPSTREAMS: Readonly<Record<string, Upstream>> = {
   openai: openAIUpstream,
   anthropic: anthropicUpstream,
   gemini: geminiUpstream,
+  "gemini-cli": geminiCliUpstream,
   echo: echoUpstream,
 };
 

@@ -9,12 +9,22 @@ export interface TestGateway extends RunningGateway {
   close(): Promise<void>;
 }
 
-export async function startTestGateway(rawConfig: unknown): Promise<TestGateway> {
+export async function startTestGateway(
+  rawConfig: unknown,
+  options: { kvPath?: string; encryptionKey?: string } = {},
+): Promise<TestGateway> {
   const logs: string[] = [];
   const logger = createLogger({ level: "debug", write: (l) => logs.push(l) });
-  const kv = await Deno.openKv(":memory:");
+  const kv = await Deno.openKv(options.kvPath ?? ":memory:");
   const config = validateConfig({ port: 0, ...(rawConfig as Record<string, unknown>) });
-  const gw = await startGateway({ config, logger, hostname: "127.0.0.1", port: 0, kv });
+  const gw = await startGateway({
+    config,
+    logger,
+    hostname: "127.0.0.1",
+    port: 0,
+    kv,
+    encryptionKey: options.encryptionKey,
+  });
   return {
     ...gw,
     logs,

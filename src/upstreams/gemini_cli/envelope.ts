@@ -1,0 +1,100 @@
+/**
+ * Code Assist wraps Gemini bodies in envelopes: requests as `{model, project, user_prompt_id,
+ * request: <generateContent body>}`, answers (and each SSE `data:` line) as `{response:
+ * <GenerateContentResponse>, traceId}`. Everything inside is plain Gemini, so the Gemini format
+ * module does the real conversion; this module only wraps and unwraps.
+ */
+import { type GeminiRequestBody, irToGeminiRequest } from "../../formats/gemini/request.ts";
+import { GeminiSseToIrStream } from "../../formats/gemini/stream.ts";
+import type { IrEvent, IrRequest } from "../../ir/types.ts";
+import type { SseEvent } from "../../sse.ts";
+
+/** The `generateContent` / `streamGenerateContent` request body of Code Assist. */
+export interface CodeAssistRequest {
+  model: string;
+  project: string;
+  user_prompt_id: string;
+  request: GeminiRequestBody;
+}
+
+/** Google documents this stand-in signature for function calls made by another backend. */
+const SKIP_SIGNATURE = "skip_thought_signature_validator";
+
+/** Gemini 3+ reject unsigned function calls in the history; 1.x/2.x do not check. */
+function signatureFallback(model: string): string | undefined {
+  return /^(models\/)?(gemini-[12][.-]|gemma)/.test(model) ? undefined : SKIP_SIGNATURE;
+}
+
+/**
+ * Builds the request envelope. The inner body is exactly what the Gemini upstream would send;
+ * it carries no `model` (Code Assist takes it from the envelope and rejects unknown fields).
+ */
+export async function buildCodeAssistRequest(
+  req: IrRequest,
+  options: { model: string; project: string; signal: AbortSignal },
+): Promise<CodeAssistRequest> {
+  const request = await irToGeminiRequest(req, {
+    model: options.model,
+    missingThoughtSignature: signatureFallback(options.model),
+    images: { signal: options.signal },
+  });
+  return {
+    model: options.model,
+    project: options.project,
+    // Gemini CLI sends one id per user prompt; a fresh one per call keeps attempts distinct.
+    user_prompt_id: crypto.randomUUID(),
+    request,
+  };
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/**
+ * `{response, traceId}` → the GenerateContentResponse inside, with the trace id as response id
+ * when the response has none (as Gemini CLI does). Anything else (an `{error}` element, an
+ * unwrapped body) is returned unchanged for the Gemini decoder to judge.
+ */
+export function unwrapCodeAssistResponse(body: unknown): unknown {
+  if (!isRecord(body) || !isRecord(body.response)) return body;
+  const inner = body.response;
+  if (inner.responseId === undefined && typeof body.traceId === "string" && body.traceId !== "") {
+    return { ...inner, responseId: body.traceId };
+  }
+  return inner;
+}
+
+/** SSE events carrying envelopes → SSE events carrying the bare Gemini chunks, one for one. */
+export class UnwrapEnvelopeStream extends TransformStream<SseEvent, SseEvent> {
+  constructor() {
+    super({
+      transform(event, controller) {
+        let json: unknown;
+        try {
+          json = JSON.parse(event.data);
+        } catch {
+          // Not JSON: the Gemini decoder turns it into an error event.
+          controller.enqueue(event);
+          return;
+        }
+        const inner = unwrapCodeAssistResponse(json);
+        controller.enqueue(inner === json ? event : { ...event, data: JSON.stringify(inner) });
+      },
+    });
+  }
+}
+
+/**
+ * The stream decoder for Code Assist: unwrap each envelope, then Gemini SSE → IR. A
+ * readable/writable pair, so it slots into `sseBodyToIr` like any single TransformStream;
+ * events flow through one at a time with backpressure, nothing is buffered.
+ */
+export function codeAssistSseDecoder(options: { model?: string } = {}): TransformStream<
+  SseEvent,
+  IrEvent
+> {
+  const unwrap = new UnwrapEnvelopeStream();
+  const readable = unwrap.readable.pipeThrough(new GeminiSseToIrStream(options));
+  return { writable: unwrap.writable, readable };
+}
