@@ -92,7 +92,8 @@ export function adminRoutes(deps: AdminDeps): Hono {
       updated_at: now,
     };
     if (label) account.label = label;
-    if (projectId) {
+    // A service-account key names its own project; only other credentials take an override.
+    if (projectId && credential.kind !== "service_account") {
       account.project_id = projectId;
       account.project_from_user = true;
     }
@@ -192,7 +193,7 @@ function parseCredential(
 ): Credential {
   const driver = deps.accounts.driverFor(provider.type);
   if (driver) {
-    const { label: _l, project_id: _p, ...file } = body;
+    const { label: _l, ...file } = body;
     return driver.parseCredential(file);
   }
   if (provider.type === "echo") {

@@ -96,7 +96,14 @@ async function attempt(call: Call, route: Route): Promise<Response> {
   }
   if (res.status === 401) {
     await res.body?.cancel();
-    ctx.account = await deps.accounts.relogin(provider, ctx.account.id, signal);
+    const refused = ctx.account.id;
+    try {
+      ctx.account = await deps.accounts.relogin(provider, refused, signal);
+    } catch {
+      // The refresh failed too (e.g. revoked): another account of the provider, if any.
+      deps.accounts.record(provider.id, refused, false);
+      ctx.account = await deps.accounts.lease(provider, signal, new Set([refused]));
+    }
     res = await send(call, upstream, ctx);
   }
   deps.accounts.record(provider.id, ctx.account.id, res.ok);

@@ -3,6 +3,8 @@ import { anthropicUpstream } from "./anthropic/adapter.ts";
 import { echoUpstream } from "./echo/adapter.ts";
 import { geminiUpstream } from "./gemini/adapter.ts";
 import { geminiCliUpstream } from "./gemini_cli/adapter.ts";
+import { qwenUpstream } from "./qwen/adapter.ts";
+import { vertexUpstream } from "./vertex/adapter.ts";
 import { openAIUpstream } from "./openai/adapter.ts";
 import type { Upstream } from "./types.ts";
 
@@ -12,6 +14,8 @@ const UPSTREAMS: Readonly<Record<string, Upstream>> = {
   anthropic: anthropicUpstream,
   gemini: geminiUpstream,
   "gemini-cli": geminiCliUpstream,
+  qwen: qwenUpstream,
+  vertex: vertexUpstream,
   echo: echoUpstream,
 };
 

@@ -1,9 +1,13 @@
 import type { CredentialDriver } from "../types.ts";
 import { geminiCliDriver } from "./gemini_cli.ts";
+import { qwenDriver } from "./qwen.ts";
+import { vertexDriver } from "./vertex.ts";
 
 /** Credential drivers by provider type: the types whose accounts live in KV. */
 const DRIVERS: Readonly<Record<string, CredentialDriver>> = {
   "gemini-cli": geminiCliDriver,
+  qwen: qwenDriver,
+  vertex: vertexDriver,
 };
 
 export function credentialDriverFor(type: string): CredentialDriver | undefined {

@@ -1,0 +1,205 @@
+import { UpstreamError } from "../../errors.ts";
+import { irToGeminiRequest } from "../../formats/gemini/request.ts";
+import { geminiResponseToIr } from "../../formats/gemini/response.ts";
+import {
+  geminiErrorChunk,
+  geminiSseChunk,
+  GeminiSseToIrStream,
+} from "../../formats/gemini/stream.ts";
+import { guardSseStream } from "../../http/stream_guard.ts";
+import type { IrEvent, IrRequest, IrResponse } from "../../ir/types.ts";
+import { maskSecretsInText } from "../../observe/mask.ts";
+import { fetchUpstream } from "../fetch_upstream.ts";
+import {
+  clientStatus,
+  geminiUpstreamError,
+  googleRetryAfter,
+  parseGoogleError,
+} from "../gemini/errors.ts";
+import { sseBodyToIr } from "../ir_stream.ts";
+import type { CallContext, NativeForward, Upstream } from "../types.ts";
+
+export const VERTEX_DEFAULT_LOCATION = "us-central1";
+
+/** The Gemini-signature stand-in Google documents for history from another backend. */
+const SKIP_SIGNATURE = "skip_thought_signature_validator";
+
+type Method = "generateContent" | "streamGenerateContent";
+
+/**
+ * The API root without a trailing slash or version: `provider.base_url` (a proxy, a fake), or
+ * the regional host; the `global` location has a host without a region prefix.
+ */
+export function vertexBaseUrl(ctx: Pick<CallContext, "provider">): string {
+  if (ctx.provider.base_url) {
+    return ctx.provider.base_url.replace(/\/+$/, "").replace(/\/v1(beta1)?$/, "");
+  }
+  const location = vertexLocation(ctx);
+  return location === "global"
+    ? "https://aiplatform.googleapis.com"
+    : `https://${location}-aiplatform.googleapis.com`;
+}
+
+export function vertexLocation(ctx: Pick<CallContext, "provider">): string {
+  return ctx.provider.location ?? VERTEX_DEFAULT_LOCATION;
+}
+
+/**
+ * `{base}/v1/projects/{project}/locations/{location}/publishers/google/models/{model}:{method}`,
+ * with `alt=sse` for SSE streams. The project comes from the account (its key's project_id, or
+ * the user's override), else from the provider config.
+ */
+export function vertexUrl(ctx: CallContext, method: Method, sse: boolean): string {
+  const project = ctx.account?.projectId ?? ctx.provider.project_id;
+  if (!project) {
+    throw new UpstreamError(502, "No Google Cloud project is known for this Vertex account.", {
+      code: "vertex_project_missing",
+    });
+  }
+  const location = vertexLocation(ctx);
+  const model = encodeURIComponent(ctx.model.replace(/^(publishers\/google\/)?models\//, ""));
+  return `${vertexBaseUrl(ctx)}/v1/projects/${encodeURIComponent(project)}/locations/${
+    encodeURIComponent(location)
+  }/publishers/google/models/${model}:${method}${sse ? "?alt=sse" : ""}`;
+}
+
+function accessToken(ctx: CallContext): string {
+  const token = ctx.account?.accessToken;
+  if (!token) {
+    throw new UpstreamError(503, "No Vertex account is available for this request.", {
+      code: "no_account",
+    });
+  }
+  return token;
+}
+
+/** Built from scratch: content type, the provider's configured headers, the account's token. */
+async function post(
+  ctx: CallContext,
+  method: Method,
+  sse: boolean,
+  body: BodyInit,
+): Promise<Response> {
+  // The account is checked first: without one there is no project to build the URL from.
+  const token = accessToken(ctx);
+  const url = vertexUrl(ctx, method, sse);
+  const headers = new Headers({
+    "content-type": "application/json",
+    accept: sse ? "text/event-stream" : "application/json",
+  });
+  for (const [k, v] of Object.entries(ctx.provider.headers)) headers.set(k, v);
+  headers.set("authorization", `Bearer ${token}`);
+  return await fetchUpstream(url, {
+    method: "POST",
+    headers,
+    body,
+    timeoutMs: ctx.provider.timeout_ms,
+    clientSignal: ctx.signal,
+  });
+}
+
+function secrets(ctx: CallContext): string[] {
+  return ctx.account?.accessToken ? [ctx.account.accessToken] : [];
+}
+
+/** Gemini 3+ reject function calls without a signature; 1.x/2.x do not validate them. */
+function signatureFallback(model: string): string | undefined {
+  return /^(models\/)?(gemini-[12][.-]|gemma)/.test(model) ? undefined : SKIP_SIGNATURE;
+}
+
+async function buildBody(req: IrRequest, ctx: CallContext): Promise<string> {
+  const body = await irToGeminiRequest(req, {
+    model: ctx.model,
+    missingThoughtSignature: signatureFallback(ctx.model),
+    images: { signal: ctx.signal },
+  });
+  return JSON.stringify(body);
+}
+
+/**
+ * A failed answer → UpstreamError as the Gemini adapter builds it (5xx → 502, RetryInfo →
+ * retryAfter); a 401 stays 401 so the caller refreshes the token and retries once.
+ */
+async function vertexError(res: Response, ctx: CallContext): Promise<UpstreamError> {
+  const err = await geminiUpstreamError(res, secrets(ctx));
+  return new UpstreamError(err.status, err.message.replace(/^Gemini/, "Vertex"), {
+    ...(err.code !== undefined ? { code: err.code } : {}),
+    ...(err.retryAfter !== undefined ? { retryAfter: err.retryAfter } : {}),
+  });
+}
+
+/**
+ * Vertex AI (Gemini models) with service-account tokens. Bodies and answers are Gemini's, so
+ * the Gemini format module does the conversion and Gemini clients are forwarded natively.
+ */
+export const vertexUpstream: Upstream = {
+  type: "vertex",
+  nativeFormat: "gemini",
+
+  async send(req: IrRequest, ctx: CallContext): Promise<IrResponse> {
+    const body = await buildBody(req, ctx);
+    const res = await post(ctx, "generateContent", false, body);
+    if (!res.ok) throw await vertexError(res, ctx);
+    let json: unknown;
+    try {
+      json = await res.json();
+    } catch {
+      throw new UpstreamError(502, "The Vertex upstream answered with a body that is not JSON.", {
+        code: "upstream_bad_response",
+      });
+    }
+    return geminiResponseToIr(json, { model: ctx.model });
+  },
+
+  async stream(req: IrRequest, ctx: CallContext): Promise<ReadableStream<IrEvent>> {
+    const body = await buildBody(req, ctx);
+    const res = await post(ctx, "streamGenerateContent", true, body);
+    if (!res.ok) throw await vertexError(res, ctx);
+    if (!res.body) {
+      throw new UpstreamError(502, "The Vertex upstream answered without a body.", {
+        code: "upstream_bad_response",
+      });
+    }
+    return sseBodyToIr(res.body, new GeminiSseToIrStream({ model: ctx.model }));
+  },
+
+  async forwardNative(req: NativeForward, ctx: CallContext): Promise<Response> {
+    const stream = req.hints.stream ?? req.stream;
+    const sse = stream && req.hints.sse === true;
+    // The model lives in the URL, so the client's bytes go upstream untouched.
+    const res = await post(ctx, stream ? "streamGenerateContent" : "generateContent", sse, req.raw);
+
+    const out = new Headers();
+    if (!res.ok) {
+      if (res.status === 401) throw await vertexError(res, ctx);
+      const text = maskSecretsInText(await res.text().catch(() => ""), secrets(ctx));
+      const parsed = parseGoogleError(text);
+      const retryAfter = googleRetryAfter(res.headers, parsed);
+      if (!parsed) {
+        throw new UpstreamError(
+          clientStatus(res.status),
+          `Vertex upstream answered ${res.status}${text ? `: ${text.slice(0, 500)}` : ""}`,
+          { code: "upstream_error", ...(retryAfter !== undefined ? { retryAfter } : {}) },
+        );
+      }
+      out.set("content-type", "application/json; charset=UTF-8");
+      if (retryAfter !== undefined) out.set("retry-after", String(Math.ceil(retryAfter)));
+      return new Response(text, { status: clientStatus(res.status), headers: out });
+    }
+
+    out.set("content-type", res.headers.get("content-type") ?? "application/json; charset=UTF-8");
+    if (!res.body) return new Response(null, { status: res.status, headers: out });
+    if (!sse) {
+      // A JSON answer or the streamed JSON array: relayed as it arrives.
+      return new Response(res.body, { status: res.status, headers: out });
+    }
+    out.set("cache-control", "no-cache");
+    const body = guardSseStream(res.body, {
+      onError: () =>
+        geminiSseChunk(
+          geminiErrorChunk(502, "The upstream stream broke off before the answer was complete."),
+        ),
+    });
+    return new Response(body, { status: res.status, headers: out });
+  },
+};
