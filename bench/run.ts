@@ -1,0 +1,983 @@
+// Gateway benchmark: `deno task bench` (= `deno run -A bench/run.ts`).
+//
+// Three targets, measured interleaved in one run on 127.0.0.1:
+//   direct    - load generator → fake upstream
+//   forwarder - load generator → minimal Deno.serve/fetch forwarder → upstream
+//   gateway   - load generator → `deno run -A main.ts` → upstream
+//
+// Process layout (why): the gateway is its own process, so the forwarder is
+// too (same footing: own isolate, own event loop, same process boundaries);
+// the upstream is a third process shared by all targets. The load generator
+// runs in a Worker of this process (own thread and event loop), so it shares
+// an event loop with none of the servers; this process' main thread only
+// orchestrates and is idle during measurements.
+//
+// CPU pinning (default when there are >= 2 CPUs; --no-pin to disable): the
+// proxy under test (forwarder or gateway) gets the last CPU to itself; this
+// process and the upstream share CPU 0. On a 2-core box three busy processes
+// otherwise migrate between cores and the same forwarder measured twice
+// differed by 15% at c=64; pinned, it is ~4%. Throughput at c=64 is then
+// "what one core of proxy does", which is what the ratios compare. The
+// "direct" target (client and upstream on one core) is only a reference.
+//
+// Flags: --duration SECONDS (per load phase, default 3), --rounds N (default
+// 5; each figure is the median of rounds), --streams N (timed streams per
+// round, default 50), --quick (smoke test, ~15 s), --chunk-delay-ms N
+// (upstream delay between chunks of the timed streams, default 0), --no-pin.
+// Besides the timed streams (no delay: they measure per-chunk relay cost), two
+// "paced" streams per round (1 ms between chunks) show whether chunks are
+// relayed one by one: a buffering proxy shows few client reads and TTFB ≈ total.
+// Hidden, for testing the harness: --gateway-url URL (measure an already
+// running server instead of spawning main.ts), --fake-gateway (put a second
+// forwarder in the gateway slot: an A/A test of the harness itself).
+
+import { parseArgs } from "node:util";
+import {
+  NON_STREAM_CONTENT,
+  PACED_DELAY_MS,
+  PACED_MODEL,
+  STREAM_CONTENT_CHUNKS,
+} from "./upstream.ts";
+import {
+  type ClosedLoopOptions,
+  type ClosedLoopResult,
+  encodePost,
+  type StreamOptions,
+  type StreamResult,
+} from "./load_gen.ts";
+import type { LoadJob, LoadReply } from "./load_worker.ts";
+
+const TARGETS = ["direct", "forwarder", "gateway"] as const;
+type TargetName = typeof TARGETS[number];
+const PHASES = ["c1", "c64", "stream", "paced"] as const;
+type Phase = typeof PHASES[number];
+
+const BENCH_DIR = new URL(".", import.meta.url);
+const REPO_DIR = new URL("..", import.meta.url);
+const CHAT_PATH = "/v1/chat/completions";
+
+interface Options {
+  durationS: number;
+  rounds: number;
+  streams: number;
+  pacedStreams: number;
+  warmupS: number;
+  chunkDelayMs: number;
+  quick: boolean;
+  gatewayUrl: string | null;
+  fakeGateway: boolean;
+  pin: boolean;
+}
+
+function parseOptions(): Options {
+  const { values } = parseArgs({
+    args: Deno.args,
+    strict: true,
+    options: {
+      duration: { type: "string" },
+      rounds: { type: "string" },
+      streams: { type: "string" },
+      "chunk-delay-ms": { type: "string" },
+      quick: { type: "boolean", default: false },
+      "gateway-url": { type: "string" },
+      "fake-gateway": { type: "boolean", default: false },
+      "no-pin": { type: "boolean", default: false },
+      help: { type: "boolean", default: false },
+    },
+  });
+  if (values.help) {
+    console.log(
+      "usage: deno run -A bench/run.ts [--duration S] [--rounds N] [--streams N] " +
+        "[--chunk-delay-ms N] [--quick] [--no-pin]",
+    );
+    Deno.exit(0);
+  }
+  const num = (v: string | undefined, fallback: number, name: string): number => {
+    if (v === undefined) return fallback;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < 0) throw new Error(`--${name}: not a number: ${v}`);
+    return n;
+  };
+  const quick = values.quick;
+  return {
+    durationS: num(values.duration, quick ? 1 : 3, "duration"),
+    rounds: Math.max(1, Math.round(num(values.rounds, quick ? 1 : 5, "rounds"))),
+    streams: Math.max(1, Math.round(num(values.streams, quick ? 10 : 50, "streams"))),
+    pacedStreams: quick ? 1 : 2,
+    // A fresh Deno server needs a few seconds of load before its JIT settles;
+    // with 1 s the first measured round ran ~40% slow.
+    warmupS: quick ? 0.5 : 3,
+    chunkDelayMs: num(values["chunk-delay-ms"], 0, "chunk-delay-ms"),
+    quick,
+    gatewayUrl: values["gateway-url"] ?? null,
+    fakeGateway: values["fake-gateway"],
+    pin: !values["no-pin"] && navigator.hardwareConcurrency >= 2,
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Child processes
+
+interface Child {
+  name: string;
+  process: Deno.ChildProcess;
+  /** Last lines of its stdout/stderr, for error reports. */
+  tail: string[];
+  lines: number;
+  exited: boolean;
+}
+
+const children: Child[] = [];
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Reads a child's output line by line into its tail; calls onLine for each. */
+async function drain(
+  child: Child,
+  stream: ReadableStream<Uint8Array>,
+  onLine?: (line: string) => void,
+): Promise<void> {
+  let pending = "";
+  try {
+    for await (const text of stream.pipeThrough(new TextDecoderStream())) {
+      pending += text;
+      let nl: number;
+      while ((nl = pending.indexOf("\n")) >= 0) {
+        const line = pending.slice(0, nl);
+        pending = pending.slice(nl + 1);
+        child.lines++;
+        child.tail.push(line);
+        if (child.tail.length > 40) child.tail.shift();
+        onLine?.(line);
+      }
+    }
+  } catch {
+    // The child went away; nothing more to read.
+  }
+}
+
+/** CPU a server process is pinned to (--pin); null = no pinning. */
+let pinning: { proxy: string; upstream: string } | null = null;
+
+/** A `deno run -A ...` command, wrapped in taskset when pinning. */
+function denoCommand(
+  role: "proxy" | "upstream",
+  args: string[],
+  options: Omit<Deno.CommandOptions, "args">,
+): Deno.Command {
+  if (!pinning) {
+    return new Deno.Command(Deno.execPath(), { ...options, args: ["run", "-A", ...args] });
+  }
+  // taskset execs the program, so the child pid is still deno's own.
+  return new Deno.Command("taskset", {
+    ...options,
+    args: ["-c", pinning[role], Deno.execPath(), "run", "-A", ...args],
+  });
+}
+
+function spawn(name: string, cmd: Deno.Command): Child {
+  const process = cmd.spawn();
+  const child: Child = { name, process, tail: [], lines: 0, exited: false };
+  children.push(child);
+  process.status.then(() => child.exited = true);
+  return child;
+}
+
+/** Spawns bench/upstream.ts or bench/forwarder.ts and reads the URL it prints. */
+async function spawnBenchServer(
+  name: string,
+  role: "proxy" | "upstream",
+  script: string,
+  args: string[],
+): Promise<{ child: Child; url: string }> {
+  const child = spawn(
+    name,
+    denoCommand(role, [new URL(script, BENCH_DIR).pathname, ...args], {
+      stdin: "piped", // Held open: the child exits when it sees EOF (our death).
+      stdout: "piped",
+      stderr: "piped",
+    }),
+  );
+  const url = new Promise<string>((resolve, reject) => {
+    drain(child, child.process.stdout, (line) => {
+      try {
+        const parsed = JSON.parse(line) as { url?: unknown };
+        if (typeof parsed.url === "string") resolve(parsed.url);
+      } catch {
+        // Not our line.
+      }
+    }).then(() => reject(new Error(`${name} exited:\n${child.tail.join("\n")}`)));
+  });
+  drain(child, child.process.stderr);
+  return { child, url: await withTimeout(url, 30_000, `${name} did not start`) };
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(message)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr;
+  listener.close();
+  return port;
+}
+
+async function spawnGateway(upstreamUrl: string, tmpDir: string): Promise<
+  { child: Child; url: string }
+> {
+  const configPath = `${tmpDir}/config.json`;
+  await Deno.writeTextFile(
+    configPath,
+    JSON.stringify({
+      providers: [{
+        id: "bench",
+        type: "openai",
+        base_url: `${upstreamUrl}/v1`,
+        api_keys: ["sk-bench-1", "sk-bench-2"],
+        // PACED_MODEL only selects the upstream's paced streams (see upstream.ts).
+        models: ["bench-model", PACED_MODEL],
+      }],
+    }),
+  );
+  const port = freePort();
+  const child = spawn(
+    "gateway",
+    denoCommand("proxy", ["main.ts", "--config", configPath], {
+      cwd: REPO_DIR.pathname,
+      env: {
+        PORT: String(port),
+        HOST: "127.0.0.1",
+        KV_PATH: `${tmpDir}/kv.sqlite3`,
+        LOG_LEVEL: "warn",
+      },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }),
+  );
+  drain(child, child.process.stdout);
+  drain(child, child.process.stderr);
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = performance.now() + 30_000;
+  while (true) {
+    if (child.exited) throw new Error(`gateway exited during startup:\n${child.tail.join("\n")}`);
+    try {
+      const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(1000) });
+      await res.body?.cancel();
+      if (res.status === 200) return { child, url };
+    } catch {
+      // Not listening yet.
+    }
+    if (performance.now() > deadline) {
+      throw new Error(`gateway /health not 200 within 30 s:\n${child.tail.join("\n")}`);
+    }
+    await sleep(100);
+  }
+}
+
+async function stopChildren(): Promise<void> {
+  await Promise.all(children.map(async (child) => {
+    if (child.exited) return;
+    try {
+      child.process.kill("SIGTERM");
+    } catch {
+      // Already gone.
+    }
+    const stopped = await Promise.race([child.process.status.then(() => true), sleep(3000)]);
+    if (!stopped) {
+      try {
+        child.process.kill("SIGKILL");
+      } catch {
+        // Already gone.
+      }
+      await child.process.status;
+    }
+  }));
+}
+
+// ---------------------------------------------------------------------------
+// /proc readings (Linux only; null elsewhere)
+
+interface Memory {
+  peakRssMiB: number;
+  rssMiB: number;
+}
+
+function readMemory(pid: number): Memory | null {
+  try {
+    const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+    const kb = (key: string): number => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(status)?.[1]);
+    return { peakRssMiB: kb("VmHWM") / 1024, rssMiB: kb("VmRSS") / 1024 };
+  } catch {
+    return null;
+  }
+}
+
+/** utime+stime of a process in ms (assumes the usual CLK_TCK of 100). */
+function cpuMs(pid: number | null): number {
+  if (pid === null) return NaN;
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Machine-wide steal time in ms, from /proc/stat. */
+function stealMs(): number {
+  try {
+    const f = Deno.readTextFileSync("/proc/stat").split("\n")[0].trim().split(/\s+/);
+    return Number(f[8]) * 10;
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * CPU ms of every user-space process that is not ours (pid → ms). Compared
+ * between the start and end of a phase it shows whether something else (a
+ * test run, a build) competed with the measurement. Kernel threads are left
+ * out: their share (vsock, writeback) is steady background on this machine.
+ * Machine-wide /proc/stat is no use here: it is tick-sampled and disagrees
+ * with the per-process figures by tens of % at c=1.
+ */
+function foreignCpuMs(): Map<number, number> {
+  const ours = new Set([Deno.pid, ...children.map((c) => c.process.pid)]);
+  const out = new Map<number, number>();
+  try {
+    for (const entry of Deno.readDirSync("/proc")) {
+      const pid = Number(entry.name);
+      if (!Number.isInteger(pid) || ours.has(pid) || pid === 2) continue;
+      try {
+        const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+        const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        if (f[1] === "2") continue; // Child of kthreadd: a kernel thread.
+        out.set(pid, (Number(f[11]) + Number(f[12])) * 10);
+      } catch {
+        // Exited meanwhile.
+      }
+    }
+  } catch {
+    // No /proc.
+  }
+  return out;
+}
+
+function foreignDeltaMs(before: Map<number, number>, after: Map<number, number>): number {
+  let sum = 0;
+  for (const [pid, ms] of after) sum += ms - (before.get(pid) ?? 0);
+  return sum;
+}
+
+// ---------------------------------------------------------------------------
+// Load generator worker
+
+class LoadClient {
+  #worker = new Worker(new URL("./load_worker.ts", import.meta.url), { type: "module" });
+  #next = 0;
+  #pending = new Map<number, (reply: LoadReply) => void>();
+
+  constructor() {
+    this.#worker.onmessage = (event: MessageEvent<LoadReply>): void => {
+      this.#pending.get(event.data.id)?.(event.data);
+      this.#pending.delete(event.data.id);
+    };
+  }
+
+  #run(job: LoadJob): Promise<LoadReply> {
+    return new Promise((resolve) => {
+      this.#pending.set(job.id, resolve);
+      this.#worker.postMessage(job);
+    });
+  }
+
+  async closed(options: ClosedLoopOptions): Promise<ClosedLoopResult> {
+    const reply = await this.#run({ id: this.#next++, kind: "closed", options });
+    if (reply.kind !== "closed") throw new Error(reply.kind === "error" ? reply.message : "?");
+    return reply.result;
+  }
+
+  async stream(options: StreamOptions): Promise<StreamResult> {
+    const reply = await this.#run({ id: this.#next++, kind: "stream", options });
+    if (reply.kind !== "stream") throw new Error(reply.kind === "error" ? reply.message : "?");
+    return reply.result;
+  }
+
+  terminate(): void {
+    this.#worker.terminate();
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Measurement
+
+const CHAT_REQUEST = {
+  model: "bench-model",
+  messages: [
+    { role: "system", content: "You are a helpful assistant." },
+    { role: "user", content: "Write one sentence about why benchmarks should be interleaved." },
+  ],
+  max_tokens: 64,
+  temperature: 0.2,
+};
+
+interface Target {
+  name: TargetName;
+  url: string;
+  /** Process doing the target's work (the proxy, or the upstream for direct). */
+  pid: number | null;
+  nonStream: Uint8Array;
+  stream: Uint8Array;
+  paced: Uint8Array;
+  error: string | null;
+}
+
+interface Disturbance {
+  /** CPU used by user processes not ours during the phase, % of one core. */
+  foreignCpuPct: number;
+  /** Hypervisor steal during the phase, % of one core. */
+  stealPct: number;
+}
+
+/** Above this (% of a core), a phase-round is left out of the medians. */
+const DISTURBED_PCT = 20;
+
+interface ClosedRound extends ClosedLoopResult, Disturbance {
+  /** CPU time of the target's process per request, µs. */
+  cpuUsPerReq: number;
+  /** CPU time of the upstream process per request, µs. */
+  upstreamCpuUsPerReq: number;
+}
+
+interface StreamRound extends StreamResult, Disturbance {}
+
+interface TargetRounds {
+  c1: ClosedRound[];
+  c64: ClosedRound[];
+  stream: StreamRound[];
+  paced: StreamRound[];
+}
+
+/** Runs one phase and measures how much other processes competed with it. */
+async function watched<T>(fn: () => Promise<T>): Promise<T & Disturbance> {
+  const foreign0 = foreignCpuMs();
+  const steal0 = stealMs();
+  const t0 = performance.now();
+  const result = await fn();
+  const elapsed = performance.now() - t0;
+  const pct = (ms: number): number => Math.max(0, (ms / elapsed) * 100);
+  return {
+    ...result,
+    foreignCpuPct: pct(foreignDeltaMs(foreign0, foreignCpuMs())),
+    stealPct: pct(stealMs() - steal0),
+  };
+}
+
+function isDisturbed(r: Disturbance): boolean {
+  return r.foreignCpuPct > DISTURBED_PCT || r.stealPct > DISTURBED_PCT;
+}
+
+/**
+ * Which rounds of a phase count: those where no target's run was disturbed,
+ * so the targets are still compared within the same rounds; if no round is
+ * quiet, all of them (the printed warning then says so).
+ */
+function quietRounds(perTarget: Disturbance[][]): boolean[] {
+  const n = Math.max(0, ...perTarget.map((r) => r.length));
+  const keep = Array.from(
+    { length: n },
+    (_, i) => perTarget.every((r) => !r[i] || !isDisturbed(r[i])),
+  );
+  return keep.some((k) => k) ? keep : keep.map(() => true);
+}
+
+function median(values: number[]): number {
+  const v = values.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
+  if (v.length === 0) return NaN;
+  const mid = v.length >> 1;
+  return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+}
+
+async function preflight(load: LoadClient, target: Target): Promise<string | null> {
+  try {
+    const res = await fetch(target.url + CHAT_PATH, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: "Bearer sk-bench-client" },
+      body: JSON.stringify(CHAT_REQUEST),
+    });
+    const text = await res.text();
+    if (res.status !== 200) return `non-streaming: HTTP ${res.status}: ${text.slice(0, 300)}`;
+    const json = JSON.parse(text) as { choices?: { message?: { content?: unknown } }[] };
+    if (json.choices?.[0]?.message?.content !== NON_STREAM_CONTENT) {
+      return `non-streaming: unexpected body: ${text.slice(0, 300)}`;
+    }
+    const s = await load.stream({ url: target.url, request: target.stream, count: 1 });
+    if (s.complete !== 1) return `streaming: ${s.firstProblem}`;
+    return null;
+  } catch (e) {
+    return e instanceof Error ? e.message : String(e);
+  }
+}
+
+async function measureClosed(
+  load: LoadClient,
+  target: Target,
+  upstreamPid: number,
+  connections: number,
+  durationMs: number,
+): Promise<ClosedRound> {
+  const cpu0 = cpuMs(target.pid);
+  const up0 = cpuMs(upstreamPid);
+  const r = await watched(() =>
+    load.closed({ url: target.url, request: target.nonStream, connections, durationMs })
+  );
+  const perReq = (ms: number): number => r.requests > 0 ? (ms * 1000) / r.requests : NaN;
+  return {
+    ...r,
+    cpuUsPerReq: perReq(cpuMs(target.pid) - cpu0),
+    upstreamCpuUsPerReq: perReq(cpuMs(upstreamPid) - up0),
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Reporting
+
+interface TargetSummary {
+  error: string | null;
+  c1: PhaseSummary | null;
+  c64: PhaseSummary | null;
+  stream: StreamSummary | null;
+  paced: StreamSummary | null;
+  /** RSS once started and checked, before any load. */
+  startRssMiB: number | null;
+  memory: Memory | null;
+  logLines: number | null;
+}
+
+interface PhaseSummary {
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  cpuUsPerReq: number;
+  upstreamCpuUsPerReq: number;
+  non2xx: number;
+  errors: number;
+  /** Rounds left out of the medians because other processes competed. */
+  disturbedRounds: number;
+  rounds: ClosedRound[];
+}
+
+interface StreamSummary {
+  ttfbP50Ms: number;
+  ttfbP99Ms: number;
+  totalP50Ms: number;
+  totalP99Ms: number;
+  readsP50: number;
+  complete: number;
+  requests: number;
+  firstProblem: string | null;
+  disturbedRounds: number;
+  rounds: StreamRound[];
+}
+
+function summarizeClosed(rounds: ClosedRound[], keep: boolean[]): PhaseSummary | null {
+  if (rounds.length === 0) return null;
+  const use = rounds.filter((_, i) => keep[i]);
+  return {
+    rps: median(use.map((r) => r.rps)),
+    p50Ms: median(use.map((r) => r.latencyMs.p50)),
+    p99Ms: median(use.map((r) => r.latencyMs.p99)),
+    cpuUsPerReq: median(use.map((r) => r.cpuUsPerReq)),
+    upstreamCpuUsPerReq: median(use.map((r) => r.upstreamCpuUsPerReq)),
+    non2xx: rounds.reduce((a, r) => a + r.non2xx, 0),
+    errors: rounds.reduce((a, r) => a + r.errors, 0),
+    disturbedRounds: rounds.length - use.length,
+    rounds,
+  };
+}
+
+function summarizeStream(rounds: StreamRound[], keep: boolean[]): StreamSummary | null {
+  if (rounds.length === 0) return null;
+  const use = rounds.filter((_, i) => keep[i]);
+  return {
+    ttfbP50Ms: median(use.map((r) => r.ttfbMs.p50)),
+    ttfbP99Ms: median(use.map((r) => r.ttfbMs.p99)),
+    totalP50Ms: median(use.map((r) => r.totalMs.p50)),
+    totalP99Ms: median(use.map((r) => r.totalMs.p99)),
+    readsP50: median(use.map((r) => r.readsPerStream.p50)),
+    // Completeness counts every stream: a lost chunk is a bug, load or not.
+    complete: rounds.reduce((a, r) => a + r.complete, 0),
+    requests: rounds.reduce((a, r) => a + r.requests, 0),
+    firstProblem: rounds.find((r) => r.firstProblem !== null)?.firstProblem ?? null,
+    disturbedRounds: rounds.length - use.length,
+    rounds,
+  };
+}
+
+function fmt(n: number | undefined, digits = 2): string {
+  if (n === undefined || Number.isNaN(n)) return "-";
+  return n.toFixed(digits);
+}
+
+interface DisturbanceSummary {
+  /** Worst CPU use by other processes in any target's run, % of a core. */
+  maxForeignCpuPct: number;
+  maxStealPct: number;
+  /** Per phase: rounds left out of the medians, and rounds run. */
+  dropped: Record<Phase, [number, number]>;
+  /** A phase had no quiet round at all, so disturbed figures were kept. */
+  keptDisturbed: boolean;
+}
+
+function disturbance(summary: Record<TargetName, TargetSummary>): DisturbanceSummary {
+  const all = TARGETS.flatMap((t) =>
+    PHASES.flatMap((p): Disturbance[] => summary[t][p]?.rounds ?? [])
+  );
+  const dropped = {} as Record<Phase, [number, number]>;
+  for (const p of PHASES) {
+    const runs = TARGETS.map((t) => summary[t][p]).filter((x) => x !== null);
+    dropped[p] = [runs[0]?.disturbedRounds ?? 0, runs[0]?.rounds.length ?? 0];
+  }
+  return {
+    maxForeignCpuPct: Math.max(0, ...all.map((r) => r.foreignCpuPct)),
+    maxStealPct: Math.max(0, ...all.map((r) => r.stealPct)),
+    dropped,
+    keptDisturbed: PHASES.some((p) =>
+      TARGETS.some((t) =>
+        (summary[t][p]?.disturbedRounds ?? 0) === 0 && summary[t][p]?.rounds.some(isDisturbed)
+      )
+    ),
+  };
+}
+
+function printTable(summary: Record<TargetName, TargetSummary>): void {
+  const rows: [string, (s: TargetSummary) => string][] = [
+    ["c=1   req/s", (s) => fmt(s.c1?.rps, 0)],
+    ["c=1   p50 ms", (s) => fmt(s.c1?.p50Ms, 3)],
+    ["c=1   p99 ms", (s) => fmt(s.c1?.p99Ms, 3)],
+    ["c=1   proxy CPU µs/req", (s) => fmt(s.c1?.cpuUsPerReq, 0)],
+    ["c=64  req/s", (s) => fmt(s.c64?.rps, 0)],
+    [
+      "c=64  req/s min..max of rounds",
+      (s) =>
+        s.c64
+          ? `${fmt(Math.min(...s.c64.rounds.map((r) => r.rps)), 0)}..${
+            fmt(Math.max(...s.c64.rounds.map((r) => r.rps)), 0)
+          }`
+          : "-",
+    ],
+    ["c=64  p50 ms", (s) => fmt(s.c64?.p50Ms, 3)],
+    ["c=64  p99 ms", (s) => fmt(s.c64?.p99Ms, 3)],
+    ["c=64  proxy CPU µs/req", (s) => fmt(s.c64?.cpuUsPerReq, 0)],
+    ["c=64  non-2xx / errors", (s) => s.c64 ? `${s.c64.non2xx} / ${s.c64.errors}` : "-"],
+    ["stream TTFB p50 ms", (s) => fmt(s.stream?.ttfbP50Ms, 3)],
+    ["stream TTFB p99 ms", (s) => fmt(s.stream?.ttfbP99Ms, 3)],
+    ["stream total p50 ms", (s) => fmt(s.stream?.totalP50Ms, 2)],
+    ["stream total p99 ms", (s) => fmt(s.stream?.totalP99Ms, 2)],
+    ["stream reads/stream p50", (s) => fmt(s.stream?.readsP50, 0)],
+    ["stream complete", (s) => s.stream ? `${s.stream.complete}/${s.stream.requests}` : "-"],
+    ["paced stream TTFB p50 ms", (s) => fmt(s.paced?.ttfbP50Ms, 2)],
+    ["paced stream total p50 ms", (s) => fmt(s.paced?.totalP50Ms, 0)],
+    [
+      `paced reads/stream (~${STREAM_CONTENT_CHUNKS + 3} = unbatched)`,
+      (s) => fmt(s.paced?.readsP50, 0),
+    ],
+    ["paced stream complete", (s) => s.paced ? `${s.paced.complete}/${s.paced.requests}` : "-"],
+    ["RSS MiB after start", (s) => fmt(s.startRssMiB ?? undefined, 1)],
+    ["peak RSS MiB (VmHWM)", (s) => fmt(s.memory?.peakRssMiB, 1)],
+    ["output lines logged", (s) => s.logLines === null ? "-" : String(s.logLines)],
+  ];
+  const width = 34;
+  const col = 14;
+  console.log(
+    "".padEnd(width) + TARGETS.map((t) => t.padStart(col)).join(""),
+  );
+  for (const [label, get] of rows) {
+    console.log(label.padEnd(width) + TARGETS.map((t) => get(summary[t]).padStart(col)).join(""));
+  }
+  const d = disturbance(summary);
+  console.log(
+    `other processes' CPU during runs: up to ${fmt(d.maxForeignCpuPct, 0)}% of a core ` +
+      `(steal up to ${fmt(d.maxStealPct, 0)}%); rounds left out of the medians ` +
+      `(> ${DISTURBED_PCT}% during any target's run): ` +
+      PHASES.map((p) => `${p} ${d.dropped[p][0]}/${d.dropped[p][1]}`).join(", "),
+  );
+  if (d.keptDisturbed || PHASES.some((p) => d.dropped[p][0] * 2 > d.dropped[p][1])) {
+    console.log("WARNING: the machine was busy with other work; rerun for trustworthy figures");
+  }
+  for (const t of TARGETS) {
+    if (summary[t].error) console.log(`${t}: NOT MEASURED: ${summary[t].error}`);
+    const problem = summary[t].stream?.firstProblem ?? summary[t].paced?.firstProblem;
+    if (problem) console.log(`${t}: stream problem: ${problem}`);
+    // A paced stream that finished fast was not paced: the model name did not
+    // reach the upstream, so its read count says nothing about batching.
+    const paced = summary[t].paced;
+    if (paced && paced.totalP50Ms < STREAM_CONTENT_CHUNKS * PACED_DELAY_MS * 0.8) {
+      console.log(`${t}: paced streams were not paced (model renamed?); ignore its read count`);
+    }
+  }
+}
+
+interface Ratios {
+  gatewayOverForwarderRpsC64: number;
+  gatewayMinusForwarderP50C1Ms: number;
+  gatewayOverForwarderStreamTtfbP50: number;
+  gatewayOverForwarderStreamTotalP50: number;
+  forwarderOverDirectRpsC64: number;
+  forwarderMinusDirectP50C1Ms: number;
+}
+
+function ratios(s: Record<TargetName, TargetSummary>): Ratios {
+  const n = (v: number | undefined): number => v ?? NaN;
+  return {
+    gatewayOverForwarderRpsC64: n(s.gateway.c64?.rps) / n(s.forwarder.c64?.rps),
+    gatewayMinusForwarderP50C1Ms: n(s.gateway.c1?.p50Ms) - n(s.forwarder.c1?.p50Ms),
+    gatewayOverForwarderStreamTtfbP50: n(s.gateway.stream?.ttfbP50Ms) /
+      n(s.forwarder.stream?.ttfbP50Ms),
+    gatewayOverForwarderStreamTotalP50: n(s.gateway.stream?.totalP50Ms) /
+      n(s.forwarder.stream?.totalP50Ms),
+    forwarderOverDirectRpsC64: n(s.forwarder.c64?.rps) / n(s.direct.c64?.rps),
+    forwarderMinusDirectP50C1Ms: n(s.forwarder.c1?.p50Ms) - n(s.direct.c1?.p50Ms),
+  };
+}
+
+function verdict(ok: boolean | null): string {
+  return ok === null ? "" : ok ? "  PASS" : "  FAIL";
+}
+
+function printRatios(r: Ratios): void {
+  const known = (v: number): boolean => !Number.isNaN(v);
+  const rps = r.gatewayOverForwarderRpsC64;
+  const lat = r.gatewayMinusForwarderP50C1Ms;
+  console.log("");
+  console.log(
+    `gateway/forwarder req/s at c=64:      ${fmt(rps, 3)}  (target >= 0.85)` +
+      verdict(known(rps) ? rps >= 0.85 : null),
+  );
+  console.log(
+    `gateway-forwarder p50 at c=1:         ${fmt(lat, 3)} ms  (target <= 0.15 ms)` +
+      verdict(known(lat) ? lat <= 0.15 : null),
+  );
+  console.log(
+    `gateway/forwarder stream TTFB p50:    ${fmt(r.gatewayOverForwarderStreamTtfbP50, 3)}`,
+  );
+  console.log(
+    `gateway/forwarder stream total p50:   ${fmt(r.gatewayOverForwarderStreamTotalP50, 3)}`,
+  );
+  console.log(`forwarder/direct req/s at c=64:       ${fmt(r.forwarderOverDirectRpsC64, 3)}`);
+  console.log(`forwarder-direct p50 at c=1:          ${fmt(r.forwarderMinusDirectP50C1Ms, 3)} ms`);
+}
+
+// ---------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const opts = parseOptions();
+  const started = performance.now();
+  const tmpDir = await Deno.makeTempDir({ prefix: "llm-proxy-bench-" });
+  let load: LoadClient | null = null;
+
+  let cleaning: Promise<void> | null = null;
+  const cleanup = (): Promise<void> =>
+    cleaning ??= (async () => {
+      load?.terminate();
+      await stopChildren();
+      await Deno.remove(tmpDir, { recursive: true }).catch(() => {});
+    })();
+  const onSignal = (): void => {
+    console.error("\ninterrupted; stopping children");
+    cleanup().finally(() => Deno.exit(130));
+  };
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+
+  try {
+    if (opts.pin) {
+      const cpus = navigator.hardwareConcurrency;
+      pinning = { proxy: String(cpus - 1), upstream: cpus > 2 ? String(cpus - 2) : "0" };
+      // This process (and the load worker it starts later) gets CPU 0.
+      const out = await new Deno.Command("taskset", {
+        args: ["-a", "-p", "-c", "0", String(Deno.pid)],
+      })
+        .output();
+      if (!out.success) throw new Error(`taskset failed: ${new TextDecoder().decode(out.stderr)}`);
+    }
+    const upstreamArgs = opts.chunkDelayMs > 0
+      ? ["--chunk-delay-ms", String(opts.chunkDelayMs)]
+      : [];
+    const upstream = await spawnBenchServer("upstream", "upstream", "upstream.ts", upstreamArgs);
+    const forwarder = await spawnBenchServer("forwarder", "proxy", "forwarder.ts", [upstream.url]);
+    let gateway: { child: Child | null; url: string };
+    if (opts.gatewayUrl) gateway = { child: null, url: opts.gatewayUrl.replace(/\/+$/, "") };
+    else if (opts.fakeGateway) {
+      gateway = await spawnBenchServer("gateway", "proxy", "forwarder.ts", [upstream.url]);
+    } else gateway = await spawnGateway(upstream.url, tmpDir);
+
+    const nonStreamBody = JSON.stringify(CHAT_REQUEST);
+    const streamBody = JSON.stringify({ ...CHAT_REQUEST, stream: true });
+    const pacedBody = JSON.stringify({ ...CHAT_REQUEST, model: PACED_MODEL, stream: true });
+    const makeTarget = (name: TargetName, url: string, pid: number | null): Target => ({
+      name,
+      url,
+      pid,
+      nonStream: encodePost(url, CHAT_PATH, nonStreamBody, "application/json"),
+      stream: encodePost(url, CHAT_PATH, streamBody, "text/event-stream"),
+      paced: encodePost(url, CHAT_PATH, pacedBody, "text/event-stream"),
+      error: null,
+    });
+    const upstreamPid = upstream.child.process.pid;
+    const targets: Target[] = [
+      makeTarget("direct", upstream.url, upstreamPid),
+      makeTarget("forwarder", forwarder.url, forwarder.child.process.pid),
+      makeTarget("gateway", gateway.url, gateway.child?.process.pid ?? null),
+    ];
+
+    load = new LoadClient();
+    const loadClient = load;
+    const durationMs = opts.durationS * 1000;
+    const estimateS = 3 * opts.warmupS +
+      opts.rounds * 3 *
+        (2 * opts.durationS + 0.5 + opts.streams * 0.02 + opts.pacedStreams * 0.3);
+    console.log(
+      `bench: ${opts.rounds} round(s), ${opts.durationS} s per load phase, ` +
+        `${opts.streams} streams per round; ~${Math.ceil(estimateS)} s. ` +
+        `${navigator.hardwareConcurrency} CPU(s), Deno ${Deno.version.deno}`,
+    );
+    console.log(
+      `upstream ${upstream.url}  forwarder ${forwarder.url}  gateway ${gateway.url}` +
+        (opts.fakeGateway ? " (fake: a second forwarder)" : ""),
+    );
+
+    for (const t of targets) {
+      t.error = await preflight(loadClient, t);
+      if (t.error) console.error(`${t.name}: preflight failed, skipping: ${t.error}`);
+    }
+    const startRss = {} as Record<TargetName, number | null>;
+    for (const t of targets) {
+      startRss[t.name] = t.pid === null ? null : readMemory(t.pid)?.rssMiB ?? null;
+    }
+    const live = targets.filter((t) => t.error === null);
+    for (const t of live) {
+      await loadClient.closed({
+        url: t.url,
+        request: t.nonStream,
+        connections: 64,
+        durationMs: opts.warmupS * 1000,
+      });
+    }
+
+    const rounds: Record<TargetName, TargetRounds> = {
+      direct: { c1: [], c64: [], stream: [], paced: [] },
+      forwarder: { c1: [], c64: [], stream: [], paced: [] },
+      gateway: { c1: [], c64: [], stream: [], paced: [] },
+    };
+    for (let round = 0; round < opts.rounds; round++) {
+      // Rotate the order each round so no target always runs first or last
+      // (thermal/GC/page-cache drift then spreads evenly).
+      const order = live.map((_, i) => live[(i + round) % live.length]);
+      for (const phase of PHASES as readonly Phase[]) {
+        for (const t of order) {
+          if (phase === "stream") {
+            rounds[t.name].stream.push(
+              await watched(() =>
+                loadClient.stream({ url: t.url, request: t.stream, count: opts.streams })
+              ),
+            );
+          } else if (phase === "paced") {
+            rounds[t.name].paced.push(
+              await watched(() =>
+                loadClient.stream({ url: t.url, request: t.paced, count: opts.pacedStreams })
+              ),
+            );
+          } else {
+            const c = phase === "c1" ? 1 : 64;
+            rounds[t.name][phase].push(
+              await measureClosed(loadClient, t, upstreamPid, c, durationMs),
+            );
+          }
+          await sleep(100); // Let the previous target's sockets and GC settle.
+        }
+      }
+      console.log(
+        `round ${round + 1}/${opts.rounds} done (${order.map((t) => t.name).join(", ")})`,
+      );
+    }
+
+    const pidOf: Record<TargetName, number | null> = {
+      direct: upstreamPid,
+      forwarder: forwarder.child.process.pid,
+      gateway: gateway.child?.process.pid ?? null,
+    };
+    const childOf: Record<TargetName, Child | null> = {
+      direct: upstream.child,
+      forwarder: forwarder.child,
+      gateway: gateway.child,
+    };
+    const keep = {} as Record<Phase, boolean[]>;
+    for (const p of PHASES) {
+      keep[p] = quietRounds(live.map((t): Disturbance[] => rounds[t.name][p]));
+    }
+    const summary = {} as Record<TargetName, TargetSummary>;
+    for (const t of targets) {
+      const pid = pidOf[t.name];
+      summary[t.name] = {
+        error: t.error,
+        c1: summarizeClosed(rounds[t.name].c1, keep.c1),
+        c64: summarizeClosed(rounds[t.name].c64, keep.c64),
+        stream: summarizeStream(rounds[t.name].stream, keep.stream),
+        paced: summarizeStream(rounds[t.name].paced, keep.paced),
+        startRssMiB: startRss[t.name],
+        memory: pid === null ? null : readMemory(pid),
+        logLines: childOf[t.name]?.lines ?? null,
+      };
+    }
+    console.log("");
+    printTable(summary);
+    const r = ratios(summary);
+    printRatios(r);
+
+    const results = {
+      date: new Date().toISOString(),
+      deno: Deno.version.deno,
+      cpus: navigator.hardwareConcurrency,
+      options: opts,
+      elapsedS: (performance.now() - started) / 1000,
+      notes: "direct: the 'proxy CPU' and memory figures are the upstream's own. " +
+        "Medians over rounds; latencies in ms; CPU from /proc utime+stime.",
+      ratios: r,
+      disturbancePct: disturbance(summary),
+      targets: summary,
+    };
+    const out = new URL("results.json", BENCH_DIR);
+    await Deno.writeTextFile(out, JSON.stringify(results, null, 2) + "\n");
+    console.log(
+      `\nwrote ${out.pathname} (${((performance.now() - started) / 1000).toFixed(0)} s total)`,
+    );
+    if (gateway.child && !opts.fakeGateway && gateway.child.tail.length > 0) {
+      console.log(`gateway output (last lines):\n  ${gateway.child.tail.slice(-5).join("\n  ")}`);
+    }
+  } finally {
+    Deno.removeSignalListener("SIGINT", onSignal);
+    Deno.removeSignalListener("SIGTERM", onSignal);
+    await cleanup();
+  }
+}
+
+if (import.meta.main) {
+  try {
+    await main();
+  } catch (e) {
+    console.error(`bench failed: ${e instanceof Error ? e.message : String(e)}`);
+    Deno.exit(1);
+  }
+}
