@@ -67,12 +67,11 @@ export function createApp(deps: AppDeps): Hono {
   app.get("/healthz", (c) => c.json({ status: "ok" }));
 
   app.use("*", async (c, next) => {
-    const url = new URL(c.req.url);
-    if (PUBLIC_PATHS.has(url.pathname) || url.pathname.startsWith(ADMIN_PREFIX)) {
-      return await next();
-    }
     const configured = state().config.auth.api_keys;
-    if (configured.length > 0 && !isAuthorized(presentedKeys(c.req.raw.headers, url), configured)) {
+    if (configured.length === 0) return await next();
+    const path = c.req.path;
+    if (PUBLIC_PATHS.has(path) || path.startsWith(ADMIN_PREFIX)) return await next();
+    if (!isAuthorized(presentedKeys(c.req.raw.headers, new URL(c.req.url)), configured)) {
       throw new AuthError();
     }
     await next();

@@ -57,13 +57,16 @@ async function readChunks(
   return chunks.length === 1 ? chunks[0] : concat(chunks, size);
 }
 
+// Non-streaming decodes keep no state, so one strict decoder serves every request.
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
 function parseJsonObject(raw: Uint8Array<ArrayBuffer>): unknown {
   if (raw.byteLength === 0) {
     throw new RequestError("Request body is empty; expected a JSON object.");
   }
   let json: unknown;
   try {
-    json = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(raw));
+    json = JSON.parse(utf8.decode(raw));
   } catch {
     throw new RequestError("Request body is not valid JSON.", "invalid_json");
   }

@@ -69,12 +69,15 @@ async function attempt(call: Call, route: Route): Promise<Response> {
   const { deps, c } = call;
   const provider = route.provider;
   const upstream = upstreamFor(provider.type) as Upstream;
-  const signal = c.req.raw.signal;
+  const req = c.req.raw;
   const ctx: CallContext = {
     provider,
     model: route.model,
-    signal,
-    clientHeaders: c.req.raw.headers,
+    // A getter: a server request creates its signal lazily, and that costs throughput.
+    get signal(): AbortSignal {
+      return req.signal;
+    },
+    clientHeaders: req.headers,
   };
   if (!deps.accounts.usesAccounts(provider)) {
     const stored = await deps.accounts.apiKeysOf(provider.id);
@@ -83,6 +86,7 @@ async function attempt(call: Call, route: Route): Promise<Response> {
     return await send(call, upstream, ctx);
   }
 
+  const signal = ctx.signal;
   ctx.account = await deps.accounts.lease(provider, signal);
   let res: Response;
   try {
