@@ -15,6 +15,10 @@ import {
 export const REFRESH_MARGIN_MS = 5 * 60_000;
 /** How long a provider's account list is served from memory before KV is read again. */
 const CACHE_TTL_MS = 5_000;
+/** How long one refresh may hold an account's lease in KV. */
+const REFRESH_LEASE_MS = 30_000;
+/** How often an instance waiting on another's refresh looks at the result. */
+const LEASE_POLL_MS = 50;
 
 /** One account's outcome in a refresh job. */
 export interface RefreshOutcome {
@@ -47,6 +51,8 @@ export class AccountManager {
   readonly #inflight = new Map<string, Promise<Account>>();
   readonly #next = new Map<string, number>();
   readonly #counters = new Map<string, AccountCounters>();
+  /** Identifies this instance's refresh leases in KV. */
+  readonly #owner = crypto.randomUUID();
 
   constructor(options: {
     store: AccountStore;
@@ -227,9 +233,66 @@ export class AccountManager {
     // Another request or instance may have refreshed it meanwhile.
     if (!force && isFresh(current.account, this.#now())) return current.account;
     const used = grantOf(current.account.credential);
+    if (!await this.#store.acquireRefreshLease(provider.id, id, this.#owner, REFRESH_LEASE_MS)) {
+      // Another instance is refreshing this account: wait for its result instead.
+      return await this.#awaitOtherRefresh(provider, id, used, force, signal);
+    }
+    try {
+      // Re-read under the lease: a refresh that finished just before it need not be repeated.
+      const held = await this.#store.get(provider.id, id);
+      if (!held) throw new Error(`account ${provider.id}/${id} does not exist`);
+      if (grantOf(held.account.credential) !== used) return held.account;
+      return await this.#refreshHeld(provider, id, driver, held.account, used, signal);
+    } finally {
+      await this.#store.releaseRefreshLease(provider.id, id, this.#owner).catch(() => {});
+    }
+  }
+
+  /** Polls until another instance's refresh lands (new grant or fresh token), then uses it. */
+  async #awaitOtherRefresh(
+    provider: ProviderConfig,
+    id: string,
+    used: string,
+    force: boolean,
+    signal: AbortSignal | undefined,
+  ): Promise<Account> {
+    const deadline = this.#now() + REFRESH_LEASE_MS;
+    while (this.#now() < deadline) {
+      if (signal?.aborted) throw new Error("refresh cancelled");
+      await new Promise((r) => setTimeout(r, LEASE_POLL_MS));
+      const latest = await this.#store.get(provider.id, id);
+      if (!latest) throw new Error(`account ${provider.id}/${id} was deleted during refresh`);
+      const a = latest.account;
+      if (a.status === "refresh_failed") throw new Error(`refresh failed: ${a.last_error ?? ""}`);
+      if (grantOf(a.credential) !== used || (!force && isFresh(a, this.#now()))) {
+        this.invalidate(provider.id);
+        return a;
+      }
+      if (await this.#store.acquireRefreshLease(provider.id, id, this.#owner, REFRESH_LEASE_MS)) {
+        // The other instance gave up without a result: refresh here.
+        try {
+          const driver = this.#driverFor(provider.type);
+          if (!driver) throw new Error(`provider type ${provider.type} cannot refresh`);
+          return await this.#refreshHeld(provider, id, driver, a, grantOf(a.credential), signal);
+        } finally {
+          await this.#store.releaseRefreshLease(provider.id, id, this.#owner).catch(() => {});
+        }
+      }
+    }
+    throw new Error(`refresh of ${provider.id}/${id} by another instance did not finish`);
+  }
+
+  async #refreshHeld(
+    provider: ProviderConfig,
+    id: string,
+    driver: CredentialDriver,
+    account: Account,
+    used: string,
+    signal: AbortSignal | undefined,
+  ): Promise<Account> {
     let result: RefreshResult;
     try {
-      result = await driver.refresh(current.account.credential, {
+      result = await driver.refresh(account.credential, {
         provider,
         signal: signal ?? AbortSignal.timeout(30_000),
         fetch: this.#fetch,

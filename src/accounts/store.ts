@@ -150,6 +150,33 @@ export class AccountStore {
     throw new Error(`account ${provider}/${id}: too many concurrent updates`);
   }
 
+  /**
+   * Takes the account's refresh lease (`["refresh_lock", provider, id]`) for `ttlMs`, so two
+   * gateway instances never refresh one account at once. An expired lease is taken over.
+   */
+  async acquireRefreshLease(
+    provider: string,
+    id: string,
+    owner: string,
+    ttlMs: number,
+  ): Promise<boolean> {
+    const key = ["refresh_lock", provider, id];
+    const now = Date.now();
+    const held = await this.#kv.get<{ owner: string; until: number }>(key);
+    if (held.value && held.value.until > now && held.value.owner !== owner) return false;
+    const res = await this.#kv.atomic().check({ key, versionstamp: held.versionstamp })
+      .set(key, { owner, until: now + ttlMs }, { expireIn: ttlMs }).commit();
+    return res.ok;
+  }
+
+  /** Gives the lease back if this owner still holds it. */
+  async releaseRefreshLease(provider: string, id: string, owner: string): Promise<void> {
+    const key = ["refresh_lock", provider, id];
+    const held = await this.#kv.get<{ owner: string; until: number }>(key);
+    if (held.value?.owner !== owner) return;
+    await this.#kv.atomic().check({ key, versionstamp: held.versionstamp }).delete(key).commit();
+  }
+
   async delete(provider: string, id: string): Promise<boolean> {
     const key = [PREFIX, provider, id];
     const entry = await this.#kv.get(key);

@@ -130,6 +130,7 @@ Deno.test("two instances refreshing one rotating account at once lose nothing", 
     );
     assert.equal((a.credential as OAuthCredential).access_token, "at-1");
     assert.equal((b.credential as OAuthCredential).access_token, "at-1");
+    assert.equal(fake.calls, 1, "the KV refresh lease lets only one instance call the provider");
   } finally {
     kv.close();
   }
