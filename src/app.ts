@@ -15,6 +15,7 @@ import { openAIResponsesFormat } from "./formats/openai_responses/format.ts";
 import { geminiRoute } from "./routes/gemini.ts";
 import { anthropicFormat, countTokensResponse } from "./formats/anthropic/format.ts";
 import { readJsonBody } from "./http/body.ts";
+import { countInputTokens } from "./routes/count_tokens.ts";
 
 export interface AppDeps {
   store: ConfigStore;
@@ -84,7 +85,7 @@ export function createApp(deps: AppDeps): Hono {
     "/admin",
     adminRoutes({ state, accounts: deps.accounts, runRefreshJob: deps.refreshJob }),
   );
-  const conv = { state, keys: deps.keys, accounts: deps.accounts };
+  const conv = { state, keys: deps.keys, accounts: deps.accounts, logger: deps.logger };
   app.post("/v1/chat/completions", (c) => handleConversation(c, openAIChatFormat, {}, conv));
   app.post("/chat/completions", (c) => handleConversation(c, openAIChatFormat, {}, conv));
   app.post("/v1/responses", (c) => handleConversation(c, openAIResponsesFormat, {}, conv));
@@ -93,7 +94,8 @@ export function createApp(deps: AppDeps): Hono {
   // Claude Code calls this very often: answered locally by estimate, never upstream.
   app.post("/v1/messages/count_tokens", async (c) => {
     const { json } = await readJsonBody(c.req.raw, state().config.limits.max_body_bytes);
-    return c.json(countTokensResponse(anthropicFormat.toIr(json, {})));
+    const ir = anthropicFormat.toIr(json, {});
+    return c.json(countTokensResponse(await countInputTokens(c, ir, conv)));
   });
   app.post("/v1beta/models/*", (c) => geminiRoute(c, conv));
   app.post("/v1/models/*", (c) => geminiRoute(c, conv));

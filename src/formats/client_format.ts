@@ -28,6 +28,8 @@ export interface ClientFormat {
   readonly id: FormatId;
   /** Decides the error shape for this format's callers. */
   readonly caller: CallerFormat;
+  /** Top-level body fields this format understands; others are dropped when converting. */
+  readonly knownFields: ReadonlySet<string>;
   /** Validates the body (zod) and converts it; throws RequestError with a clear message. */
   toIr(body: unknown, hints: RequestHints): IrRequest;
   /** The non-streaming answer body. */

@@ -1,5 +1,6 @@
 import type { Context } from "hono";
 import type { KeyRotator } from "../accounts/key_rotation.ts";
+import type { Logger } from "../observe/logger.ts";
 import type { AccountManager } from "../accounts/manager.ts";
 import type { RuntimeState } from "../config/store.ts";
 import { GatewayError, NotFoundError, UpstreamError } from "../errors.ts";
@@ -14,6 +15,7 @@ export interface ConversationDeps {
   state: () => RuntimeState;
   keys: KeyRotator;
   accounts: AccountManager;
+  logger: Logger;
 }
 
 /**
@@ -64,11 +66,16 @@ interface Call {
   deps: ConversationDeps;
 }
 
-/** One route: pick the credential, call, and on a 401 from an OAuth account refresh once and retry. */
-async function attempt(call: Call, route: Route): Promise<Response> {
-  const { deps, c } = call;
+/**
+ * The call context for one route: the provider's next API key, or a leased OAuth/service
+ * account with a fresh token (UpstreamError 503 when none is usable).
+ */
+export async function callContextFor(
+  c: Context,
+  route: Route,
+  deps: ConversationDeps,
+): Promise<CallContext> {
   const provider = route.provider;
-  const upstream = upstreamFor(provider.type) as Upstream;
   const req = c.req.raw;
   const ctx: CallContext = {
     provider,
@@ -79,15 +86,25 @@ async function attempt(call: Call, route: Route): Promise<Response> {
     },
     clientHeaders: req.headers,
   };
-  if (!deps.accounts.usesAccounts(provider)) {
+  if (deps.accounts.usesAccounts(provider)) {
+    ctx.account = await deps.accounts.lease(provider, ctx.signal);
+  } else {
     const stored = await deps.accounts.apiKeysOf(provider.id);
     const keys = stored.length ? [...provider.api_keys, ...stored] : provider.api_keys;
     ctx.apiKey = deps.keys.pick(provider.id, keys);
-    return await send(call, upstream, ctx);
   }
+  return ctx;
+}
+
+/** One route: pick the credential, call, and on a 401 from an OAuth account refresh once and retry. */
+async function attempt(call: Call, route: Route): Promise<Response> {
+  const { deps, c } = call;
+  const provider = route.provider;
+  const upstream = upstreamFor(provider.type) as Upstream;
+  const ctx = await callContextFor(c, route, deps);
+  if (!ctx.account) return await send(call, upstream, ctx);
 
   const signal = ctx.signal;
-  ctx.account = await deps.accounts.lease(provider, signal);
   let res: Response;
   try {
     res = await send(call, upstream, ctx);
@@ -123,6 +140,15 @@ async function send(call: Call, upstream: Upstream, ctx: CallContext): Promise<R
       stream: ir.stream,
       hints,
     }, ctx);
+  }
+  const dropped = Object.keys(call.json).filter((k) => !format.knownFields.has(k));
+  if (dropped.length > 0) {
+    // Converted routes drop fields the IR cannot carry; same-format routes keep them.
+    call.deps.logger.debug("fields dropped in conversion", {
+      format: format.id,
+      upstream: upstream.type,
+      fields: dropped.join(","),
+    });
   }
   if (!ir.stream) {
     const res = await upstream.send(ir, ctx);

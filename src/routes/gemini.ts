@@ -7,13 +7,18 @@ import {
 } from "../formats/gemini/format.ts";
 import { readJsonBody } from "../http/body.ts";
 import { type ConversationDeps, handleConversation } from "./conversation.ts";
+import { countInputTokens } from "./count_tokens.ts";
+import type { Logger } from "../observe/logger.ts";
 
 /**
  * `POST /v1beta/models/{model}:{method}` (and `/v1/models/...`, the `@google/genai` default):
  * generateContent, streamGenerateContent (SSE with `?alt=sse`, else a streamed JSON array)
  * and countTokens, which is answered locally by estimate.
  */
-export async function geminiRoute(c: Context, deps: ConversationDeps): Promise<Response> {
+export async function geminiRoute(
+  c: Context,
+  deps: ConversationDeps & { logger: Logger },
+): Promise<Response> {
   const url = new URL(c.req.url);
   const target = geminiModelFromPath(url.pathname);
   if (!target) {
@@ -23,7 +28,7 @@ export async function geminiRoute(c: Context, deps: ConversationDeps): Promise<R
     const state = deps.state();
     const { json } = await readJsonBody(c.req.raw, state.config.limits.max_body_bytes);
     const ir = geminiFormat.toIr(json, { model: target.model, stream: false });
-    return Response.json(countTokensResponse(ir));
+    return Response.json(countTokensResponse(await countInputTokens(c, ir, deps)));
   }
   return await handleConversation(c, geminiFormat, {
     model: target.model,

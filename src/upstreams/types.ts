@@ -50,4 +50,6 @@ export interface Upstream {
   readonly nativeFormat?: FormatId;
   /** Forwards a same-format request untouched (unknown fields survive), streaming unchanged. */
   forwardNative?(req: NativeForward, ctx: CallContext): Promise<Response>;
+  /** The upstream's own input-token count, for providers configured with `count_tokens: upstream`. */
+  countTokens?(req: IrRequest, ctx: CallContext): Promise<number>;
 }

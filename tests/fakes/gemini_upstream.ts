@@ -212,7 +212,9 @@ export function startFakeGemini(): Promise<FakeGemini> {
       const method = m[2];
 
       if (method === "countTokens") {
-        return Response.json({ totalTokens: lastUserText(body).length });
+        // Google accepts `{contents}` or a whole `{generateContentRequest}`.
+        const counted = (body.generateContentRequest ?? body) as Json;
+        return Response.json({ totalTokens: lastUserText(counted).length });
       }
       if (model.endsWith("-429")) {
         return googleError(

@@ -1,6 +1,4 @@
 import { RequestError } from "../../errors.ts";
-import { estimateInputTokens } from "../../ir/estimate_tokens.ts";
-import type { IrRequest } from "../../ir/types.ts";
 import type { ClientFormat } from "../client_format.ts";
 import { describeIssue } from "../describe_issue.ts";
 import { anthropicRequestToIr } from "./request.ts";
@@ -12,6 +10,7 @@ import { IrToAnthropicSseStream } from "./stream.ts";
 export const anthropicFormat: ClientFormat = {
   id: "anthropic",
   caller: "anthropic",
+  knownFields: new Set(Object.keys(messagesRequestSchema.shape)),
   toIr(body) {
     const parsed = messagesRequestSchema.safeParse(body);
     if (!parsed.success) throw new RequestError(describeIssue(parsed.error.issues[0]));
@@ -24,10 +23,7 @@ export const anthropicFormat: ClientFormat = {
   }),
 };
 
-/**
- * The `/v1/messages/count_tokens` answer, estimated locally: Claude Code calls it often and it
- * must never cost an upstream call (see `estimateInputTokens` for the rule).
- */
-export function countTokensResponse(ir: IrRequest): { input_tokens: number } {
-  return { input_tokens: estimateInputTokens(ir) };
+/** The `/v1/messages/count_tokens` answer body. */
+export function countTokensResponse(tokens: number): { input_tokens: number } {
+  return { input_tokens: tokens };
 }

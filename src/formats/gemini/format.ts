@@ -1,6 +1,4 @@
 import { RequestError } from "../../errors.ts";
-import { estimateInputTokens } from "../../ir/estimate_tokens.ts";
-import type { IrRequest } from "../../ir/types.ts";
 import type { ClientFormat } from "../client_format.ts";
 import { describeIssue } from "../describe_issue.ts";
 import { geminiRequestToIr } from "./request.ts";
@@ -15,6 +13,17 @@ import { IrToGeminiStream } from "./stream.ts";
 export const geminiFormat: ClientFormat = {
   id: "gemini",
   caller: "gemini",
+  knownFields: new Set([
+    "contents",
+    "systemInstruction",
+    "tools",
+    "toolConfig",
+    "generationConfig",
+    "safetySettings",
+    "cachedContent",
+    "model",
+    "labels",
+  ]),
   toIr(body, hints) {
     const parsed = geminiRequestSchema.safeParse(body);
     if (!parsed.success) throw new RequestError(describeIssue(parsed.error.issues[0]));
@@ -30,9 +39,9 @@ export const geminiFormat: ClientFormat = {
       },
 };
 
-/** The local answer to `:countTokens` (an estimate; never an upstream call). */
-export function countTokensResponse(ir: IrRequest): { totalTokens: number } {
-  return { totalTokens: estimateInputTokens(ir) };
+/** The `:countTokens` answer body. */
+export function countTokensResponse(tokens: number): { totalTokens: number } {
+  return { totalTokens: tokens };
 }
 
 export type GeminiMethod = "generateContent" | "streamGenerateContent" | "countTokens";

@@ -10,6 +10,7 @@ import { IrToChatSseStream } from "./stream.ts";
 export const openAIChatFormat: ClientFormat = {
   id: "openai_chat",
   caller: "openai",
+  knownFields: new Set(Object.keys(chatRequestSchema.shape)),
   toIr(body) {
     const parsed = chatRequestSchema.safeParse(body);
     if (!parsed.success) throw new RequestError(describeIssue(parsed.error.issues[0]));

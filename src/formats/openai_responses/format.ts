@@ -10,6 +10,7 @@ import { IrToResponsesSseStream } from "./stream.ts";
 export const openAIResponsesFormat: ClientFormat = {
   id: "openai_responses",
   caller: "openai",
+  knownFields: new Set(Object.keys(responsesRequestSchema.shape)),
   toIr(body) {
     const parsed = responsesRequestSchema.safeParse(body);
     if (!parsed.success) throw new RequestError(describeIssue(parsed.error.issues[0]));

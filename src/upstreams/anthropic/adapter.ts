@@ -26,6 +26,7 @@ const BROKEN_STREAM = "The upstream stream broke off before the answer was compl
  */
 export const anthropicUpstream: Upstream = {
   type: "anthropic",
+  countTokens: countAnthropicTokens,
   nativeFormat: "anthropic",
 
   async forwardNative(req: NativeForward, ctx: CallContext): Promise<Response> {
@@ -102,6 +103,27 @@ export const anthropicUpstream: Upstream = {
     return sseBodyToIr(res.body, new AnthropicSseToIrStream());
   },
 };
+
+/** Anthropic's `/v1/messages/count_tokens` for the converted request. */
+async function countAnthropicTokens(req: IrRequest, ctx: CallContext): Promise<number> {
+  const { max_tokens: _m, stream: _s, ...body } = irToAnthropicRequest(
+    { ...req, stream: false },
+    ctx.model,
+  ) as unknown as Record<string, unknown>;
+  const res = await fetchUpstream(`${anthropicMessagesUrl(ctx.provider)}/count_tokens`, {
+    method: "POST",
+    headers: anthropicHeaders(ctx, { stream: false, native: false }),
+    body: JSON.stringify(body),
+    timeoutMs: ctx.provider.timeout_ms,
+    clientSignal: ctx.signal,
+  });
+  if (!res.ok) throw (await readFailure(res, ctx)).error;
+  const json = await res.json().catch(() => ({})) as { input_tokens?: unknown };
+  if (typeof json.input_tokens !== "number") {
+    throw new UpstreamError(502, "Anthropic answered count_tokens unexpectedly.");
+  }
+  return json.input_tokens;
+}
 
 /** `${base}/v1/messages`; a base URL given with or without its trailing `/v1` both work. */
 export function anthropicMessagesUrl(provider: ProviderConfig): string {

@@ -28,7 +28,7 @@ export function geminiBaseUrl(p: ProviderConfig): string {
   );
 }
 
-type Method = "generateContent" | "streamGenerateContent";
+type Method = "generateContent" | "streamGenerateContent" | "countTokens";
 
 /** `{base}/v1beta/models/{model}:{method}`, with `alt=sse` for SSE streams. */
 export function geminiUrl(p: ProviderConfig, model: string, method: Method, sse: boolean): string {
@@ -88,6 +88,23 @@ async function buildBody(req: IrRequest, ctx: CallContext): Promise<string> {
 export const geminiUpstream: Upstream = {
   type: "gemini",
   nativeFormat: "gemini",
+
+  async countTokens(req: IrRequest, ctx: CallContext): Promise<number> {
+    const inner = JSON.parse(await buildBody(req, ctx)) as Record<string, unknown>;
+    const name = `models/${ctx.model.replace(/^models\//, "")}`;
+    const res = await post(
+      ctx,
+      geminiUrl(ctx.provider, ctx.model, "countTokens", false),
+      JSON.stringify({ generateContentRequest: { model: name, ...inner } }),
+      "application/json",
+    );
+    if (!res.ok) throw await geminiUpstreamError(res, secrets(ctx));
+    const json = await res.json().catch(() => ({})) as { totalTokens?: unknown };
+    if (typeof json.totalTokens !== "number") {
+      throw new UpstreamError(502, "Gemini answered countTokens unexpectedly.");
+    }
+    return json.totalTokens;
+  },
 
   async send(req: IrRequest, ctx: CallContext): Promise<IrResponse> {
     const body = await buildBody(req, ctx);

@@ -82,6 +82,7 @@ async function readJson(res: Response): Promise<unknown> {
  */
 export const geminiCliUpstream: Upstream = {
   type: "gemini-cli",
+  countTokens: (req, ctx) => countCodeAssistTokens(req, ctx),
 
   async send(req: IrRequest, ctx: CallContext): Promise<IrResponse> {
     const lease = leaseOf(ctx);

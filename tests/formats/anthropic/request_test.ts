@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { RequestError } from "../../../src/errors.ts";
 import { anthropicFormat, countTokensResponse } from "../../../src/formats/anthropic/format.ts";
+import { estimateInputTokens } from "../../../src/ir/estimate_tokens.ts";
 import {
   anthropicRequestToIr,
   DEFAULT_MAX_TOKENS,
@@ -308,9 +309,9 @@ Deno.test("a Claude Code body round-trips through the IR into an Anthropic body"
 });
 
 Deno.test("countTokensResponse estimates locally", () => {
-  const out = countTokensResponse(toIr({
+  const out = countTokensResponse(estimateInputTokens(toIr({
     model: "m",
     messages: [{ role: "user", content: "one two three four five six seven eight" }],
-  }));
+  })));
   assert.ok(out.input_tokens > 4 && out.input_tokens < 40);
 });

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { estimateInputTokens } from "../../../src/ir/estimate_tokens.ts";
 import {
   countTokensResponse,
   geminiFormat,
@@ -32,7 +33,7 @@ Deno.test("geminiModelFromPath parses model and method, including dots and dashe
 
 Deno.test("countTokensResponse estimates locally", () => {
   const ir = geminiFormat.toIr({ contents: [{ parts: [{ text: "12345678" }] }] }, { model: "m" });
-  assert.deepEqual(countTokensResponse(ir), { totalTokens: 6 });
+  assert.deepEqual(countTokensResponse(estimateInputTokens(ir)), { totalTokens: 6 });
 });
 
 Deno.test("format object: id, caller, stream content type by hints.sse", () => {
