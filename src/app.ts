@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import type { KeyRotator } from "./accounts/key_rotation.ts";
 import type { AccountManager } from "./accounts/manager.ts";
+import type { Cooldowns } from "./accounts/cooldowns.ts";
 import { adminRoutes } from "./admin/credentials.ts";
 import { isAuthorized, presentedKeys } from "./auth/client_auth.ts";
 import type { ConfigStore } from "./config/store.ts";
@@ -22,6 +23,7 @@ export interface AppDeps {
   logger: Logger;
   keys: KeyRotator;
   accounts: AccountManager;
+  cooldowns: Cooldowns;
   refreshJob: () => Promise<unknown>;
 }
 
@@ -85,7 +87,13 @@ export function createApp(deps: AppDeps): Hono {
     "/admin",
     adminRoutes({ state, accounts: deps.accounts, runRefreshJob: deps.refreshJob }),
   );
-  const conv = { state, keys: deps.keys, accounts: deps.accounts, logger: deps.logger };
+  const conv = {
+    state,
+    keys: deps.keys,
+    accounts: deps.accounts,
+    cooldowns: deps.cooldowns,
+    logger: deps.logger,
+  };
   app.post("/v1/chat/completions", (c) => handleConversation(c, openAIChatFormat, {}, conv));
   app.post("/chat/completions", (c) => handleConversation(c, openAIChatFormat, {}, conv));
   app.post("/v1/responses", (c) => handleConversation(c, openAIResponsesFormat, {}, conv));

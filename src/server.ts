@@ -1,3 +1,4 @@
+import { Cooldowns } from "./accounts/cooldowns.ts";
 import { credentialDriverFor } from "./accounts/drivers/registry.ts";
 import { KeyRotator } from "./accounts/key_rotation.ts";
 import { AccountManager } from "./accounts/manager.ts";
@@ -49,6 +50,7 @@ export function startGateway(
     logger: options.logger,
     keys: new KeyRotator(),
     accounts,
+    cooldowns: new Cooldowns(options.kv),
     refreshJob,
   });
   return new Promise((resolve) => {

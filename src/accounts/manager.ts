@@ -106,19 +106,22 @@ export class AccountManager {
 
   /**
    * An account of the provider with a token valid for at least REFRESH_MARGIN_MS, chosen
-   * round-robin among enabled, working accounts not in `exclude`. Throws UpstreamError 503
+   * among enabled, working accounts that `skip` does not exclude (round-robin, or fill-first).
+   * Throws UpstreamError 503
    * when none can be used.
    */
   async lease(
     provider: ProviderConfig,
     signal: AbortSignal,
-    exclude: ReadonlySet<string> = new Set(),
+    options: { skip?: (id: string) => boolean; fillFirst?: boolean } = {},
   ): Promise<AccountLease> {
+    const skip = options.skip ?? (() => false);
     const usable = (await this.accountsOf(provider.id)).filter((a) =>
-      a.enabled && a.status === "active" && !exclude.has(a.id) && a.credential.kind !== "api_key"
+      a.enabled && a.status === "active" && !skip(a.id) && a.credential.kind !== "api_key"
     );
-    const start = this.#next.get(provider.id) ?? 0;
-    this.#next.set(provider.id, start + 1);
+    // fill-first always starts at the first usable account; round-robin moves on each time.
+    const start = options.fillFirst ? 0 : this.#next.get(provider.id) ?? 0;
+    if (!options.fillFirst) this.#next.set(provider.id, start + 1);
     let lastProblem = "no active accounts";
     for (let i = 0; i < usable.length; i++) {
       let account = usable[(start + i) % usable.length];

@@ -1,5 +1,8 @@
 import type { Context } from "hono";
+import { type Cooldowns, keyId } from "../accounts/cooldowns.ts";
 import type { KeyRotator } from "../accounts/key_rotation.ts";
+import { classifyFailure } from "../routing/failure.ts";
+import { parseRetryAfter } from "../upstreams/fetch_upstream.ts";
 import type { Logger } from "../observe/logger.ts";
 import type { AccountManager } from "../accounts/manager.ts";
 import type { RuntimeState } from "../config/store.ts";
@@ -15,12 +18,16 @@ export interface ConversationDeps {
   state: () => RuntimeState;
   keys: KeyRotator;
   accounts: AccountManager;
+  cooldowns: Cooldowns;
   logger: Logger;
 }
 
 /**
  * Serves one chat request in any client format: validate into the IR, route by model, then
  * either forward untouched (the upstream speaks the client's format) or convert through the IR.
+ * Before the first byte reaches the client, a failed attempt moves on: the next key or account
+ * of the provider, then the next route by priority, then the alias fallback chain, at most
+ * `max_retries` retries. Rate-limited and failing credentials cool down (shared through KV).
  */
 export async function handleConversation(
   c: Context,
@@ -32,7 +39,7 @@ export async function handleConversation(
   const { raw, json } = await readJsonBody(c.req.raw, state.config.limits.max_body_bytes);
   const ir = format.toIr(json, hints);
 
-  const routes = state.routing.resolve(ir.model).filter((r) => upstreamFor(r.provider.type));
+  const routes = planRoutes(state, ir.model);
   if (routes.length === 0) {
     throw new NotFoundError(
       `The model '${ir.model}' does not exist or is not routable on this gateway.`,
@@ -40,20 +47,57 @@ export async function handleConversation(
     );
   }
   const call: Call = { c, format, hints, ir, raw, json: json as Record<string, unknown>, deps };
-  let lastError: unknown;
-  for (const route of routes) {
-    try {
-      return await attempt(call, route);
-    } catch (err) {
-      // A route with no usable account gives way to the next route; other errors are final.
-      if (err instanceof GatewayError && err.code === "no_usable_account") {
-        lastError = err;
-        continue;
+  const maxAttempts = state.config.fallback.max_retries + 1;
+  let attempts = 0;
+  let last: Failure | undefined;
+  let rateLimited = false;
+  routes: for (const route of routes) {
+    const tried = new Set<string>();
+    while (attempts < maxAttempts) {
+      const ctx = await credentialFor(c, route, deps, tried);
+      if (!ctx) break; // every credential of this route is cooling down or already tried
+      attempts++;
+      const outcome = await attempt(call, route, ctx);
+      if (outcome.response) return outcome.response;
+      const failure = outcome.failure;
+      const verdict = classifyFailure(failure, state.config);
+      last = verdict.kind === "auth" ? authFailure(route) : failure;
+      if (!verdict.retry) return finalAnswer(failure);
+      if (verdict.kind === "rate_limit") rateLimited = true;
+      const credential = credentialIdOf(ctx);
+      tried.add(credential);
+      // A server error on a provider's only credential would, if cooled down, block all
+      // traffic for the whole cooldown: only rate limits and auth failures bench it then.
+      if (verdict.kind !== "server" || await credentialCount(route, deps) > 1) {
+        await deps.cooldowns.coolDown(
+          route.provider.id,
+          credential,
+          verdict.cooldownSeconds,
+          verdict.kind,
+        );
       }
-      throw err;
+      deps.logger.info("attempt failed; moving on", {
+        provider: route.provider.id,
+        credential,
+        status: failure.status,
+        kind: verdict.kind,
+      });
+      // An unreachable or timed-out endpoint fails for every key: go to the next route.
+      if (verdict.kind === "network") continue routes;
     }
+    if (attempts >= maxAttempts) break;
   }
-  throw lastError;
+  if (last && !rateLimited) return finalAnswer(last);
+  // Nothing could answer: every credential is rate-limited (429) or benched after failures (503).
+  const cooling = await cooldownSummary(routes, deps);
+  const limited = rateLimited || cooling.rateLimited;
+  throw new UpstreamError(
+    limited ? 429 : 503,
+    limited
+      ? "Every upstream account for this model is rate-limited; retry later."
+      : "Every upstream account for this model is cooling down after failures; retry later.",
+    { code: "all_accounts_cooling_down", retryAfter: cooling.retryAfter },
+  );
 }
 
 interface Call {
@@ -66,19 +110,72 @@ interface Call {
   deps: ConversationDeps;
 }
 
+/** A failed attempt: enough to classify it and, if it is the last, to answer with it. */
+interface Failure {
+  status: number;
+  text: string;
+  retryAfter?: number;
+  network?: boolean;
+  /** A native error answer (status, headers, body text) to relay as it came. */
+  response?: Response;
+  /** The error to throw (rendered in the caller's format) when there is no native answer. */
+  error?: unknown;
+}
+
 /**
- * The call context for one route: the provider's next API key, or a leased OAuth/service
- * account with a fresh token (UpstreamError 503 when none is usable).
+ * Candidate routes in order: the model's (or alias's) routes by priority, with a weighted
+ * random order inside each priority, then the alias fallback chain's routes.
  */
-export async function callContextFor(
-  c: Context,
-  route: Route,
-  deps: ConversationDeps,
-): Promise<CallContext> {
-  const provider = route.provider;
+export function planRoutes(state: RuntimeState, model: string): Route[] {
+  const out: Route[] = [];
+  const seen = new Set<string>();
+  const add = (routes: Route[]): void => {
+    for (const r of weightedOrder(routes)) {
+      const key = `${r.provider.id}\u0000${r.model}`;
+      if (seen.has(key) || !upstreamFor(r.provider.type)) continue;
+      seen.add(key);
+      out.push(r);
+    }
+  };
+  add(state.routing.resolve(model));
+  const chain = state.config.fallback.alias_fallback[model] ?? [];
+  for (const next of chain) add(state.routing.resolve(next));
+  return out;
+}
+
+/** Keeps priority order; within one priority, a weighted random permutation. */
+function weightedOrder(routes: Route[]): Route[] {
+  if (routes.length < 2) return routes;
+  const byPriority = new Map<number, Route[]>();
+  for (const r of routes) {
+    const list = byPriority.get(r.priority) ?? [];
+    list.push(r);
+    byPriority.set(r.priority, list);
+  }
+  const out: Route[] = [];
+  for (const p of [...byPriority.keys()].sort((a, b) => a - b)) {
+    const pool = [...byPriority.get(p)!];
+    while (pool.length > 0) {
+      const total = pool.reduce((n, r) => n + r.weight, 0);
+      let x = Math.random() * total;
+      let i = 0;
+      while (i < pool.length - 1 && (x -= pool[i].weight) >= 0) i++;
+      out.push(pool.splice(i, 1)[0]);
+    }
+  }
+  return out;
+}
+
+/** The credential id used for cooldowns: the account id, or a hash of the API key. */
+function credentialIdOf(ctx: CallContext): string {
+  if (ctx.account) return ctx.account.id;
+  return ctx.apiKey ? keyId(ctx.apiKey) : "no-key";
+}
+
+function baseContext(c: Context, route: Route): CallContext {
   const req = c.req.raw;
-  const ctx: CallContext = {
-    provider,
+  return {
+    provider: route.provider,
     model: route.model,
     // A getter: a server request creates its signal lazily, and that costs throughput.
     get signal(): AbortSignal {
@@ -86,51 +183,165 @@ export async function callContextFor(
     },
     clientHeaders: req.headers,
   };
+}
+
+/**
+ * A call context with a credential that is neither cooling down nor in `tried`: the provider's
+ * next API key, or a leased account with a fresh token. Undefined when there is none.
+ */
+async function credentialFor(
+  c: Context,
+  route: Route,
+  deps: ConversationDeps,
+  tried: ReadonlySet<string>,
+): Promise<CallContext | undefined> {
+  const provider = route.provider;
+  const ctx = baseContext(c, route);
+  const cooling = await deps.cooldowns.active(provider.id);
+  const skip = (id: string): boolean => tried.has(id) || cooling.has(id);
   if (deps.accounts.usesAccounts(provider)) {
-    ctx.account = await deps.accounts.lease(provider, ctx.signal);
-  } else {
-    const stored = await deps.accounts.apiKeysOf(provider.id);
-    const keys = stored.length ? [...provider.api_keys, ...stored] : provider.api_keys;
-    ctx.apiKey = deps.keys.pick(provider.id, keys);
+    try {
+      ctx.account = await deps.accounts.lease(provider, ctx.signal, {
+        skip,
+        fillFirst: provider.strategy === "fill-first",
+      });
+    } catch (err) {
+      if (err instanceof GatewayError && err.code === "no_usable_account") return undefined;
+      throw err;
+    }
+    return ctx;
+  }
+  const stored = await deps.accounts.apiKeysOf(provider.id);
+  const all = stored.length ? [...provider.api_keys, ...stored] : provider.api_keys;
+  if (all.length === 0) return tried.size === 0 ? ctx : undefined; // keyless (e.g. local Ollama)
+  const usable = tried.size === 0 && cooling.size === 0 ? all : all.filter((k) => !skip(keyId(k)));
+  if (usable.length === 0) return undefined;
+  ctx.apiKey = provider.strategy === "fill-first" ? usable[0] : deps.keys.pick(provider.id, usable);
+  return ctx;
+}
+
+/** The call context for one route, for callers outside the retry loop (count_tokens). */
+export async function callContextFor(
+  c: Context,
+  route: Route,
+  deps: ConversationDeps,
+): Promise<CallContext> {
+  const ctx = await credentialFor(c, route, deps, new Set());
+  if (!ctx) {
+    throw new UpstreamError(503, `No usable credential for provider '${route.provider.id}'.`, {
+      code: "no_usable_account",
+    });
   }
   return ctx;
 }
 
-/** One route: pick the credential, call, and on a 401 from an OAuth account refresh once and retry. */
-async function attempt(call: Call, route: Route): Promise<Response> {
-  const { deps, c } = call;
+/**
+ * One attempt on one credential. An OAuth account answered with 401 is refreshed once and
+ * retried (then, if that fails, another account is leased). Failures come back as data.
+ */
+async function attempt(
+  call: Call,
+  route: Route,
+  ctx: CallContext,
+): Promise<
+  { response: Response; failure?: undefined } | { response?: undefined; failure: Failure }
+> {
+  const { deps } = call;
   const provider = route.provider;
   const upstream = upstreamFor(provider.type) as Upstream;
-  const ctx = await callContextFor(c, route, deps);
-  if (!ctx.account) return await send(call, upstream, ctx);
+  let outcome = await sendCatching(call, upstream, ctx);
+  if (ctx.account && outcome.failure?.status === 401) {
+    const refused = ctx.account.id;
+    try {
+      ctx.account = await deps.accounts.relogin(provider, refused, ctx.signal);
+      outcome = await sendCatching(call, upstream, ctx);
+    } catch {
+      // The refresh failed too (e.g. revoked): the loop moves on to another account.
+    }
+  }
+  if (ctx.account) deps.accounts.record(provider.id, ctx.account.id, !outcome.failure);
+  return outcome;
+}
 
-  const signal = ctx.signal;
+async function sendCatching(
+  call: Call,
+  upstream: Upstream,
+  ctx: CallContext,
+): Promise<
+  { response: Response; failure?: undefined } | { response?: undefined; failure: Failure }
+> {
   let res: Response;
   try {
     res = await send(call, upstream, ctx);
   } catch (err) {
-    if (!(err instanceof UpstreamError && err.status === 401)) {
-      deps.accounts.record(provider.id, ctx.account.id, false);
-      throw err;
-    }
-    res = new Response(null, { status: 401 });
+    if (!(err instanceof UpstreamError)) throw err; // client gone, bad request, bug
+    const network = err.code === "upstream_unreachable" || err.code === "upstream_timeout";
+    return {
+      failure: {
+        status: err.status,
+        text: err.message,
+        retryAfter: err.retryAfter,
+        network,
+        error: err,
+      },
+    };
   }
-  if (res.status === 401) {
-    await res.body?.cancel();
-    const refused = ctx.account.id;
-    try {
-      ctx.account = await deps.accounts.relogin(provider, refused, signal);
-    } catch {
-      // The refresh failed too (e.g. revoked): another account of the provider, if any.
-      deps.accounts.record(provider.id, refused, false);
-      ctx.account = await deps.accounts.lease(provider, signal, new Set([refused]));
-    }
-    res = await send(call, upstream, ctx);
-  }
-  deps.accounts.record(provider.id, ctx.account.id, res.ok);
-  return res;
+  if (res.ok) return { response: res };
+  // A native error answer: small, so it is read to classify it and rebuilt to relay it.
+  const text = await res.text().catch(() => "");
+  return {
+    failure: {
+      status: res.status,
+      text,
+      retryAfter: parseRetryAfter(res.headers.get("retry-after")),
+      response: new Response(text, { status: res.status, headers: res.headers }),
+    },
+  };
 }
 
+/**
+ * The upstream refused the gateway's own credential: a 401 would tell the client its key is
+ * wrong, so the client gets a 503 naming the provider instead.
+ */
+function authFailure(route: Route): Failure {
+  const error = new UpstreamError(
+    503,
+    `The upstream rejected the gateway's credentials for provider '${route.provider.id}'.`,
+    { code: "upstream_auth_failed" },
+  );
+  return { status: 503, text: error.message, error };
+}
+
+function finalAnswer(failure: Failure): Response {
+  if (failure.response) return failure.response;
+  throw failure.error;
+}
+
+/** When the first cooldown ends (seconds from now) and whether any is a rate limit. */
+async function cooldownSummary(
+  routes: Route[],
+  deps: ConversationDeps,
+): Promise<{ retryAfter: number | undefined; rateLimited: boolean }> {
+  let earliest = Infinity;
+  let rateLimited = false;
+  for (const r of routes) {
+    for (const c of (await deps.cooldowns.active(r.provider.id)).values()) {
+      earliest = Math.min(earliest, c.until);
+      if (c.reason === "rate_limit") rateLimited = true;
+    }
+  }
+  const retryAfter = Number.isFinite(earliest)
+    ? Math.max(1, Math.ceil((earliest - Date.now()) / 1000))
+    : undefined;
+  return { retryAfter, rateLimited };
+}
+
+/** How many credentials the route's provider has (keys from config and KV, or accounts). */
+async function credentialCount(route: Route, deps: ConversationDeps): Promise<number> {
+  const p = route.provider;
+  if (deps.accounts.usesAccounts(p)) return (await deps.accounts.accountsOf(p.id)).length;
+  return p.api_keys.length + (await deps.accounts.apiKeysOf(p.id)).length;
+}
 async function send(call: Call, upstream: Upstream, ctx: CallContext): Promise<Response> {
   const { format, ir, hints } = call;
   if (upstream.nativeFormat === format.id && upstream.forwardNative) {

@@ -131,13 +131,14 @@ for (const makeDriver of DRIVERS) {
           await d.image(m(""));
           assert.ok(up.lastBody(fx.upstreams).includes(PNG_BASE64), "image data forwarded");
         });
-        await t.step("upstream 429 stays a 429", async () => {
-          assert.equal(await d.errorStatus(m("-429"), false), 429);
-          assert.equal(await d.errorStatus(m("-429"), true), 429);
-        });
+        // Server errors first: the 429 puts the only key into its Retry-After cooldown.
         await t.step("upstream 500 becomes 502", async () => {
           assert.equal(await d.errorStatus(m("-500"), false), 502);
           assert.equal(await d.errorStatus(m("-500"), true), 502);
+        });
+        await t.step("upstream 429 stays a 429", async () => {
+          assert.equal(await d.errorStatus(m("-429"), false), 429);
+          assert.equal(await d.errorStatus(m("-429"), true), 429);
         });
       } finally {
         await fx.close();

@@ -10,6 +10,8 @@
  * - `*-reset`: streams three chunks, then breaks the connection mid-stream
  * - `*-slow`: streams a chunk every 20 ms for up to 10 s (for client-abort tests)
  * - `*-tools`: answers with a tool call (streamed as OpenAI streams tool calls)
+ * - `*-400`: 400 invalid_request_error (the request's fault)
+ * - keys containing `-limited`: 429 with `Retry-After: 1`; `-quota`: 400 insufficient_quota
  * - anything else: answers "Hello from <model>: <last user text>"
  */
 
@@ -88,6 +90,35 @@ export function startFakeOpenAI(): Promise<FakeOpenAI> {
       const includeUsage =
         (body.stream_options as { include_usage?: boolean } | undefined)?.include_usage === true;
 
+      // Key-specific faults, for rotation tests: a rate-limited key and an exhausted quota.
+      const auth = req.headers.get("authorization") ?? "";
+      if (auth.includes("-limited")) {
+        return json(429, {
+          error: {
+            message: "Rate limit reached for requests",
+            type: "requests",
+            code: "rate_limit_exceeded",
+          },
+        }, { "retry-after": "1" });
+      }
+      if (auth.includes("-quota")) {
+        return json(400, {
+          error: {
+            message: "You exceeded your current quota, please check your plan and billing details.",
+            type: "insufficient_quota",
+            code: "insufficient_quota",
+          },
+        });
+      }
+      if (model.endsWith("-400")) {
+        return json(400, {
+          error: {
+            message: "Invalid 'messages': bad request",
+            type: "invalid_request_error",
+            code: null,
+          },
+        });
+      }
       if (model.endsWith("-429")) {
         return json(429, {
           error: {

@@ -1,0 +1,89 @@
+/**
+ * Cooldowns of keys and accounts: `["cooldown", providerId, credentialId]` in KV with
+ * `expireIn`, so every instance skips a rate-limited credential, mirrored in memory so the
+ * request path reads no KV. The mirror re-reads a provider's cooldowns at most every couple of
+ * seconds; writes go to both.
+ */
+
+const MIRROR_TTL_MS = 2_000;
+
+export interface Cooldown {
+  /** Milliseconds since the epoch. */
+  until: number;
+  reason: string;
+}
+
+export class Cooldowns {
+  readonly #kv: Deno.Kv;
+  readonly #now: () => number;
+  readonly #mirror = new Map<string, Map<string, Cooldown>>();
+  readonly #loadedAt = new Map<string, number>();
+  readonly #loading = new Map<string, Promise<void>>();
+
+  constructor(kv: Deno.Kv, now: () => number = Date.now) {
+    this.#kv = kv;
+    this.#now = now;
+  }
+
+  /** The provider's active cooldowns (refreshed from KV when the mirror is stale). */
+  async active(providerId: string): Promise<Map<string, Cooldown>> {
+    const at = this.#loadedAt.get(providerId) ?? 0;
+    if (this.#now() - at > MIRROR_TTL_MS) await this.#load(providerId);
+    const map = this.#mirror.get(providerId) ?? new Map<string, Cooldown>();
+    const now = this.#now();
+    for (const [id, c] of map) if (c.until <= now) map.delete(id);
+    return map;
+  }
+
+  /** Cools a credential down; a shorter cooldown never shortens a longer one. */
+  async coolDown(providerId: string, credentialId: string, seconds: number, reason: string) {
+    if (seconds <= 0) return;
+    const until = this.#now() + seconds * 1000;
+    const map = this.#mirror.get(providerId) ?? new Map<string, Cooldown>();
+    const current = map.get(credentialId);
+    if (current && current.until >= until) return;
+    map.set(credentialId, { until, reason });
+    this.#mirror.set(providerId, map);
+    try {
+      await this.#kv.set(["cooldown", providerId, credentialId], { until, reason }, {
+        expireIn: Math.ceil(seconds * 1000),
+      });
+    } catch {
+      // KV trouble must not fail the request: the in-memory cooldown still holds here.
+    }
+  }
+
+  async #load(providerId: string): Promise<void> {
+    const running = this.#loading.get(providerId);
+    if (running) return await running;
+    const job = (async () => {
+      const map = new Map<string, Cooldown>();
+      try {
+        for await (const e of this.#kv.list<Cooldown>({ prefix: ["cooldown", providerId] })) {
+          const v = e.value;
+          if (v && typeof v.until === "number") map.set(String(e.key[2]), v);
+        }
+        // Keep local cooldowns whose KV write may still be in flight.
+        for (const [id, c] of this.#mirror.get(providerId) ?? []) {
+          if (!map.has(id) || map.get(id)!.until < c.until) map.set(id, c);
+        }
+        this.#mirror.set(providerId, map);
+      } catch {
+        // Keep the old mirror when KV cannot be read.
+      }
+      this.#loadedAt.set(providerId, this.#now());
+    })().finally(() => this.#loading.delete(providerId));
+    this.#loading.set(providerId, job);
+    return await job;
+  }
+}
+
+/** A stable, non-secret id for an API key (FNV-1a), for cooldown keys and logs. */
+export function keyId(key: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) {
+    h ^= key.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return `key-${(h >>> 0).toString(16).padStart(8, "0")}`;
+}

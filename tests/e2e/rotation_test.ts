@@ -1,0 +1,242 @@
+import assert from "node:assert/strict";
+import Anthropic from "@anthropic-ai/sdk";
+import { GoogleGenAI } from "@google/genai";
+import OpenAI from "openai";
+import { startFakeOpenAI } from "../fakes/openai_upstream.ts";
+import { startTestGateway } from "./start_gateway.ts";
+
+/** Rotation, cooldowns, retries, priorities, fallbacks and weights, against fake upstreams. */
+
+function chat(url: string): OpenAI {
+  return new OpenAI({ apiKey: "x", baseURL: `${url}/v1`, maxRetries: 0 });
+}
+
+const ask = (client: OpenAI, model: string) =>
+  client.chat.completions.create({ model, messages: [{ role: "user", content: "hi" }] });
+
+function deadUrl(): string {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return `http://127.0.0.1:${port}/v1`;
+}
+
+Deno.test("a rate-limited key cools down for its Retry-After while the others serve, then returns", async () => {
+  const up = await startFakeOpenAI();
+  const gw = await startTestGateway({
+    providers: [{
+      id: "oa",
+      type: "openai",
+      base_url: `${up.url}/v1`,
+      api_keys: ["sk-up-a-ok", "sk-up-b-limited", "sk-up-c-ok"],
+      models: ["fake-gpt"],
+    }],
+  });
+  try {
+    const client = chat(gw.url);
+    for (let i = 0; i < 6; i++) await ask(client, "fake-gpt");
+    const limitedHits = () =>
+      up.requests.filter((r) => r.headers.get("authorization")?.includes("limited")).length;
+    assert.equal(limitedHits(), 1, "the limited key was tried once, then skipped");
+    assert.equal(up.requests.length, 7, "six answers, one retried attempt");
+    await new Promise((r) => setTimeout(r, 1100));
+    for (let i = 0; i < 3; i++) await ask(client, "fake-gpt");
+    assert.equal(limitedHits(), 2, "after its Retry-After the key is tried again");
+  } finally {
+    await gw.close();
+    await up.close();
+  }
+});
+
+Deno.test("insufficient_quota in a 400 body is detected by pattern and retried on another key", async () => {
+  const up = await startFakeOpenAI();
+  const gw = await startTestGateway({
+    providers: [{
+      id: "oa",
+      type: "openai",
+      base_url: `${up.url}/v1`,
+      api_keys: ["sk-up-quota-1", "sk-up-fine-2"],
+      models: ["fake-gpt"],
+      strategy: "fill-first",
+    }],
+  });
+  try {
+    const res = await ask(chat(gw.url), "fake-gpt");
+    assert.match(res.choices[0].message.content ?? "", /Hello/);
+    assert.equal(up.requests.length, 2);
+  } finally {
+    await gw.close();
+    await up.close();
+  }
+});
+
+Deno.test("a 400 that is the request's fault is not retried", async () => {
+  const up = await startFakeOpenAI();
+  const gw = await startTestGateway({
+    providers: [{
+      id: "oa",
+      type: "openai",
+      base_url: `${up.url}/v1`,
+      api_keys: ["sk-up-1", "sk-up-2", "sk-up-3"],
+      models: ["fake-gpt-400"],
+    }],
+  });
+  try {
+    await assert.rejects(ask(chat(gw.url), "fake-gpt-400"), (err: unknown) => {
+      assert.ok(err instanceof OpenAI.BadRequestError);
+      return true;
+    });
+    assert.equal(up.requests.length, 1);
+  } finally {
+    await gw.close();
+    await up.close();
+  }
+});
+
+Deno.test("max_retries bounds the attempts", async () => {
+  const up = await startFakeOpenAI();
+  const gw = await startTestGateway({
+    providers: [{
+      id: "oa",
+      type: "openai",
+      base_url: `${up.url}/v1`,
+      api_keys: ["sk-up-1", "sk-up-2", "sk-up-3", "sk-up-4", "sk-up-5"],
+      models: ["fake-gpt-500"],
+    }],
+    fallback: { max_retries: 2, cooldown_seconds: 0 },
+  });
+  try {
+    await assert.rejects(ask(chat(gw.url), "fake-gpt-500"), (err: unknown) => {
+      assert.ok(err instanceof OpenAI.APIError);
+      assert.equal(err.status, 502);
+      return true;
+    });
+    assert.equal(up.requests.length, 3, "one attempt plus two retries");
+  } finally {
+    await gw.close();
+    await up.close();
+  }
+});
+
+Deno.test("priority 1 down → priority 2 serves; an alias whose routes are down → its fallback alias serves", async () => {
+  const up = await startFakeOpenAI();
+  const dead = deadUrl();
+  const gw = await startTestGateway({
+    providers: [
+      { id: "down", type: "openai", base_url: dead, api_keys: ["sk-up-d"], models: ["x"] },
+      {
+        id: "live",
+        type: "openai",
+        base_url: `${up.url}/v1`,
+        api_keys: ["sk-up-l"],
+        models: ["y"],
+      },
+    ],
+    models: {
+      smart: {
+        routes: [
+          { provider: "down", model: "fake-gpt", priority: 1 },
+          { provider: "live", model: "fake-gpt", priority: 2 },
+        ],
+      },
+      broken: { routes: [{ provider: "down", model: "fake-gpt" }] },
+      backup: { routes: [{ provider: "live", model: "fake-gpt" }] },
+    },
+    fallback: { alias_fallback: { broken: ["backup"] } },
+  });
+  try {
+    const client = chat(gw.url);
+    assert.match((await ask(client, "smart")).choices[0].message.content ?? "", /Hello/);
+    assert.match((await ask(client, "broken")).choices[0].message.content ?? "", /Hello/);
+    assert.equal(up.requests.length, 2);
+  } finally {
+    await gw.close();
+    await up.close();
+  }
+});
+
+Deno.test("same-priority weights spread 1,000 requests within ±10 %", async () => {
+  const gw = await startTestGateway({
+    providers: [
+      { id: "e1", type: "echo", models: ["m-one"] },
+      { id: "e2", type: "echo", models: ["m-two"] },
+    ],
+    models: {
+      spread: {
+        routes: [
+          { provider: "e1", model: "m-one", weight: 1 },
+          { provider: "e2", model: "m-two", weight: 3 },
+        ],
+      },
+    },
+  });
+  try {
+    const counts = new Map<string, number>();
+    const body = JSON.stringify({ model: "spread", messages: [{ role: "user", content: "x" }] });
+    for (let i = 0; i < 1000; i++) {
+      const res = await fetch(`${gw.url}/v1/chat/completions`, { method: "POST", body });
+      const model = (await res.json()).model as string;
+      counts.set(model, (counts.get(model) ?? 0) + 1);
+    }
+    const one = counts.get("m-one") ?? 0;
+    const two = counts.get("m-two") ?? 0;
+    assert.equal(one + two, 1000);
+    assert.ok(Math.abs(one - 250) <= 25, `m-one served ${one} (expected 250 ± 25)`);
+    assert.ok(Math.abs(two - 750) <= 75, `m-two served ${two} (expected 750 ± 75)`);
+  } finally {
+    await gw.close();
+  }
+});
+
+Deno.test("all keys rate-limited → 429 with Retry-After, in each client's own format", async () => {
+  const up = await startFakeOpenAI();
+  const gw = await startTestGateway({
+    providers: [{
+      id: "oa",
+      type: "openai",
+      base_url: `${up.url}/v1`,
+      api_keys: ["sk-up-1-limited", "sk-up-2-limited"],
+      models: ["fake-gpt"],
+    }],
+  });
+  try {
+    // OpenAI Chat (this call trips both keys) and Responses.
+    for (
+      const call of [
+        () => ask(chat(gw.url), "fake-gpt"),
+        () => chat(gw.url).responses.create({ model: "fake-gpt", input: "x", store: false }),
+      ]
+    ) {
+      await assert.rejects(call(), (err: unknown) => {
+        assert.ok(err instanceof OpenAI.RateLimitError);
+        assert.ok(Number(err.headers?.get("retry-after")) >= 1);
+        return true;
+      });
+    }
+    await assert.rejects(
+      new Anthropic({ apiKey: "x", baseURL: gw.url, maxRetries: 0 }).messages.create({
+        model: "fake-gpt",
+        max_tokens: 10,
+        messages: [{ role: "user", content: "x" }],
+      }),
+      (err: unknown) => {
+        assert.ok(err instanceof Anthropic.RateLimitError);
+        assert.equal((err.error as { error?: { type?: string } }).error?.type, "rate_limit_error");
+        return true;
+      },
+    );
+    const res = await fetch(`${gw.url}/v1beta/models/fake-gpt:generateContent`, {
+      method: "POST",
+      body: JSON.stringify({ contents: [{ role: "user", parts: [{ text: "x" }] }] }),
+    });
+    assert.equal(res.status, 429);
+    assert.ok(Number(res.headers.get("retry-after")) >= 1);
+    assert.equal((await res.json()).error.status, "RESOURCE_EXHAUSTED");
+    const ai = new GoogleGenAI({ apiKey: "x", httpOptions: { baseUrl: gw.url } });
+    await assert.rejects(ai.models.generateContent({ model: "fake-gpt", contents: "x" }));
+    assert.equal(up.requests.length, 2, "cooling keys are not called again");
+  } finally {
+    await gw.close();
+    await up.close();
+  }
+});
