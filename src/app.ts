@@ -2,6 +2,7 @@ import { Hono } from "hono";
 import type { KeyRotator } from "./accounts/key_rotation.ts";
 import type { AccountManager } from "./accounts/manager.ts";
 import type { Cooldowns } from "./accounts/cooldowns.ts";
+import type { SessionAffinity } from "./routing/session_affinity.ts";
 import { adminRoutes } from "./admin/credentials.ts";
 import { isAuthorized, presentedKeys } from "./auth/client_auth.ts";
 import type { ConfigStore } from "./config/store.ts";
@@ -24,6 +25,7 @@ export interface AppDeps {
   keys: KeyRotator;
   accounts: AccountManager;
   cooldowns: Cooldowns;
+  affinity: SessionAffinity;
   refreshJob: () => Promise<unknown>;
 }
 
@@ -92,6 +94,7 @@ export function createApp(deps: AppDeps): Hono {
     keys: deps.keys,
     accounts: deps.accounts,
     cooldowns: deps.cooldowns,
+    affinity: deps.affinity,
     logger: deps.logger,
   };
   app.post("/v1/chat/completions", (c) => handleConversation(c, openAIChatFormat, {}, conv));

@@ -1,4 +1,5 @@
 import { Cooldowns } from "./accounts/cooldowns.ts";
+import { SessionAffinity } from "./routing/session_affinity.ts";
 import { credentialDriverFor } from "./accounts/drivers/registry.ts";
 import { KeyRotator } from "./accounts/key_rotation.ts";
 import { AccountManager } from "./accounts/manager.ts";
@@ -51,6 +52,7 @@ export function startGateway(
     keys: new KeyRotator(),
     accounts,
     cooldowns: new Cooldowns(options.kv),
+    affinity: new SessionAffinity(),
     refreshJob,
   });
   return new Promise((resolve) => {

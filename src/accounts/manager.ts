@@ -113,15 +113,21 @@ export class AccountManager {
   async lease(
     provider: ProviderConfig,
     signal: AbortSignal,
-    options: { skip?: (id: string) => boolean; fillFirst?: boolean } = {},
+    options: { skip?: (id: string) => boolean; fillFirst?: boolean; prefer?: string } = {},
   ): Promise<AccountLease> {
     const skip = options.skip ?? (() => false);
     const usable = (await this.accountsOf(provider.id)).filter((a) =>
       a.enabled && a.status === "active" && !skip(a.id) && a.credential.kind !== "api_key"
     );
-    // fill-first always starts at the first usable account; round-robin moves on each time.
-    const start = options.fillFirst ? 0 : this.#next.get(provider.id) ?? 0;
-    if (!options.fillFirst) this.#next.set(provider.id, start + 1);
+    // A preferred account (session affinity) goes first; fill-first always starts at the
+    // first usable account; round-robin moves on each time.
+    const preferred = options.prefer ? usable.findIndex((a) => a.id === options.prefer) : -1;
+    const start = preferred >= 0
+      ? preferred
+      : options.fillFirst
+      ? 0
+      : this.#next.get(provider.id) ?? 0;
+    if (preferred < 0 && !options.fillFirst) this.#next.set(provider.id, start + 1);
     let lastProblem = "no active accounts";
     for (let i = 0; i < usable.length; i++) {
       let account = usable[(start + i) % usable.length];

@@ -33,8 +33,13 @@ export const providerSchema = z.strictObject({
   timeout_ms: z.number().int().positive().max(3_600_000).default(300_000),
   location: nonEmpty.optional(),
   project_id: nonEmpty.optional(),
-  /** How keys/accounts are chosen: spread over all, or use one until it cools down. */
-  strategy: z.enum(["round-robin", "fill-first"]).default("round-robin"),
+  /**
+   * How keys/accounts are chosen: spread over all (round-robin), use one until it cools down
+   * (fill-first), or keep each conversation on its account while it is healthy (session).
+   */
+  strategy: z.enum(["round-robin", "fill-first", "session"]).default("round-robin"),
+  /** Egress proxy for this provider's upstream requests (http(s)://user:pass@host:port). */
+  proxy_url: url.optional(),
   /** count_tokens routes: a local estimate (default, free and fast) or the upstream's count. */
   count_tokens: z.enum(["estimate", "upstream"]).default("estimate"),
   /** OAuth client overrides (defaults: the providers' published CLI clients). */

@@ -2,6 +2,7 @@ import type { Context } from "hono";
 import { type Cooldowns, keyId } from "../accounts/cooldowns.ts";
 import type { KeyRotator } from "../accounts/key_rotation.ts";
 import { classifyFailure } from "../routing/failure.ts";
+import { type SessionAffinity, sessionKeyOf } from "../routing/session_affinity.ts";
 import { parseRetryAfter } from "../upstreams/fetch_upstream.ts";
 import type { Logger } from "../observe/logger.ts";
 import type { AccountManager } from "../accounts/manager.ts";
@@ -19,6 +20,7 @@ export interface ConversationDeps {
   keys: KeyRotator;
   accounts: AccountManager;
   cooldowns: Cooldowns;
+  affinity: SessionAffinity;
   logger: Logger;
 }
 
@@ -54,7 +56,7 @@ export async function handleConversation(
   routes: for (const route of routes) {
     const tried = new Set<string>();
     while (attempts < maxAttempts) {
-      const ctx = await credentialFor(c, route, deps, tried);
+      const ctx = await credentialFor(c, route, deps, tried, ir);
       if (!ctx) break; // every credential of this route is cooling down or already tried
       attempts++;
       const outcome = await attempt(call, route, ctx);
@@ -194,21 +196,29 @@ async function credentialFor(
   route: Route,
   deps: ConversationDeps,
   tried: ReadonlySet<string>,
+  ir?: IrRequest,
 ): Promise<CallContext | undefined> {
   const provider = route.provider;
   const ctx = baseContext(c, route);
   const cooling = await deps.cooldowns.active(provider.id);
   const skip = (id: string): boolean => tried.has(id) || cooling.has(id);
+  // Session affinity: the conversation's earlier credential, while it is healthy.
+  const session = provider.strategy === "session" && ir
+    ? sessionKeyOf(c.req.raw.headers, ir)
+    : undefined;
+  const preferred = session ? deps.affinity.get(provider.id, session) : undefined;
   if (deps.accounts.usesAccounts(provider)) {
     try {
       ctx.account = await deps.accounts.lease(provider, ctx.signal, {
         skip,
         fillFirst: provider.strategy === "fill-first",
+        prefer: preferred,
       });
     } catch (err) {
       if (err instanceof GatewayError && err.code === "no_usable_account") return undefined;
       throw err;
     }
+    if (session) deps.affinity.set(provider.id, session, ctx.account.id);
     return ctx;
   }
   const stored = await deps.accounts.apiKeysOf(provider.id);
@@ -216,7 +226,10 @@ async function credentialFor(
   if (all.length === 0) return tried.size === 0 ? ctx : undefined; // keyless (e.g. local Ollama)
   const usable = tried.size === 0 && cooling.size === 0 ? all : all.filter((k) => !skip(keyId(k)));
   if (usable.length === 0) return undefined;
-  ctx.apiKey = provider.strategy === "fill-first" ? usable[0] : deps.keys.pick(provider.id, usable);
+  const sticky = preferred ? usable.find((k) => keyId(k) === preferred) : undefined;
+  ctx.apiKey = sticky ??
+    (provider.strategy === "fill-first" ? usable[0] : deps.keys.pick(provider.id, usable));
+  if (session && ctx.apiKey) deps.affinity.set(provider.id, session, keyId(ctx.apiKey));
   return ctx;
 }
 

@@ -27,9 +27,10 @@ const FOLLOW_CLIENT_AFTER_MS = 20;
  */
 export async function fetchUpstream(
   url: string,
-  init: RequestInit & { timeoutMs: number; clientSignal: ClientSignal },
+  init: RequestInit & { timeoutMs: number; clientSignal: ClientSignal; proxyUrl?: string },
 ): Promise<Response> {
-  const { timeoutMs, clientSignal, ...rest } = init;
+  const { timeoutMs, clientSignal, proxyUrl, ...rest } = init;
+  const client = proxyUrl ? egressClient(proxyUrl) : undefined;
   const controller = new AbortController();
   let timedOut = false;
   let clientGone = false;
@@ -62,7 +63,12 @@ export async function fetchUpstream(
     throw new ClientGoneError();
   }
   try {
-    return await fetch(url, { ...rest, signal: controller.signal, redirect: "manual" });
+    return await fetch(url, {
+      ...rest,
+      signal: controller.signal,
+      redirect: "manual",
+      ...(client ? { client } : {}),
+    });
   } catch (err) {
     if (timedOut) {
       throw new UpstreamError(504, `Upstream did not answer within ${timeoutMs} ms.`, {
@@ -77,6 +83,18 @@ export async function fetchUpstream(
   } finally {
     clearTimeout(timer);
   }
+}
+
+const egressClients = new Map<string, Deno.HttpClient>();
+
+/** One HTTP client per egress proxy (`proxy_url` of a provider), kept for reuse. */
+function egressClient(proxyUrl: string): Deno.HttpClient {
+  let client = egressClients.get(proxyUrl);
+  if (!client) {
+    client = Deno.createHttpClient({ proxy: { url: proxyUrl } });
+    egressClients.set(proxyUrl, client);
+  }
+  return client;
 }
 
 /** Parses a `Retry-After` header (seconds or an HTTP date) into seconds. */

@@ -240,3 +240,80 @@ Deno.test("all keys rate-limited → 429 with Retry-After, in each client's own 
     await up.close();
   }
 });
+
+Deno.test("session strategy: a conversation keeps its key as it grows; a session header pins too", async () => {
+  const up = await startFakeOpenAI();
+  const gw = await startTestGateway({
+    providers: [{
+      id: "oa",
+      type: "openai",
+      base_url: `${up.url}/v1`,
+      api_keys: ["sk-up-s1", "sk-up-s2", "sk-up-s3"],
+      models: ["fake-gpt"],
+      strategy: "session",
+    }],
+  });
+  try {
+    const client = chat(gw.url);
+    const keysOf = (needle: string) =>
+      new Set(
+        up.requests.filter((r) => r.rawBody.includes(needle)).map((r) =>
+          r.headers.get("authorization")
+        ),
+      );
+    for (const topic of ["alpha topic", "beta topic", "gamma topic"]) {
+      const history: Array<{ role: "user" | "assistant"; content: string }> = [];
+      for (let turn = 0; turn < 3; turn++) {
+        history.push({ role: "user", content: turn === 0 ? topic : `more ${turn}` });
+        const res = await client.chat.completions.create({ model: "fake-gpt", messages: history });
+        history.push({ role: "assistant", content: res.choices[0].message.content ?? "" });
+      }
+      assert.equal(keysOf(topic).size, 1, `${topic} stayed on one key`);
+    }
+    const pinned = new OpenAI({
+      apiKey: "x",
+      baseURL: `${gw.url}/v1`,
+      maxRetries: 0,
+      defaultHeaders: { "x-session-id": "sess-42" },
+    });
+    for (let i = 0; i < 4; i++) {
+      await pinned.chat.completions.create({
+        model: "fake-gpt",
+        messages: [{ role: "user", content: `pinned different opening ${i}` }],
+      });
+    }
+    assert.equal(keysOf("pinned different opening").size, 1);
+  } finally {
+    await gw.close();
+    await up.close();
+  }
+});
+
+Deno.test("proxy_url sends a provider's upstream requests through an egress proxy", async () => {
+  const up = await startFakeOpenAI();
+  let proxied = 0;
+  const proxy = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
+    proxied++;
+    const r = await fetch(req.url, { method: req.method, headers: req.headers, body: req.body });
+    return new Response(r.body, { status: r.status, headers: r.headers });
+  });
+  const gw = await startTestGateway({
+    providers: [{
+      id: "oa",
+      type: "openai",
+      base_url: `${up.url}/v1`,
+      api_keys: ["sk-up-p"],
+      models: ["fake-gpt"],
+      proxy_url: `http://127.0.0.1:${proxy.addr.port}`,
+    }],
+  });
+  try {
+    const res = await ask(chat(gw.url), "fake-gpt");
+    assert.match(res.choices[0].message.content ?? "", /Hello/);
+    assert.equal(proxied, 1);
+  } finally {
+    await gw.close();
+    await proxy.shutdown();
+    await up.close();
+  }
+});

@@ -116,6 +116,7 @@ async function countAnthropicTokens(req: IrRequest, ctx: CallContext): Promise<n
     body: JSON.stringify(body),
     timeoutMs: ctx.provider.timeout_ms,
     clientSignal: ctx.signal,
+    proxyUrl: ctx.provider.proxy_url,
   });
   if (!res.ok) throw (await readFailure(res, ctx)).error;
   const json = await res.json().catch(() => ({})) as { input_tokens?: unknown };
@@ -176,6 +177,7 @@ function post(
     body,
     timeoutMs: ctx.provider.timeout_ms,
     clientSignal: ctx.signal,
+    proxyUrl: ctx.provider.proxy_url,
   });
 }
 

@@ -63,6 +63,7 @@ async function post(
     body,
     timeoutMs: ctx.provider.timeout_ms,
     clientSignal: ctx.signal,
+    proxyUrl: ctx.provider.proxy_url,
   });
 }
 

@@ -55,6 +55,7 @@ async function post(
     body: JSON.stringify(body),
     timeoutMs: ctx.provider.timeout_ms,
     clientSignal: ctx.signal,
+    proxyUrl: ctx.provider.proxy_url,
   });
   // Google's error bodies (RetryInfo for 429s, UNAUTHENTICATED for 401s) map like Gemini's.
   if (!res.ok) throw await geminiUpstreamError(res, [lease.accessToken]);

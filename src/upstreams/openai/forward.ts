@@ -48,6 +48,7 @@ export async function forwardOpenAI(
     body: options.body,
     timeoutMs: provider.timeout_ms,
     clientSignal: options.signal,
+    proxyUrl: provider.proxy_url,
   });
 
   const out: Record<string, string> = {};

@@ -125,6 +125,7 @@ async function post(req: IrRequest, ctx: CallContext): Promise<Response> {
     body: JSON.stringify(irToChatRequest(req, ctx.model)),
     timeoutMs: ctx.provider.timeout_ms,
     clientSignal: ctx.signal,
+    proxyUrl: ctx.provider.proxy_url,
   });
   if (res.ok) return res;
   const err = await openAIErrorToUpstreamError(res, token);
