@@ -22,12 +22,22 @@ export function endpointOf(url: string): Endpoint {
   return { hostname: u.hostname, port: Number(u.port || 80) };
 }
 
-/** Encodes a POST request once, so the hot loop only writes bytes. */
-export function encodePost(url: string, path: string, body: string, accept: string): Uint8Array {
+/**
+ * Encodes a POST request once, so the hot loop only writes bytes. `headers`
+ * are added as given (e.g. `anthropic-version` for the Messages API).
+ */
+export function encodePost(
+  url: string,
+  path: string,
+  body: string,
+  accept: string,
+  headers: Record<string, string> = {},
+): Uint8Array {
   const u = new URL(url);
   const payload = new TextEncoder().encode(body);
+  const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("");
   const head = `POST ${path} HTTP/1.1\r\nHost: ${u.host}\r\nContent-Type: application/json\r\n` +
-    `Accept: ${accept}\r\nAuthorization: Bearer sk-bench-client\r\n` +
+    `Accept: ${accept}\r\nAuthorization: Bearer sk-bench-client\r\n${extra}` +
     `Content-Length: ${payload.length}\r\n\r\n`;
   const headBytes = new TextEncoder().encode(head);
   const out = new Uint8Array(headBytes.length + payload.length);
@@ -350,22 +360,59 @@ export interface StreamCheck {
 
 const EXPECTED_CONTENT = streamContentPieces().join("");
 
-/** Checks an SSE chat stream: every content delta present, in order, then [DONE]. */
-export function checkStream(body: Uint8Array[]): StreamCheck {
-  const text = new TextDecoder().decode(concat(body));
+/**
+ * The SSE dialect a stream is checked against: OpenAI Chat chunks ending in
+ * `data: [DONE]`, or Anthropic Messages events (`event: message_start` …
+ * `event: message_stop`).
+ */
+export type StreamFormat = "openai-chat" | "anthropic";
+
+/**
+ * Checks a streamed answer against what the upstream sent: every content
+ * piece present, one delta each, in order, and the stream properly ended.
+ */
+export function checkStream(body: Uint8Array[], format: StreamFormat = "openai-chat"): StreamCheck {
+  const events = sseEvents(new TextDecoder().decode(concat(body)));
+  return format === "anthropic" ? checkAnthropicStream(events) : checkChatStream(events);
+}
+
+interface SseEvent {
+  /** The `event:` field, null when absent. */
+  event: string | null;
+  data: string;
+}
+
+function sseEvents(text: string): SseEvent[] {
+  const out: SseEvent[] = [];
+  for (const block of text.split(/\r?\n\r?\n/)) {
+    let event: string | null = null;
+    const data: string[] = [];
+    for (const line of block.split(/\r?\n/)) {
+      if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+      else if (line.startsWith("event:")) event = line.slice(6).trim();
+    }
+    if (data.length === 0 && event === null) continue; // Blank tail or comment-only block.
+    out.push({ event, data: data.join("\n") });
+  }
+  return out;
+}
+
+function contentProblem(contentChunks: number, content: string): string | null {
+  if (contentChunks !== STREAM_CONTENT_CHUNKS) {
+    return `${contentChunks} content chunks, expected ${STREAM_CONTENT_CHUNKS}`;
+  }
+  if (content !== EXPECTED_CONTENT) return "content differs from what the upstream sent";
+  return null;
+}
+
+/** OpenAI Chat SSE: every content delta present, in order, a finish_reason, then [DONE]. */
+function checkChatStream(events: SseEvent[]): StreamCheck {
   let contentChunks = 0;
-  let events = 0;
   let content = "";
   let done = false;
   let finish = false;
   let problem: string | null = null;
-  for (const block of text.split(/\r?\n\r?\n/)) {
-    const data = block.split(/\r?\n/)
-      .filter((l) => l.startsWith("data:"))
-      .map((l) => l.slice(5).replace(/^ /, ""))
-      .join("\n");
-    if (data === "") continue; // Blank tail or comment-only block.
-    events++;
+  for (const { data } of events) {
     if (done) problem ??= "event after [DONE]";
     if (data === "[DONE]") {
       done = true;
@@ -388,11 +435,86 @@ export function checkStream(body: Uint8Array[]): StreamCheck {
   }
   if (!done) problem ??= "no [DONE]";
   if (!finish) problem ??= "no finish_reason";
-  if (contentChunks !== STREAM_CONTENT_CHUNKS) {
-    problem ??= `${contentChunks} content chunks, expected ${STREAM_CONTENT_CHUNKS}`;
+  problem ??= contentProblem(contentChunks, content);
+  return { complete: problem === null, contentChunks, events: events.length, problem };
+}
+
+/**
+ * Anthropic Messages SSE: `event: message_start` first; text deltas
+ * (`content_block_delta` / `text_delta`) only inside an open content block,
+ * one per upstream piece, concatenating to the upstream's content; a
+ * `message_delta` with a stop_reason; `event: message_stop` last. Each
+ * event's `event:` name must match its data's `type`; `event: error` fails.
+ */
+function checkAnthropicStream(events: SseEvent[]): StreamCheck {
+  let contentChunks = 0;
+  let content = "";
+  let started = false;
+  let stopped = false;
+  let stopReason = false;
+  const open = new Set<number>();
+  let problem: string | null = null;
+  for (const { event, data } of events) {
+    if (stopped) problem ??= "event after message_stop";
+    let json: {
+      type?: unknown;
+      index?: unknown;
+      delta?: { type?: unknown; text?: unknown; stop_reason?: unknown };
+      error?: { message?: unknown };
+    };
+    try {
+      json = JSON.parse(data);
+    } catch {
+      problem ??= `unparsable event: ${(event ?? "") + " " + data.slice(0, 80)}`;
+      continue;
+    }
+    if (event === null) problem ??= `no event: line for data of type ${String(json.type)}`;
+    else if (json.type !== event) {
+      problem ??= `event: ${event} carries data of type ${String(json.type)}`;
+    }
+    const type = event ?? String(json.type);
+    if (!started && type !== "message_start") problem ??= `first event is ${type}`;
+    const index = typeof json.index === "number" ? json.index : NaN;
+    switch (type) {
+      case "message_start":
+        if (started) problem ??= "second message_start";
+        started = true;
+        break;
+      case "content_block_start":
+        if (open.has(index) || Number.isNaN(index)) problem ??= `bad content_block_start ${index}`;
+        open.add(index);
+        break;
+      case "content_block_delta":
+        if (!open.has(index)) problem ??= `content_block_delta outside block ${index}`;
+        if (json.delta?.type === "text_delta" && typeof json.delta.text === "string") {
+          contentChunks++;
+          content += json.delta.text;
+        }
+        break;
+      case "content_block_stop":
+        if (!open.delete(index)) problem ??= `content_block_stop of block ${index} not open`;
+        break;
+      case "message_delta":
+        if (typeof json.delta?.stop_reason === "string") stopReason = true;
+        break;
+      case "message_stop":
+        stopped = true;
+        break;
+      case "ping":
+        break;
+      case "error":
+        problem ??= `error event: ${String(json.error?.message).slice(0, 120)}`;
+        break;
+      default:
+        problem ??= `unknown event ${type}`;
+    }
   }
-  if (content !== EXPECTED_CONTENT) problem ??= "content differs from what the upstream sent";
-  return { complete: problem === null, contentChunks, events, problem };
+  if (!started) problem ??= "no event: message_start";
+  if (!stopped) problem ??= "no event: message_stop";
+  if (!stopReason) problem ??= "no stop_reason in message_delta";
+  if (open.size > 0) problem ??= "a content block was never stopped";
+  problem ??= contentProblem(contentChunks, content);
+  return { complete: problem === null, contentChunks, events: events.length, problem };
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {
@@ -411,6 +533,8 @@ export interface StreamOptions {
   url: string;
   request: Uint8Array;
   count: number;
+  /** SSE dialect to check the streams against; default "openai-chat". */
+  format?: StreamFormat;
 }
 
 export interface StreamResult {
@@ -449,7 +573,7 @@ export async function streamSequential(opts: StreamOptions): Promise<StreamResul
         ttfb.push(r.firstBodyAt - t0);
         total.push(r.doneAt - t0);
         reads.push(r.bodyReads);
-        const check = checkStream(r.body ?? []);
+        const check = checkStream(r.body ?? [], opts.format);
         if (check.complete) complete++;
         else firstProblem ??= check.problem;
       }

@@ -1,9 +1,20 @@
 // Gateway benchmark: `deno task bench` (= `deno run -A bench/run.ts`).
 //
-// Three targets, measured interleaved in one run on 127.0.0.1:
+// Four targets, measured interleaved in one run on 127.0.0.1:
 //   direct    - load generator → fake upstream
 //   forwarder - load generator → minimal Deno.serve/fetch forwarder → upstream
-//   gateway   - load generator → `deno run -A main.ts` → upstream
+//   gateway   - load generator → `deno run -A main.ts` → upstream: OpenAI Chat
+//               in and out, the same-format pass-through path (no conversion)
+//   converted - the same gateway process, but the client speaks Anthropic
+//               Messages (POST /v1/messages, anthropic-version 2023-06-01):
+//               the gateway converts the request through its IR to OpenAI
+//               Chat for the upstream and the answer back (JSON, or Anthropic
+//               SSE events when streaming). Its streams are checked as
+//               Anthropic SSE: message_start first, one text_delta per
+//               upstream piece, same text, message_stop last.
+// "converted" has no process of its own: its CPU/req figures are the gateway
+// process' during its own phases, and its memory and log-line figures are
+// the gateway's (one process serves both paths; the table says "= gateway").
 //
 // Process layout (why): the gateway is its own process, so the forwarder is
 // too (same footing: own isolate, own event loop, same process boundaries);
@@ -13,7 +24,8 @@
 // orchestrates and is idle during measurements.
 //
 // CPU pinning (default when there are >= 2 CPUs and taskset exists; --no-pin
-// to disable): the proxy under test (forwarder or gateway) gets the last CPU
+// to disable): the proxy under test (forwarder, or gateway for both the
+// "gateway" and "converted" targets) gets the last CPU
 // to itself; this process and the upstream share CPU 0. Unpinned, three busy
 // processes migrate between the 2 cores of CI/dev boxes and even "direct"
 // varied up to 30% between rounds; pinned it is steady. Throughput at c=64 is then
@@ -35,8 +47,10 @@
 // "paced" streams per round (1 ms between chunks) show whether chunks are
 // relayed one by one: a buffering proxy shows few client reads and TTFB ≈ total.
 // Hidden, for testing the harness: --gateway-url URL (measure an already
-// running server instead of spawning main.ts), --fake-gateway (put a second
-// forwarder in the gateway slot: an A/A test of the harness itself).
+// running server instead of spawning main.ts; "converted" then posts to its
+// /v1/messages), --fake-gateway (put a second forwarder in the gateway slot:
+// an A/A test of the harness itself; "converted" then sends OpenAI Chat to
+// that forwarder too, as the forwarder cannot convert).
 
 import { parseArgs } from "node:util";
 import {
@@ -49,12 +63,13 @@ import {
   type ClosedLoopOptions,
   type ClosedLoopResult,
   encodePost,
+  type StreamFormat,
   type StreamOptions,
   type StreamResult,
 } from "./load_gen.ts";
 import type { LoadJob, LoadReply } from "./load_worker.ts";
 
-const TARGETS = ["direct", "forwarder", "gateway"] as const;
+const TARGETS = ["direct", "forwarder", "gateway", "converted"] as const;
 type TargetName = typeof TARGETS[number];
 const PHASES = ["c1", "c64", "stream", "paced"] as const;
 type Phase = typeof PHASES[number];
@@ -62,6 +77,7 @@ type Phase = typeof PHASES[number];
 const BENCH_DIR = new URL(".", import.meta.url);
 const REPO_DIR = new URL("..", import.meta.url);
 const CHAT_PATH = "/v1/chat/completions";
+const MESSAGES_PATH = "/v1/messages";
 
 interface Options {
   durationS: number;
@@ -439,9 +455,37 @@ const CHAT_REQUEST = {
   temperature: 0.2,
 };
 
+/** The same question as CHAT_REQUEST, as an Anthropic Messages client asks it. */
+const MESSAGES_REQUEST = {
+  model: "bench-model",
+  max_tokens: 64,
+  system: "You are a helpful assistant.",
+  messages: [
+    { role: "user", content: "Write one sentence about why benchmarks should be interleaved." },
+  ],
+  temperature: 0.2,
+};
+
+/** How a target's client talks: path, extra headers, request body, answer format. */
+interface Wire {
+  format: StreamFormat;
+  path: string;
+  headers: Record<string, string>;
+  body: Record<string, unknown>;
+}
+
+const CHAT_WIRE: Wire = { format: "openai-chat", path: CHAT_PATH, headers: {}, body: CHAT_REQUEST };
+const MESSAGES_WIRE: Wire = {
+  format: "anthropic",
+  path: MESSAGES_PATH,
+  headers: { "anthropic-version": "2023-06-01" },
+  body: MESSAGES_REQUEST,
+};
+
 interface Target {
   name: TargetName;
   url: string;
+  wire: Wire;
   /** Process doing the target's work (the proxy, or the upstream for direct). */
   pid: number | null;
   /** Proxy whose run-queue wait flags disturbed runs (pinned proxies only). */
@@ -544,20 +588,46 @@ function median(values: number[]): number {
   return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
 }
 
+/** The answer text of a non-streaming reply in the wire's format, or null if malformed. */
+function nonStreamText(format: StreamFormat, text: string): string | null {
+  if (format === "anthropic") {
+    const json = JSON.parse(text) as {
+      type?: unknown;
+      role?: unknown;
+      stop_reason?: unknown;
+      content?: { type?: unknown; text?: unknown }[];
+    };
+    if (json.type !== "message" || json.role !== "assistant") return null;
+    if (json.stop_reason !== "end_turn" || !Array.isArray(json.content)) return null;
+    return json.content.filter((b) => b.type === "text").map((b) => String(b.text)).join("");
+  }
+  const json = JSON.parse(text) as { choices?: { message?: { content?: unknown } }[] };
+  const content = json.choices?.[0]?.message?.content;
+  return typeof content === "string" ? content : null;
+}
+
 async function preflight(load: LoadClient, target: Target): Promise<string | null> {
   try {
-    const res = await fetch(target.url + CHAT_PATH, {
+    const res = await fetch(target.url + target.wire.path, {
       method: "POST",
-      headers: { "content-type": "application/json", authorization: "Bearer sk-bench-client" },
-      body: JSON.stringify(CHAT_REQUEST),
+      headers: {
+        "content-type": "application/json",
+        authorization: "Bearer sk-bench-client",
+        ...target.wire.headers,
+      },
+      body: JSON.stringify(target.wire.body),
     });
     const text = await res.text();
     if (res.status !== 200) return `non-streaming: HTTP ${res.status}: ${text.slice(0, 300)}`;
-    const json = JSON.parse(text) as { choices?: { message?: { content?: unknown } }[] };
-    if (json.choices?.[0]?.message?.content !== NON_STREAM_CONTENT) {
+    if (nonStreamText(target.wire.format, text) !== NON_STREAM_CONTENT) {
       return `non-streaming: unexpected body: ${text.slice(0, 300)}`;
     }
-    const s = await load.stream({ url: target.url, request: target.stream, count: 1 });
+    const s = await load.stream({
+      url: target.url,
+      request: target.stream,
+      count: 1,
+      format: target.wire.format,
+    });
     if (s.complete !== 1) return `streaming: ${s.firstProblem}`;
     return null;
   } catch (e) {
@@ -591,6 +661,13 @@ async function measureClosed(
 
 interface TargetSummary {
   error: string | null;
+  /** Path measured: "POST /v1/messages (anthropic)" etc. */
+  wire: string;
+  /**
+   * Another target whose process this one runs in ("converted" → "gateway"):
+   * memory and log-line figures are then that process', for both targets.
+   */
+  sharesProcessWith: TargetName | null;
   c1: PhaseSummary | null;
   c64: PhaseSummary | null;
   stream: StreamSummary | null;
@@ -699,6 +776,11 @@ function disturbance(summary: Record<TargetName, TargetSummary>): DisturbanceSum
   };
 }
 
+/** Process-wide figures of a target that runs in another's process: "= gateway". */
+function shared(s: TargetSummary): string | null {
+  return s.sharesProcessWith ? `= ${s.sharesProcessWith}` : null;
+}
+
 function printTable(summary: Record<TargetName, TargetSummary>): void {
   const rows: [string, (s: TargetSummary) => string][] = [
     ["c=1   req/s", (s) => fmt(s.c1?.rps, 0)],
@@ -732,9 +814,12 @@ function printTable(summary: Record<TargetName, TargetSummary>): void {
       (s) => fmt(s.paced?.readsP50, 0),
     ],
     ["paced stream complete", (s) => s.paced ? `${s.paced.complete}/${s.paced.requests}` : "-"],
-    ["RSS MiB after start", (s) => fmt(s.startRssMiB ?? undefined, 1)],
-    ["peak RSS MiB (VmHWM)", (s) => fmt(s.memory?.peakRssMiB, 1)],
-    ["output lines logged", (s) => s.logLines === null ? "-" : String(s.logLines)],
+    ["RSS MiB after start", (s) => shared(s) ?? fmt(s.startRssMiB ?? undefined, 1)],
+    ["peak RSS MiB (VmHWM)", (s) => shared(s) ?? fmt(s.memory?.peakRssMiB, 1)],
+    [
+      "output lines logged",
+      (s) => shared(s) ?? (s.logLines === null ? "-" : String(s.logLines)),
+    ],
   ];
   const width = 34;
   const col = 14;
@@ -773,21 +858,35 @@ interface Ratios {
   gatewayMinusForwarderP50C1Ms: number;
   gatewayOverForwarderStreamTtfbP50: number;
   gatewayOverForwarderStreamTotalP50: number;
+  convertedOverForwarderRpsC64: number;
+  convertedOverGatewayRpsC64: number;
+  convertedMinusForwarderP50C1Ms: number;
+  convertedOverForwarderStreamTtfbP50: number;
+  convertedOverGatewayStreamTtfbP50: number;
+  convertedOverForwarderStreamTotalP50: number;
   forwarderOverDirectRpsC64: number;
   forwarderMinusDirectP50C1Ms: number;
 }
 
 function ratios(s: Record<TargetName, TargetSummary>): Ratios {
   const n = (v: number | undefined): number => v ?? NaN;
+  const rps = (t: TargetName): number => n(s[t].c64?.rps);
+  const p50c1 = (t: TargetName): number => n(s[t].c1?.p50Ms);
+  const ttfb = (t: TargetName): number => n(s[t].stream?.ttfbP50Ms);
+  const total = (t: TargetName): number => n(s[t].stream?.totalP50Ms);
   return {
-    gatewayOverForwarderRpsC64: n(s.gateway.c64?.rps) / n(s.forwarder.c64?.rps),
-    gatewayMinusForwarderP50C1Ms: n(s.gateway.c1?.p50Ms) - n(s.forwarder.c1?.p50Ms),
-    gatewayOverForwarderStreamTtfbP50: n(s.gateway.stream?.ttfbP50Ms) /
-      n(s.forwarder.stream?.ttfbP50Ms),
-    gatewayOverForwarderStreamTotalP50: n(s.gateway.stream?.totalP50Ms) /
-      n(s.forwarder.stream?.totalP50Ms),
-    forwarderOverDirectRpsC64: n(s.forwarder.c64?.rps) / n(s.direct.c64?.rps),
-    forwarderMinusDirectP50C1Ms: n(s.forwarder.c1?.p50Ms) - n(s.direct.c1?.p50Ms),
+    gatewayOverForwarderRpsC64: rps("gateway") / rps("forwarder"),
+    gatewayMinusForwarderP50C1Ms: p50c1("gateway") - p50c1("forwarder"),
+    gatewayOverForwarderStreamTtfbP50: ttfb("gateway") / ttfb("forwarder"),
+    gatewayOverForwarderStreamTotalP50: total("gateway") / total("forwarder"),
+    convertedOverForwarderRpsC64: rps("converted") / rps("forwarder"),
+    convertedOverGatewayRpsC64: rps("converted") / rps("gateway"),
+    convertedMinusForwarderP50C1Ms: p50c1("converted") - p50c1("forwarder"),
+    convertedOverForwarderStreamTtfbP50: ttfb("converted") / ttfb("forwarder"),
+    convertedOverGatewayStreamTtfbP50: ttfb("converted") / ttfb("gateway"),
+    convertedOverForwarderStreamTotalP50: total("converted") / total("forwarder"),
+    forwarderOverDirectRpsC64: rps("forwarder") / rps("direct"),
+    forwarderMinusDirectP50C1Ms: p50c1("forwarder") - p50c1("direct"),
   };
 }
 
@@ -797,25 +896,30 @@ function verdict(ok: boolean | null): string {
 
 function printRatios(r: Ratios): void {
   const known = (v: number): boolean => !Number.isNaN(v);
+  const atLeast = (v: number, min: number): string => verdict(known(v) ? v >= min : null);
   const rps = r.gatewayOverForwarderRpsC64;
   const lat = r.gatewayMinusForwarderP50C1Ms;
+  const line = (label: string, value: string): void => console.log(label.padEnd(40) + value);
   console.log("");
-  console.log(
-    `gateway/forwarder req/s at c=64:      ${fmt(rps, 3)}  (target >= 0.85)` +
-      verdict(known(rps) ? rps >= 0.85 : null),
+  line("gateway/forwarder req/s at c=64:", `${fmt(rps, 3)}  (target >= 0.85)${atLeast(rps, 0.85)}`);
+  line(
+    "gateway-forwarder p50 at c=1:",
+    `${fmt(lat, 3)} ms  (target <= 0.15 ms)` + verdict(known(lat) ? lat <= 0.15 : null),
   );
-  console.log(
-    `gateway-forwarder p50 at c=1:         ${fmt(lat, 3)} ms  (target <= 0.15 ms)` +
-      verdict(known(lat) ? lat <= 0.15 : null),
+  line("gateway/forwarder stream TTFB p50:", fmt(r.gatewayOverForwarderStreamTtfbP50, 3));
+  line("gateway/forwarder stream total p50:", fmt(r.gatewayOverForwarderStreamTotalP50, 3));
+  const conv = r.convertedOverForwarderRpsC64;
+  line(
+    "converted/forwarder req/s at c=64:",
+    `${fmt(conv, 3)}  (target >= 0.70)${atLeast(conv, 0.70)}`,
   );
-  console.log(
-    `gateway/forwarder stream TTFB p50:    ${fmt(r.gatewayOverForwarderStreamTtfbP50, 3)}`,
-  );
-  console.log(
-    `gateway/forwarder stream total p50:   ${fmt(r.gatewayOverForwarderStreamTotalP50, 3)}`,
-  );
-  console.log(`forwarder/direct req/s at c=64:       ${fmt(r.forwarderOverDirectRpsC64, 3)}`);
-  console.log(`forwarder-direct p50 at c=1:          ${fmt(r.forwarderMinusDirectP50C1Ms, 3)} ms`);
+  line("converted/gateway req/s at c=64:", fmt(r.convertedOverGatewayRpsC64, 3));
+  line("converted-forwarder p50 at c=1:", `${fmt(r.convertedMinusForwarderP50C1Ms, 3)} ms`);
+  line("converted/forwarder stream TTFB p50:", fmt(r.convertedOverForwarderStreamTtfbP50, 3));
+  line("converted/gateway stream TTFB p50:", fmt(r.convertedOverGatewayStreamTtfbP50, 3));
+  line("converted/forwarder stream total p50:", fmt(r.convertedOverForwarderStreamTotalP50, 3));
+  line("forwarder/direct req/s at c=64:", fmt(r.forwarderOverDirectRpsC64, 3));
+  line("forwarder-direct p50 at c=1:", `${fmt(r.forwarderMinusDirectP50C1Ms, 3)} ms`);
 }
 
 // ---------------------------------------------------------------------------
@@ -867,32 +971,39 @@ async function main(): Promise<void> {
       gateway = await spawnBenchServer("gateway", "proxy", "forwarder.ts", [upstream.url]);
     } else gateway = await spawnGateway(upstream.url, tmpDir);
 
-    const nonStreamBody = JSON.stringify(CHAT_REQUEST);
-    const streamBody = JSON.stringify({ ...CHAT_REQUEST, stream: true });
-    const pacedBody = JSON.stringify({ ...CHAT_REQUEST, model: PACED_MODEL, stream: true });
-    const makeTarget = (name: TargetName, url: string, pid: number | null): Target => ({
-      name,
-      url,
-      pid,
-      // Unpinned, or for "direct", waiting is caused by our own processes.
-      waitPid: pinning && name !== "direct" ? pid : null,
-      nonStream: encodePost(url, CHAT_PATH, nonStreamBody, "application/json"),
-      stream: encodePost(url, CHAT_PATH, streamBody, "text/event-stream"),
-      paced: encodePost(url, CHAT_PATH, pacedBody, "text/event-stream"),
-      error: null,
-    });
+    const makeTarget = (name: TargetName, url: string, pid: number | null, wire: Wire): Target => {
+      const post = (body: Record<string, unknown>, accept: string): Uint8Array =>
+        encodePost(url, wire.path, JSON.stringify(body), accept, wire.headers);
+      return {
+        name,
+        url,
+        wire,
+        pid,
+        // Unpinned, or for "direct", waiting is caused by our own processes.
+        waitPid: pinning && name !== "direct" ? pid : null,
+        nonStream: post(wire.body, "application/json"),
+        stream: post({ ...wire.body, stream: true }, "text/event-stream"),
+        paced: post({ ...wire.body, model: PACED_MODEL, stream: true }, "text/event-stream"),
+        error: null,
+      };
+    };
     const upstreamPid = upstream.child.process.pid;
+    const gatewayPid = gateway.child?.process.pid ?? null;
+    // "converted" is the gateway process on its conversion path (a forwarder
+    // cannot convert, so with --fake-gateway it gets OpenAI Chat like the rest).
+    const convertedWire = opts.fakeGateway ? CHAT_WIRE : MESSAGES_WIRE;
     const targets: Target[] = [
-      makeTarget("direct", upstream.url, upstreamPid),
-      makeTarget("forwarder", forwarder.url, forwarder.child.process.pid),
-      makeTarget("gateway", gateway.url, gateway.child?.process.pid ?? null),
+      makeTarget("direct", upstream.url, upstreamPid, CHAT_WIRE),
+      makeTarget("forwarder", forwarder.url, forwarder.child.process.pid, CHAT_WIRE),
+      makeTarget("gateway", gateway.url, gatewayPid, CHAT_WIRE),
+      makeTarget("converted", gateway.url, gatewayPid, convertedWire),
     ];
 
     load = new LoadClient();
     const loadClient = load;
     const durationMs = opts.durationS * 1000;
-    const estimateS = 3 * opts.warmupS +
-      opts.rounds * 3 *
+    const estimateS = targets.length * opts.warmupS +
+      opts.rounds * targets.length *
         (2 * opts.durationS + 0.5 + opts.streams * 0.02 + opts.pacedStreams * 0.3);
     console.log(
       `bench: ${opts.rounds} round(s), ${opts.durationS} s per load phase, ` +
@@ -901,7 +1012,8 @@ async function main(): Promise<void> {
     );
     console.log(
       `upstream ${upstream.url}  forwarder ${forwarder.url}  gateway ${gateway.url}` +
-        (opts.fakeGateway ? " (fake: a second forwarder)" : ""),
+        (opts.fakeGateway ? " (fake: a second forwarder)" : "") +
+        `  converted: POST ${convertedWire.path} (${convertedWire.format}) to the gateway`,
     );
 
     for (const t of targets) {
@@ -912,6 +1024,9 @@ async function main(): Promise<void> {
     for (const t of targets) {
       startRss[t.name] = t.pid === null ? null : readMemory(t.pid)?.rssMiB ?? null;
     }
+    // The gateway's preflight ran before converted's: its start RSS is the one
+    // before either path had served anything but one check.
+    startRss.converted = startRss.gateway;
     const live = targets.filter((t) => t.error === null);
     for (const t of live) {
       await loadClient.closed({
@@ -922,11 +1037,8 @@ async function main(): Promise<void> {
       });
     }
 
-    const rounds: Record<TargetName, TargetRounds> = {
-      direct: { c1: [], c64: [], stream: [], paced: [] },
-      forwarder: { c1: [], c64: [], stream: [], paced: [] },
-      gateway: { c1: [], c64: [], stream: [], paced: [] },
-    };
+    const rounds = {} as Record<TargetName, TargetRounds>;
+    for (const t of TARGETS) rounds[t] = { c1: [], c64: [], stream: [], paced: [] };
     for (let round = 0; round < opts.rounds; round++) {
       // Rotate the order each round so no target always runs first or last
       // (thermal/GC/page-cache drift then spreads evenly).
@@ -936,14 +1048,26 @@ async function main(): Promise<void> {
           if (phase === "stream") {
             rounds[t.name].stream.push(
               await watched(
-                () => loadClient.stream({ url: t.url, request: t.stream, count: opts.streams }),
+                () =>
+                  loadClient.stream({
+                    url: t.url,
+                    request: t.stream,
+                    count: opts.streams,
+                    format: t.wire.format,
+                  }),
                 t.waitPid,
               ),
             );
           } else if (phase === "paced") {
             rounds[t.name].paced.push(
               await watched(
-                () => loadClient.stream({ url: t.url, request: t.paced, count: opts.pacedStreams }),
+                () =>
+                  loadClient.stream({
+                    url: t.url,
+                    request: t.paced,
+                    count: opts.pacedStreams,
+                    format: t.wire.format,
+                  }),
                 t.waitPid,
               ),
             );
@@ -961,31 +1085,30 @@ async function main(): Promise<void> {
       );
     }
 
-    const pidOf: Record<TargetName, number | null> = {
-      direct: upstreamPid,
-      forwarder: forwarder.child.process.pid,
-      gateway: gateway.child?.process.pid ?? null,
-    };
     const childOf: Record<TargetName, Child | null> = {
       direct: upstream.child,
       forwarder: forwarder.child,
       gateway: gateway.child,
+      converted: gateway.child,
     };
+    const gatewayMemory = gatewayPid === null ? null : readMemory(gatewayPid);
     const keep = {} as Record<Phase, boolean[]>;
     for (const p of PHASES) {
       keep[p] = quietRounds(live.map((t): Disturbance[] => rounds[t.name][p]));
     }
     const summary = {} as Record<TargetName, TargetSummary>;
     for (const t of targets) {
-      const pid = pidOf[t.name];
+      const sharesProcessWith = t.name === "converted" ? "gateway" : null;
       summary[t.name] = {
         error: t.error,
+        wire: `POST ${t.wire.path} (${t.wire.format})`,
+        sharesProcessWith,
         c1: summarizeClosed(rounds[t.name].c1, keep.c1),
         c64: summarizeClosed(rounds[t.name].c64, keep.c64),
         stream: summarizeStream(rounds[t.name].stream, keep.stream),
         paced: summarizeStream(rounds[t.name].paced, keep.paced),
         startRssMiB: startRss[t.name],
-        memory: pid === null ? null : readMemory(pid),
+        memory: t.pid === gatewayPid ? gatewayMemory : t.pid === null ? null : readMemory(t.pid),
         logLines: childOf[t.name]?.lines ?? null,
       };
     }
@@ -1001,6 +1124,9 @@ async function main(): Promise<void> {
       options: opts,
       elapsedS: (performance.now() - started) / 1000,
       notes: "direct: the 'proxy CPU' and memory figures are the upstream's own. " +
+        "converted: the gateway process on POST /v1/messages (Anthropic in, OpenAI Chat " +
+        "upstream, converted both ways); its CPU/req figures are the gateway process' during " +
+        "its own phases, its memory and log-line figures are the gateway's (one process). " +
         "Medians over rounds; latencies in ms; CPU from /proc utime+stime.",
       ratios: r,
       disturbancePct: disturbance(summary),
