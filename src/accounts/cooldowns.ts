@@ -1,3 +1,5 @@
+import { withKvRetry } from "../kv_retry.ts";
+
 /**
  * Cooldowns of keys and accounts: `["cooldown", providerId, credentialId]` in KV with
  * `expireIn`, so every instance skips a rate-limited credential, mirrored in memory so the
@@ -45,9 +47,11 @@ export class Cooldowns {
     map.set(credentialId, { until, reason });
     this.#mirror.set(providerId, map);
     try {
-      await this.#kv.set(["cooldown", providerId, credentialId], { until, reason }, {
-        expireIn: Math.ceil(seconds * 1000),
-      });
+      await withKvRetry(() =>
+        this.#kv.set(["cooldown", providerId, credentialId], { until, reason }, {
+          expireIn: Math.ceil(seconds * 1000),
+        })
+      );
     } catch {
       // KV trouble must not fail the request: the in-memory cooldown still holds here.
     }
@@ -59,7 +63,10 @@ export class Cooldowns {
     const job = (async () => {
       const map = new Map<string, Cooldown>();
       try {
-        for await (const e of this.#kv.list<Cooldown>({ prefix: ["cooldown", providerId] })) {
+        const entries = await withKvRetry(() =>
+          Array.fromAsync(this.#kv.list<Cooldown>({ prefix: ["cooldown", providerId] }))
+        );
+        for (const e of entries) {
           const v = e.value;
           if (v && typeof v.until === "number") map.set(String(e.key[2]), v);
         }

@@ -85,7 +85,18 @@ export class AccountManager {
   async accountsOf(providerId: string): Promise<Account[]> {
     const hit = this.#cache.get(providerId);
     if (hit && this.#now() - hit.at < CACHE_TTL_MS) return hit.accounts;
-    const list = await this.#store.list(providerId, (err) => this.#logger.warn(err.message));
+    let list;
+    try {
+      list = await this.#store.list(providerId, (err) => this.#logger.warn(err.message));
+    } catch (err) {
+      // KV trouble: keep serving with the last known accounts rather than failing requests.
+      this.#logger.warn("account list unavailable; using the cached one", {
+        provider: providerId,
+        error: err instanceof Error ? err.message : "error",
+      });
+      if (hit) return hit.accounts;
+      throw err;
+    }
     const accounts = list.map((v) => v.account).sort((a, b) => a.created_at - b.created_at);
     this.#cache.set(providerId, { at: this.#now(), accounts });
     return accounts;

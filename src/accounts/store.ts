@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { withKvRetry } from "../kv_retry.ts";
 import type { SecretBox } from "./secret_box.ts";
 import type { Account, Credential } from "./types.ts";
 
@@ -90,7 +91,8 @@ export class AccountStore {
   ): Promise<VersionedAccount[]> {
     const out: VersionedAccount[] = [];
     const prefix = provider === undefined ? [PREFIX] : [PREFIX, provider];
-    for await (const entry of this.#kv.list({ prefix })) {
+    const entries = await withKvRetry(() => Array.fromAsync(this.#kv.list({ prefix })));
+    for (const entry of entries) {
       try {
         out.push({
           account: await this.#decode(entry.value, entry.key),
@@ -105,7 +107,7 @@ export class AccountStore {
   }
 
   async get(provider: string, id: string): Promise<VersionedAccount | null> {
-    const entry = await this.#kv.get([PREFIX, provider, id]);
+    const entry = await withKvRetry(() => this.#kv.get([PREFIX, provider, id]));
     if (entry.value === null || entry.versionstamp === null) return null;
     return {
       account: await this.#decode(entry.value, entry.key),
@@ -116,16 +118,20 @@ export class AccountStore {
   /** Stores a new account; false when the id is taken. */
   async create(account: Account): Promise<boolean> {
     const key = [PREFIX, account.provider, account.id];
-    const res = await this.#kv.atomic().check({ key, versionstamp: null })
-      .set(key, await this.#encode(account)).commit();
+    const value = await this.#encode(account);
+    const res = await withKvRetry(() =>
+      this.#kv.atomic().check({ key, versionstamp: null }).set(key, value).commit()
+    );
     return res.ok;
   }
 
   /** Replaces the account only if it is unchanged since `versionstamp` (compare-and-set). */
   async replace(account: Account, versionstamp: string): Promise<string | null> {
     const key = [PREFIX, account.provider, account.id];
-    const res = await this.#kv.atomic().check({ key, versionstamp })
-      .set(key, await this.#encode(account)).commit();
+    const value = await this.#encode(account);
+    const res = await withKvRetry(() =>
+      this.#kv.atomic().check({ key, versionstamp }).set(key, value).commit()
+    );
     return res.ok ? res.versionstamp : null;
   }
 
@@ -162,10 +168,12 @@ export class AccountStore {
   ): Promise<boolean> {
     const key = ["refresh_lock", provider, id];
     const now = Date.now();
-    const held = await this.#kv.get<{ owner: string; until: number }>(key);
+    const held = await withKvRetry(() => this.#kv.get<{ owner: string; until: number }>(key));
     if (held.value && held.value.until > now && held.value.owner !== owner) return false;
-    const res = await this.#kv.atomic().check({ key, versionstamp: held.versionstamp })
-      .set(key, { owner, until: now + ttlMs }, { expireIn: ttlMs }).commit();
+    const res = await withKvRetry(() =>
+      this.#kv.atomic().check({ key, versionstamp: held.versionstamp })
+        .set(key, { owner, until: now + ttlMs }, { expireIn: ttlMs }).commit()
+    );
     return res.ok;
   }
 
@@ -179,9 +187,9 @@ export class AccountStore {
 
   async delete(provider: string, id: string): Promise<boolean> {
     const key = [PREFIX, provider, id];
-    const entry = await this.#kv.get(key);
+    const entry = await withKvRetry(() => this.#kv.get(key));
     if (entry.versionstamp === null) return false;
-    await this.#kv.delete(key);
+    await withKvRetry(() => this.#kv.delete(key));
     return true;
   }
 
