@@ -1,6 +1,6 @@
+import { describeTokenError, parseTokenAnswer, postTokenForm } from "./token_endpoint.ts";
 import { z } from "zod";
 import { RequestError } from "../../errors.ts";
-import { maskSecretsInText } from "../../observe/mask.ts";
 import { qwenApiBaseUrl } from "../../upstreams/qwen/base_url.ts";
 import {
   type Credential,
@@ -97,12 +97,15 @@ export const qwenDriver: CredentialDriver = {
       refresh_token: credential.refresh_token,
       client_id: ctx.provider.client_id ?? QWEN_CLIENT_ID,
     });
-    const res = await postForm(ctx, ctx.provider.token_url ?? QWEN_TOKEN_URL, form);
+    const res = await postTokenForm(ctx, ctx.provider.token_url ?? QWEN_TOKEN_URL, form, {
+      name: "Qwen",
+      timeoutMs: REFRESH_TIMEOUT_MS,
+    });
     const text = await res.text().catch(() => "");
-    const answer = parseAnswer(text);
+    const answer = parseTokenAnswer(tokenAnswerSchema, text);
 
     if (!res.ok || answer?.error) {
-      const reason = describeReason(res.status, answer, text, secrets);
+      const reason = describeTokenError(res.status, answer, text, secrets);
       // qwen-code treats any 400/401 from a refresh as a dead refresh token (it clears the
       // stored credentials); so do we, as does an explicit invalid_grant in any answer.
       if (res.status === 400 || res.status === 401 || answer?.error === "invalid_grant") {
@@ -143,56 +146,4 @@ function jsonBody(body: unknown): unknown {
 /** `field: problem` for each zod issue; zod's messages here never contain the input values. */
 function describeIssues(error: z.ZodError): string {
   return error.issues.map((i) => `${i.path.join(".") || "credential"}: ${i.message}`).join("; ");
-}
-
-/** POSTs a form with a bounded timeout; network failures become ordinary errors. */
-async function postForm(
-  ctx: DriverContext,
-  url: string,
-  form: URLSearchParams,
-): Promise<Response> {
-  const doFetch = ctx.fetch ?? fetch;
-  const timeoutMs = Math.min(ctx.provider.timeout_ms, REFRESH_TIMEOUT_MS);
-  const timeout = AbortSignal.timeout(timeoutMs);
-  try {
-    return await doFetch(url, {
-      method: "POST",
-      headers: {
-        "content-type": "application/x-www-form-urlencoded",
-        accept: "application/json",
-      },
-      body: form,
-      signal: AbortSignal.any([ctx.signal, timeout]),
-      redirect: "manual",
-    });
-  } catch (err) {
-    if (timeout.aborted && !ctx.signal.aborted) {
-      throw new Error(`Qwen token endpoint did not answer within ${timeoutMs} ms.`);
-    }
-    if (ctx.signal.aborted) throw new Error("Qwen token refresh was cancelled.", { cause: err });
-    throw new Error("Qwen token endpoint is unreachable.", { cause: err });
-  }
-}
-
-function parseAnswer(text: string): TokenAnswer | undefined {
-  try {
-    const parsed = tokenAnswerSchema.safeParse(JSON.parse(text));
-    return parsed.success ? parsed.data : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** `status error: description`, masked and short, for messages and the account's last_error. */
-function describeReason(
-  status: number,
-  answer: TokenAnswer | undefined,
-  text: string,
-  secrets: string[],
-): string {
-  const detail = answer?.error
-    ? `${answer.error}${answer.error_description ? `: ${answer.error_description}` : ""}`
-    : text.trim();
-  const safe = maskSecretsInText(detail, secrets).slice(0, 300);
-  return safe ? `${status} ${safe}` : String(status);
 }

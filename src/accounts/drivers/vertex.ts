@@ -1,6 +1,6 @@
+import { describeTokenError, parseTokenAnswer, postTokenForm } from "./token_endpoint.ts";
 import { z } from "zod";
 import { RequestError } from "../../errors.ts";
-import { maskSecretsInText } from "../../observe/mask.ts";
 import {
   type Credential,
   type CredentialDriver,
@@ -99,17 +99,18 @@ export const vertexDriver: CredentialDriver = {
     }
     const tokenUrl = ctx.provider.token_url ?? credential.token_uri;
     const assertion = await mintAssertion(credential, tokenUrl);
-    const res = await postForm(
+    const res = await postTokenForm(
       ctx,
       tokenUrl,
       new URLSearchParams({ grant_type: JWT_BEARER_GRANT, assertion }),
+      { name: "Google", timeoutMs: REFRESH_TIMEOUT_MS },
     );
     const text = await res.text().catch(() => "");
-    const answer = parseAnswer(text);
+    const answer = parseTokenAnswer(tokenAnswerSchema, text);
     const secrets = [assertion, ...(credential.access_token ? [credential.access_token] : [])];
 
     if (!res.ok || answer?.error) {
-      const reason = describeReason(res.status, answer, text, secrets);
+      const reason = describeTokenError(res.status, answer, text, secrets);
       if (isRejection(res.status, answer)) {
         throw new RefreshRejectedError(`Google refused the service-account key (${reason}).`);
       }
@@ -172,54 +173,4 @@ function jsonBody(body: unknown): unknown {
       "invalid_credential",
     );
   }
-}
-
-async function postForm(
-  ctx: DriverContext,
-  url: string,
-  form: URLSearchParams,
-): Promise<Response> {
-  const doFetch = ctx.fetch ?? fetch;
-  const timeoutMs = Math.min(ctx.provider.timeout_ms, REFRESH_TIMEOUT_MS);
-  const timeout = AbortSignal.timeout(timeoutMs);
-  try {
-    return await doFetch(url, {
-      method: "POST",
-      headers: {
-        "content-type": "application/x-www-form-urlencoded",
-        accept: "application/json",
-      },
-      body: form,
-      signal: AbortSignal.any([ctx.signal, timeout]),
-      redirect: "manual",
-    });
-  } catch (err) {
-    if (timeout.aborted && !ctx.signal.aborted) {
-      throw new Error(`Google token endpoint did not answer within ${timeoutMs} ms.`);
-    }
-    if (ctx.signal.aborted) throw new Error("Vertex token request was cancelled.", { cause: err });
-    throw new Error("Google token endpoint is unreachable.", { cause: err });
-  }
-}
-
-function parseAnswer(text: string): TokenAnswer | undefined {
-  try {
-    const parsed = tokenAnswerSchema.safeParse(JSON.parse(text));
-    return parsed.success ? parsed.data : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function describeReason(
-  status: number,
-  answer: TokenAnswer | undefined,
-  text: string,
-  secrets: string[],
-): string {
-  const detail = answer?.error
-    ? `${answer.error}${answer.error_description ? `: ${answer.error_description}` : ""}`
-    : text.trim();
-  const safe = maskSecretsInText(detail, secrets).slice(0, 300);
-  return safe ? `${status} ${safe}` : String(status);
 }

@@ -291,6 +291,26 @@ const EFFORT_BUDGET: Record<Effort, number> = {
   high: 24576,
 };
 
+/** Google documents this stand-in signature for function calls made by another backend. */
+const SKIP_THOUGHT_SIGNATURE = "skip_thought_signature_validator";
+
+/**
+ * The request body every Gemini-speaking upstream (AI Studio, Vertex, Code Assist) sends:
+ * Gemini 3+ reject unsigned function calls in the history, 1.x/2.x do not check them.
+ */
+export function upstreamGeminiRequest(
+  ir: IrRequest,
+  model: string,
+  signal: AbortSignal,
+): Promise<GeminiRequestBody> {
+  const validates = !/^(models\/)?(gemini-[12][.-]|gemma)/.test(model);
+  return irToGeminiRequest(ir, {
+    model,
+    missingThoughtSignature: validates ? SKIP_THOUGHT_SIGNATURE : undefined,
+    images: { signal },
+  });
+}
+
 /**
  * Converts an IR request into a Gemini request body. Async because http(s) image URLs must be
  * downloaded (Gemini takes inline bytes); an image that cannot be fetched is a RequestError 400.

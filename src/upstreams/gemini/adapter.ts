@@ -1,6 +1,6 @@
+import { upstreamGeminiRequest } from "../../formats/gemini/request.ts";
 import type { ProviderConfig } from "../../config/schema.ts";
 import { UpstreamError } from "../../errors.ts";
-import { irToGeminiRequest } from "../../formats/gemini/request.ts";
 import { geminiResponseToIr } from "../../formats/gemini/response.ts";
 import {
   geminiErrorChunk,
@@ -16,9 +16,6 @@ import type { CallContext, NativeForward, Upstream } from "../types.ts";
 import { clientStatus, geminiUpstreamError, googleRetryAfter, parseGoogleError } from "./errors.ts";
 
 export const GEMINI_DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com";
-
-/** The Gemini-signature stand-in Google documents for calls from another backend's history. */
-const SKIP_SIGNATURE = "skip_thought_signature_validator";
 
 /** The API root without a trailing slash or version (`/v1beta` is added per call). */
 export function geminiBaseUrl(p: ProviderConfig): string {
@@ -67,18 +64,8 @@ async function post(
   });
 }
 
-/** Gemini 3+ reject function calls without a signature; 1.x/2.x do not validate them. */
-function signatureFallback(model: string): string | undefined {
-  return /^(models\/)?(gemini-[12][.-]|gemma)/.test(model) ? undefined : SKIP_SIGNATURE;
-}
-
 async function buildBody(req: IrRequest, ctx: CallContext): Promise<string> {
-  const body = await irToGeminiRequest(req, {
-    model: ctx.model,
-    missingThoughtSignature: signatureFallback(ctx.model),
-    images: { signal: ctx.signal },
-  });
-  return JSON.stringify(body);
+  return JSON.stringify(await upstreamGeminiRequest(req, ctx.model, ctx.signal));
 }
 
 /**

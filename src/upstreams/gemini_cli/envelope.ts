@@ -4,7 +4,7 @@
  * <GenerateContentResponse>, traceId}`. Everything inside is plain Gemini, so the Gemini format
  * module does the real conversion; this module only wraps and unwraps.
  */
-import { type GeminiRequestBody, irToGeminiRequest } from "../../formats/gemini/request.ts";
+import { type GeminiRequestBody, upstreamGeminiRequest } from "../../formats/gemini/request.ts";
 import { GeminiSseToIrStream } from "../../formats/gemini/stream.ts";
 import type { IrEvent, IrRequest } from "../../ir/types.ts";
 import type { SseEvent } from "../../sse.ts";
@@ -17,14 +17,6 @@ export interface CodeAssistRequest {
   request: GeminiRequestBody;
 }
 
-/** Google documents this stand-in signature for function calls made by another backend. */
-const SKIP_SIGNATURE = "skip_thought_signature_validator";
-
-/** Gemini 3+ reject unsigned function calls in the history; 1.x/2.x do not check. */
-function signatureFallback(model: string): string | undefined {
-  return /^(models\/)?(gemini-[12][.-]|gemma)/.test(model) ? undefined : SKIP_SIGNATURE;
-}
-
 /**
  * Builds the request envelope. The inner body is exactly what the Gemini upstream would send;
  * it carries no `model` (Code Assist takes it from the envelope and rejects unknown fields).
@@ -33,11 +25,7 @@ export async function buildCodeAssistRequest(
   req: IrRequest,
   options: { model: string; project: string; signal: AbortSignal },
 ): Promise<CodeAssistRequest> {
-  const request = await irToGeminiRequest(req, {
-    model: options.model,
-    missingThoughtSignature: signatureFallback(options.model),
-    images: { signal: options.signal },
-  });
+  const request = await upstreamGeminiRequest(req, options.model, options.signal);
   return {
     model: options.model,
     project: options.project,

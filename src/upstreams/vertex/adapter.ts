@@ -1,5 +1,5 @@
+import { upstreamGeminiRequest } from "../../formats/gemini/request.ts";
 import { UpstreamError } from "../../errors.ts";
-import { irToGeminiRequest } from "../../formats/gemini/request.ts";
 import { geminiResponseToIr } from "../../formats/gemini/response.ts";
 import {
   geminiErrorChunk,
@@ -20,9 +20,6 @@ import { sseBodyToIr } from "../ir_stream.ts";
 import type { CallContext, NativeForward, Upstream } from "../types.ts";
 
 export const VERTEX_DEFAULT_LOCATION = "us-central1";
-
-/** The Gemini-signature stand-in Google documents for history from another backend. */
-const SKIP_SIGNATURE = "skip_thought_signature_validator";
 
 type Method = "generateContent" | "streamGenerateContent";
 
@@ -103,18 +100,8 @@ function secrets(ctx: CallContext): string[] {
   return ctx.account?.accessToken ? [ctx.account.accessToken] : [];
 }
 
-/** Gemini 3+ reject function calls without a signature; 1.x/2.x do not validate them. */
-function signatureFallback(model: string): string | undefined {
-  return /^(models\/)?(gemini-[12][.-]|gemma)/.test(model) ? undefined : SKIP_SIGNATURE;
-}
-
 async function buildBody(req: IrRequest, ctx: CallContext): Promise<string> {
-  const body = await irToGeminiRequest(req, {
-    model: ctx.model,
-    missingThoughtSignature: signatureFallback(ctx.model),
-    images: { signal: ctx.signal },
-  });
-  return JSON.stringify(body);
+  return JSON.stringify(await upstreamGeminiRequest(req, ctx.model, ctx.signal));
 }
 
 /**
