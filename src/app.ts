@@ -3,6 +3,7 @@ import type { KeyRotator } from "./accounts/key_rotation.ts";
 import type { AccountManager } from "./accounts/manager.ts";
 import type { Cooldowns } from "./accounts/cooldowns.ts";
 import type { SessionAffinity } from "./routing/session_affinity.ts";
+import type { QuotaBook } from "./observe/quota.ts";
 import { adminRoutes } from "./admin/credentials.ts";
 import { isAuthorized, presentedKeys } from "./auth/client_auth.ts";
 import type { ConfigStore } from "./config/store.ts";
@@ -26,6 +27,7 @@ export interface AppDeps {
   accounts: AccountManager;
   cooldowns: Cooldowns;
   affinity: SessionAffinity;
+  quota: QuotaBook;
   refreshJob: () => Promise<unknown>;
 }
 
@@ -87,7 +89,12 @@ export function createApp(deps: AppDeps): Hono {
   app.get("/v1beta/models", (c) => c.json(geminiModelList(state())));
   app.route(
     "/admin",
-    adminRoutes({ state, accounts: deps.accounts, runRefreshJob: deps.refreshJob }),
+    adminRoutes({
+      state,
+      accounts: deps.accounts,
+      quota: deps.quota,
+      runRefreshJob: deps.refreshJob,
+    }),
   );
   const conv = {
     state,
@@ -95,6 +102,7 @@ export function createApp(deps: AppDeps): Hono {
     accounts: deps.accounts,
     cooldowns: deps.cooldowns,
     affinity: deps.affinity,
+    quota: deps.quota,
     logger: deps.logger,
   };
   app.post("/v1/chat/completions", (c) => handleConversation(c, openAIChatFormat, {}, conv));

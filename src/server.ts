@@ -1,5 +1,6 @@
 import { Cooldowns } from "./accounts/cooldowns.ts";
 import { SessionAffinity } from "./routing/session_affinity.ts";
+import { QuotaBook } from "./observe/quota.ts";
 import { credentialDriverFor } from "./accounts/drivers/registry.ts";
 import { KeyRotator } from "./accounts/key_rotation.ts";
 import { AccountManager } from "./accounts/manager.ts";
@@ -53,6 +54,7 @@ export function startGateway(
     accounts,
     cooldowns: new Cooldowns(options.kv),
     affinity: new SessionAffinity(),
+    quota: new QuotaBook(),
     refreshJob,
   });
   return new Promise((resolve) => {

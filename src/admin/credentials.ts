@@ -10,10 +10,13 @@ import { GatewayError, NotFoundError, RequestError } from "../errors.ts";
 import { describeIssue } from "../formats/describe_issue.ts";
 import { readJsonBody } from "../http/body.ts";
 import { maskSecret } from "../observe/mask.ts";
+import type { QuotaBook, QuotaSnapshot } from "../observe/quota.ts";
+import { keyId } from "../accounts/cooldowns.ts";
 
 export interface AdminDeps {
   state: () => RuntimeState;
   accounts: AccountManager;
+  quota: QuotaBook;
   /** Runs the six-hourly refresh job now. */
   runRefreshJob: () => Promise<unknown>;
 }
@@ -33,6 +36,8 @@ export interface AccountView {
   last_refresh_at: string | null;
   requests: number;
   errors: number;
+  /** The upstream's latest rate-limit headers for this credential, if it sent any. */
+  quota: QuotaSnapshot | null;
 }
 
 const patchSchema = z.strictObject({
@@ -167,6 +172,9 @@ export function adminRoutes(deps: AdminDeps): Hono {
 
   app.post("/refresh", async (c) => c.json({ results: await deps.runRefreshJob() }));
 
+  // Remaining quota per credential as upstreams last reported it (config keys by key id).
+  app.get("/quota", (c) => c.json({ quota: deps.quota.all() }));
+
   return app;
 }
 
@@ -231,5 +239,6 @@ function view(a: Account, deps: AdminDeps): AccountView {
     last_refresh_at: a.last_refresh_at ? new Date(a.last_refresh_at).toISOString() : null,
     requests: counters.requests,
     errors: counters.errors,
+    quota: deps.quota.get(a.provider, c.kind === "api_key" ? keyId(c.api_key) : a.id) ?? null,
   };
 }

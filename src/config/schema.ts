@@ -73,6 +73,23 @@ export const configSchema = z.strictObject({
     max_retries: z.number().int().min(0).max(20).default(3),
     cooldown_seconds: z.number().min(0).default(300),
     alias_fallback: z.record(z.string(), z.array(nonEmpty)).default({}),
+    /**
+     * Re-asking a stream that ended before its finish and stitching the continuation in
+     * (`src/routing/stream_recovery.ts`). Absent: on for gemini and gemini-cli, 3 attempts.
+     */
+    stream_recovery: z.strictObject({
+      enabled: z.boolean().default(true),
+      max_attempts: z.number().int().min(0).max(10).default(3),
+      /** Also recover the other upstream types' text streams. */
+      all_upstreams: z.boolean().default(false),
+      /** Continuation instructions by language; absent ones use the built-in text. */
+      prompts: z.strictObject({
+        en: nonEmpty.optional(),
+        zh: nonEmpty.optional(),
+        ja: nonEmpty.optional(),
+        ko: nonEmpty.optional(),
+      }).default({}),
+    }).optional(),
   }).default({ max_retries: 3, cooldown_seconds: 300, alias_fallback: {} }),
   detection: z.strictObject({
     error_codes: z.array(nonEmpty).default(["429", "5xx"]),

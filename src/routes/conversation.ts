@@ -3,8 +3,14 @@ import { type Cooldowns, keyId } from "../accounts/cooldowns.ts";
 import type { KeyRotator } from "../accounts/key_rotation.ts";
 import { classifyFailure } from "../routing/failure.ts";
 import { type SessionAffinity, sessionKeyOf } from "../routing/session_affinity.ts";
+import {
+  recoverableStream,
+  recoveryApplies,
+  recoverySettings,
+} from "../routing/stream_recovery.ts";
 import { parseRetryAfter } from "../upstreams/fetch_upstream.ts";
 import type { Logger } from "../observe/logger.ts";
+import type { QuotaBook } from "../observe/quota.ts";
 import type { AccountManager } from "../accounts/manager.ts";
 import type { RuntimeState } from "../config/store.ts";
 import { GatewayError, NotFoundError, UpstreamError } from "../errors.ts";
@@ -21,6 +27,7 @@ export interface ConversationDeps {
   accounts: AccountManager;
   cooldowns: Cooldowns;
   affinity: SessionAffinity;
+  quota: QuotaBook;
   logger: Logger;
 }
 
@@ -58,6 +65,8 @@ export async function handleConversation(
     while (attempts < maxAttempts) {
       const ctx = await credentialFor(c, route, deps, tried, ir);
       if (!ctx) break; // every credential of this route is cooling down or already tried
+      ctx.observe = (res) =>
+        deps.quota.record(route.provider.id, credentialIdOf(ctx), res.headers, res.status);
       attempts++;
       const outcome = await attempt(call, route, ctx);
       if (outcome.response) return outcome.response;
@@ -357,7 +366,11 @@ async function credentialCount(route: Route, deps: ConversationDeps): Promise<nu
 }
 async function send(call: Call, upstream: Upstream, ctx: CallContext): Promise<Response> {
   const { format, ir, hints } = call;
-  if (upstream.nativeFormat === format.id && upstream.forwardNative) {
+  const recovery = recoverySettings(call.deps.state().config.fallback.stream_recovery);
+  // A recoverable stream goes through the IR even for the same format: native bytes cannot
+  // be stitched with a continuation.
+  const recover = recoveryApplies(recovery, upstream.type, ir.stream);
+  if (!recover && upstream.nativeFormat === format.id && upstream.forwardNative) {
     return await upstream.forwardNative({
       raw: call.raw,
       json: call.json,
@@ -378,7 +391,9 @@ async function send(call: Call, upstream: Upstream, ctx: CallContext): Promise<R
     const res = await upstream.send(ir, ctx);
     return Response.json(format.fromIrResponse(res, ir));
   }
-  const events = await upstream.stream(ir, ctx);
+  const events = recover
+    ? await recoverableStream(upstream, ir, ctx, recovery, call.deps.logger)
+    : await upstream.stream(ir, ctx);
   const encoded = format.encodeStream(ir, hints);
   return new Response(events.pipeThrough(encoded.stream), {
     headers: { "content-type": encoded.contentType, "cache-control": "no-cache" },

@@ -27,9 +27,15 @@ const FOLLOW_CLIENT_AFTER_MS = 20;
  */
 export async function fetchUpstream(
   url: string,
-  init: RequestInit & { timeoutMs: number; clientSignal: ClientSignal; proxyUrl?: string },
+  init: RequestInit & {
+    timeoutMs: number;
+    clientSignal: ClientSignal;
+    proxyUrl?: string;
+    /** Sees every upstream answer's status and headers (quota bookkeeping). */
+    observe?: (res: Response) => void;
+  },
 ): Promise<Response> {
-  const { timeoutMs, clientSignal, proxyUrl, ...rest } = init;
+  const { timeoutMs, clientSignal, proxyUrl, observe, ...rest } = init;
   const client = proxyUrl ? egressClient(proxyUrl) : undefined;
   const controller = new AbortController();
   let timedOut = false;
@@ -63,12 +69,14 @@ export async function fetchUpstream(
     throw new ClientGoneError();
   }
   try {
-    return await fetch(url, {
+    const res = await fetch(url, {
       ...rest,
       signal: controller.signal,
       redirect: "manual",
       ...(client ? { client } : {}),
     });
+    observe?.(res);
+    return res;
   } catch (err) {
     if (timedOut) {
       throw new UpstreamError(504, `Upstream did not answer within ${timeoutMs} ms.`, {

@@ -18,6 +18,8 @@ export interface CallContext {
   account?: AccountLease;
   /** Aborts when the client goes away; adapters pass it to every fetch. */
   signal: AbortSignal;
+  /** Adapters hand it to fetchUpstream, which shows it every upstream answer (quota headers). */
+  observe?: (res: Response) => void;
   /**
    * The client's request headers. Adapters may copy a few protocol headers they own
    * (e.g. `anthropic-beta`, `anthropic-version`) and nothing else: never IPs, cookies or keys.

@@ -317,3 +317,35 @@ Deno.test("proxy_url sends a provider's upstream requests through an egress prox
     await up.close();
   }
 });
+
+Deno.test("quota: upstream rate-limit headers per credential are shown by the admin API", async () => {
+  const up = await startFakeOpenAI();
+  const gw = await startTestGateway({
+    auth: { admin_token: "quota-admin" },
+    providers: [{
+      id: "oa",
+      type: "openai",
+      base_url: `${up.url}/v1`,
+      api_keys: ["sk-up-q1", "sk-up-q2-limited"],
+      models: ["fake-gpt"],
+      strategy: "fill-first",
+    }],
+  });
+  try {
+    await ask(chat(gw.url), "fake-gpt"); // served by q1
+    await ask(chat(gw.url), "fake-gpt"); // and again (q2 is never first)
+    const res = await fetch(`${gw.url}/admin/quota`, {
+      headers: { authorization: "Bearer quota-admin" },
+    });
+    const { quota } = await res.json();
+    const snaps = Object.values(quota.oa) as Array<Record<string, unknown>>;
+    assert.equal(snaps.length, 1);
+    assert.equal(snaps[0].remaining_requests, 499);
+    assert.equal(snaps[0].limit_requests, 500);
+    assert.equal(snaps[0].reset_requests, "120ms");
+    assert.ok(!JSON.stringify(quota).includes("sk-up-q1"), "keys appear only as key ids");
+  } finally {
+    await gw.close();
+    await up.close();
+  }
+});

@@ -10,6 +10,9 @@
  * - `*-429`: 429 RESOURCE_EXHAUSTED with QuotaFailure, Help and RetryInfo `retryDelay: "17s"`
  * - `*-500`: 500 INTERNAL
  * - `*-cut`: streams two text chunks and ends without a finishReason
+ * - `*-cutonce` (English) and `*-cutonce-zh` (Chinese): a story whose first stream is cut
+ *   mid-sentence without a finishReason; a continuation request (a model turn, then a user turn
+ *   asking to continue) gets the rest, restarting the cut sentence, with finishReason STOP
  * - `*-stream-error`: one text chunk, then an error element (503 UNAVAILABLE) mid-stream
  * - `*-reset`: one text chunk, then the connection breaks
  * - anything else: "Hello from <model>: <last user text>" in three chunks when streaming
@@ -53,6 +56,51 @@ function lastUserText(body: Json): string {
     if (text !== "") return text;
   }
   return "";
+}
+
+/** The `-cutonce` stories: the whole answer, where the first stream is cut, where the cut
+ * sentence starts (a continuation restarts it, as models often do). */
+const CUT_ONCE = [
+  {
+    suffix: "-cutonce-zh",
+    answer: "敏捷的棕色狐狸跳过了那只懒狗。然后它跑进森林，去找它的朋友们。",
+    cut: "敏捷的棕色狐狸跳过了那只懒狗。然后它跑进森".length,
+    restart: "敏捷的棕色狐狸跳过了那只懒狗。".length,
+  },
+  {
+    suffix: "-cutonce",
+    answer: "The quick brown fox jumps over the lazy dog. Then it ran into the forest to find " +
+      "its friends.",
+    cut: "The quick brown fox jumps over the lazy dog. Then it ran in".length,
+    restart: "The quick brown fox jumps over the lazy dog. ".length,
+  },
+];
+
+/** A continuation request: the model's own partial turn, then a user turn asking to go on. */
+function isContinuation(body: Json): boolean {
+  const contents = Array.isArray(body.contents) ? body.contents as Json[] : [];
+  return contents.length >= 3 && contents.at(-2)?.role === "model" &&
+    /continue|继续|続け|이어서/i.test(lastUserText(body));
+}
+
+/** The streamed chunks of a `-cutonce` model, or undefined for other models. */
+function cutOnceChunks(model: string, body: Json): Json[] | undefined {
+  const story = CUT_ONCE.find((s) => model.endsWith(s.suffix));
+  if (!story) return undefined;
+  const { answer, cut, restart } = story;
+  if (isContinuation(body)) {
+    const rest = answer.slice(restart);
+    const half = Math.floor(rest.length / 2);
+    return [
+      chunk(model, [{ text: rest.slice(0, half) }], { usage: usage(30, 0) }),
+      chunk(model, [{ text: rest.slice(half) }], { finish: "STOP", usage: usage(30, 12) }),
+    ];
+  }
+  const half = Math.floor(cut / 2);
+  return [
+    chunk(model, [{ text: answer.slice(0, half) }], { usage: usage(8, 0) }),
+    chunk(model, [{ text: answer.slice(half, cut) }], { usage: usage(8, 0) }),
+  ];
 }
 
 function usage(prompt: number, candidates: number, thoughts?: number): Json {
@@ -259,7 +307,10 @@ export function startFakeGemini(): Promise<FakeGemini> {
       const sse = url.searchParams.get("alt") === "sse";
       const frames: string[] = [];
       let breakAfter = false;
-      if (model.endsWith("-cut")) {
+      const cutOnce = cutOnceChunks(model, body);
+      if (cutOnce) {
+        frames.push(...cutOnce.map((c) => JSON.stringify(c)));
+      } else if (model.endsWith("-cut")) {
         frames.push(
           ...script("x", body).slice(0, 2).map((c) =>
             JSON.stringify({ ...c, modelVersion: model })

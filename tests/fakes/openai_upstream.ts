@@ -35,6 +35,14 @@ export interface FakeOpenAI {
 
 const encoder = new TextEncoder();
 
+/** OpenAI's rate-limit headers, as sent on successful answers. */
+const RATE_HEADERS = {
+  "x-ratelimit-limit-requests": "500",
+  "x-ratelimit-remaining-requests": "499",
+  "x-ratelimit-reset-requests": "120ms",
+  "x-ratelimit-remaining-tokens": "29900",
+};
+
 export function startFakeOpenAI(): Promise<FakeOpenAI> {
   const state: FakeOpenAI = {
     url: "",
@@ -191,7 +199,7 @@ export function startFakeOpenAI(): Promise<FakeOpenAI> {
             finish_reason: tools ? "tool_calls" : "stop",
           }],
           usage,
-        });
+        }, RATE_HEADERS);
       }
 
       const chunk = (delta: Record<string, unknown>, finish: string | null = null): string =>
@@ -270,6 +278,7 @@ export function startFakeOpenAI(): Promise<FakeOpenAI> {
         headers: {
           "content-type": "text/event-stream; charset=utf-8",
           "cache-control": "no-cache",
+          ...RATE_HEADERS,
         },
       });
     });

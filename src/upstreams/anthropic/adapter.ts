@@ -117,6 +117,7 @@ async function countAnthropicTokens(req: IrRequest, ctx: CallContext): Promise<n
     timeoutMs: ctx.provider.timeout_ms,
     clientSignal: ctx.signal,
     proxyUrl: ctx.provider.proxy_url,
+    observe: ctx.observe,
   });
   if (!res.ok) throw (await readFailure(res, ctx)).error;
   const json = await res.json().catch(() => ({})) as { input_tokens?: unknown };
@@ -178,6 +179,7 @@ function post(
     timeoutMs: ctx.provider.timeout_ms,
     clientSignal: ctx.signal,
     proxyUrl: ctx.provider.proxy_url,
+    observe: ctx.observe,
   });
 }
 

@@ -56,6 +56,7 @@ async function post(
     timeoutMs: ctx.provider.timeout_ms,
     clientSignal: ctx.signal,
     proxyUrl: ctx.provider.proxy_url,
+    observe: ctx.observe,
   });
   // Google's error bodies (RetryInfo for 429s, UNAUTHENTICATED for 401s) map like Gemini's.
   if (!res.ok) throw await geminiUpstreamError(res, [lease.accessToken]);

@@ -29,6 +29,7 @@ export const openAIUpstream: Upstream = {
       stream: req.stream,
       // Lazily: touching the request's signal costs throughput on fast upstreams.
       signal: () => ctx.signal,
+      observe: ctx.observe,
     });
   },
 
@@ -58,6 +59,7 @@ async function post(req: IrRequest, ctx: CallContext): Promise<Response> {
     timeoutMs: ctx.provider.timeout_ms,
     clientSignal: ctx.signal,
     proxyUrl: ctx.provider.proxy_url,
+    observe: ctx.observe,
   });
   if (res.ok) return res;
   throw await openAIErrorToUpstreamError(res, ctx.apiKey);

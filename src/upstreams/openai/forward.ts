@@ -31,6 +31,7 @@ export async function forwardOpenAI(
     apiKey: string | undefined;
     stream: boolean;
     signal: ClientSignal;
+    observe?: (res: Response) => void;
   },
 ): Promise<Response> {
   const { provider, apiKey } = options;
@@ -49,6 +50,7 @@ export async function forwardOpenAI(
     timeoutMs: provider.timeout_ms,
     clientSignal: options.signal,
     proxyUrl: provider.proxy_url,
+    observe: options.observe,
   });
 
   const out: Record<string, string> = {};

@@ -83,6 +83,7 @@ export const qwenUpstream: Upstream = {
       apiKey: token,
       stream: req.stream,
       signal: ctx.signal,
+      observe: ctx.observe,
     });
     if (res.ok) return res;
     // A relayed auth failure would hide the 401 the caller needs to refresh and retry.
@@ -126,6 +127,7 @@ async function post(req: IrRequest, ctx: CallContext): Promise<Response> {
     timeoutMs: ctx.provider.timeout_ms,
     clientSignal: ctx.signal,
     proxyUrl: ctx.provider.proxy_url,
+    observe: ctx.observe,
   });
   if (res.ok) return res;
   const err = await openAIErrorToUpstreamError(res, token);

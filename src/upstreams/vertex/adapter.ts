@@ -93,6 +93,7 @@ async function post(
     timeoutMs: ctx.provider.timeout_ms,
     clientSignal: ctx.signal,
     proxyUrl: ctx.provider.proxy_url,
+    observe: ctx.observe,
   });
 }
 

@@ -1,0 +1,84 @@
+/**
+ * What upstreams say about each credential's remaining quota, from their rate-limit headers
+ * (`x-ratelimit-*` of OpenAI-compatible hosts, `anthropic-ratelimit-*`, `retry-after`), kept per
+ * provider and credential for the admin API. In memory: it describes the last few minutes.
+ */
+
+export interface QuotaSnapshot {
+  /** When the headers were seen (ISO). */
+  seen_at: string;
+  status: number;
+  remaining_requests?: number;
+  remaining_tokens?: number;
+  limit_requests?: number;
+  limit_tokens?: number;
+  /** As the upstream wrote it: a duration (`6m0s`, `1s`) or a timestamp. */
+  reset_requests?: string;
+  reset_tokens?: string;
+  retry_after?: string;
+}
+
+const NUMERIC: Array<[keyof QuotaSnapshot, string[]]> = [
+  ["remaining_requests", [
+    "x-ratelimit-remaining-requests",
+    "anthropic-ratelimit-requests-remaining",
+  ]],
+  ["remaining_tokens", ["x-ratelimit-remaining-tokens", "anthropic-ratelimit-tokens-remaining"]],
+  ["limit_requests", ["x-ratelimit-limit-requests", "anthropic-ratelimit-requests-limit"]],
+  ["limit_tokens", ["x-ratelimit-limit-tokens", "anthropic-ratelimit-tokens-limit"]],
+];
+const TEXT: Array<[keyof QuotaSnapshot, string[]]> = [
+  ["reset_requests", ["x-ratelimit-reset-requests", "anthropic-ratelimit-requests-reset"]],
+  ["reset_tokens", ["x-ratelimit-reset-tokens", "anthropic-ratelimit-tokens-reset"]],
+  ["retry_after", ["retry-after"]],
+];
+
+/** A snapshot from response headers, or undefined when they carry no quota information. */
+export function quotaFromHeaders(headers: Headers, status: number): QuotaSnapshot | undefined {
+  const snap: QuotaSnapshot = { seen_at: new Date().toISOString(), status };
+  let found = false;
+  for (const [field, names] of NUMERIC) {
+    for (const n of names) {
+      const v = headers.get(n);
+      if (v !== null && v.trim() !== "" && Number.isFinite(Number(v))) {
+        (snap[field] as number) = Number(v);
+        found = true;
+        break;
+      }
+    }
+  }
+  for (const [field, names] of TEXT) {
+    for (const n of names) {
+      const v = headers.get(n);
+      if (v) {
+        (snap[field] as string) = v.slice(0, 64);
+        found = true;
+        break;
+      }
+    }
+  }
+  return found ? snap : undefined;
+}
+
+export class QuotaBook {
+  readonly #latest = new Map<string, Map<string, QuotaSnapshot>>();
+
+  record(providerId: string, credentialId: string, headers: Headers, status: number): void {
+    const snap = quotaFromHeaders(headers, status);
+    if (!snap) return;
+    const map = this.#latest.get(providerId) ?? new Map<string, QuotaSnapshot>();
+    map.set(credentialId, snap);
+    this.#latest.set(providerId, map);
+  }
+
+  get(providerId: string, credentialId: string): QuotaSnapshot | undefined {
+    return this.#latest.get(providerId)?.get(credentialId);
+  }
+
+  /** Every snapshot, by provider then credential id. */
+  all(): Record<string, Record<string, QuotaSnapshot>> {
+    const out: Record<string, Record<string, QuotaSnapshot>> = {};
+    for (const [p, map] of this.#latest) out[p] = Object.fromEntries(map);
+    return out;
+  }
+}
