@@ -8,6 +8,7 @@ import { withKvRetry } from "../kv_retry.ts";
  */
 
 const MIRROR_TTL_MS = 2_000;
+const EMPTY: Map<string, Cooldown> = new Map();
 
 export interface Cooldown {
   /** Milliseconds since the epoch. */
@@ -28,12 +29,20 @@ export class Cooldowns {
   }
 
   /** The provider's active cooldowns (refreshed from KV when the mirror is stale). */
-  async active(providerId: string): Promise<Map<string, Cooldown>> {
+  active(providerId: string): Map<string, Cooldown> | Promise<Map<string, Cooldown>> {
     const at = this.#loadedAt.get(providerId) ?? 0;
-    if (this.#now() - at > MIRROR_TTL_MS) await this.#load(providerId);
-    const map = this.#mirror.get(providerId) ?? new Map<string, Cooldown>();
-    const now = this.#now();
-    for (const [id, c] of map) if (c.until <= now) map.delete(id);
+    // Synchronous when the mirror is fresh: this runs on every request.
+    if (this.#now() - at <= MIRROR_TTL_MS) return this.#current(providerId);
+    return this.#load(providerId).then(() => this.#current(providerId));
+  }
+
+  #current(providerId: string): Map<string, Cooldown> {
+    const map = this.#mirror.get(providerId);
+    if (!map) return EMPTY;
+    if (map.size > 0) {
+      const now = this.#now();
+      for (const [id, c] of map) if (c.until <= now) map.delete(id);
+    }
     return map;
   }
 

@@ -107,12 +107,14 @@ export class AccountManager {
     this.#cache.delete(providerId);
   }
 
-  /** API keys added through the admin API for a key-based provider. */
-  async apiKeysOf(providerId: string): Promise<string[]> {
-    const accounts = await this.accountsOf(providerId);
-    return accounts.flatMap((a) =>
-      a.enabled && a.credential.kind === "api_key" ? [a.credential.api_key] : []
-    );
+  /**
+   * API keys added through the admin API for a key-based provider. Synchronous while the
+   * cached account list is fresh, since this runs on every request.
+   */
+  apiKeysOf(providerId: string): string[] | Promise<string[]> {
+    const hit = this.#cache.get(providerId);
+    if (hit && this.#now() - hit.at < CACHE_TTL_MS) return keysOf(hit.accounts);
+    return this.accountsOf(providerId).then(keysOf);
   }
 
   /**
@@ -388,6 +390,14 @@ export class AccountManager {
     this.invalidate(provider.id);
     return saved ?? { ...account, project_id };
   }
+}
+
+function keysOf(accounts: Account[]): string[] {
+  const keys: string[] = [];
+  for (const a of accounts) {
+    if (a.enabled && a.credential.kind === "api_key") keys.push(a.credential.api_key);
+  }
+  return keys;
 }
 
 /** Whether the access token is valid for at least REFRESH_MARGIN_MS more. */

@@ -60,25 +60,47 @@ export function quotaFromHeaders(headers: Headers, status: number): QuotaSnapsho
   return found ? snap : undefined;
 }
 
+interface Seen {
+  headers: Headers;
+  status: number;
+  at: number;
+}
+
+/**
+ * Recording is on the hot path, so it only keeps the last answer's headers per credential;
+ * they are parsed when somebody asks.
+ */
 export class QuotaBook {
-  readonly #latest = new Map<string, Map<string, QuotaSnapshot>>();
+  readonly #latest = new Map<string, Map<string, Seen>>();
 
   record(providerId: string, credentialId: string, headers: Headers, status: number): void {
-    const snap = quotaFromHeaders(headers, status);
-    if (!snap) return;
-    const map = this.#latest.get(providerId) ?? new Map<string, QuotaSnapshot>();
-    map.set(credentialId, snap);
-    this.#latest.set(providerId, map);
+    let map = this.#latest.get(providerId);
+    if (!map) this.#latest.set(providerId, map = new Map());
+    map.set(credentialId, { headers, status, at: Date.now() });
   }
 
   get(providerId: string, credentialId: string): QuotaSnapshot | undefined {
-    return this.#latest.get(providerId)?.get(credentialId);
+    const seen = this.#latest.get(providerId)?.get(credentialId);
+    return seen ? snapshotOf(seen) : undefined;
   }
 
-  /** Every snapshot, by provider then credential id. */
+  /** Every snapshot that carries quota information, by provider then credential id. */
   all(): Record<string, Record<string, QuotaSnapshot>> {
     const out: Record<string, Record<string, QuotaSnapshot>> = {};
-    for (const [p, map] of this.#latest) out[p] = Object.fromEntries(map);
+    for (const [p, map] of this.#latest) {
+      const entries: Record<string, QuotaSnapshot> = {};
+      for (const [id, seen] of map) {
+        const snap = snapshotOf(seen);
+        if (snap) entries[id] = snap;
+      }
+      if (Object.keys(entries).length > 0) out[p] = entries;
+    }
     return out;
   }
+}
+
+function snapshotOf(seen: Seen): QuotaSnapshot | undefined {
+  const snap = quotaFromHeaders(seen.headers, seen.status);
+  if (snap) snap.seen_at = new Date(seen.at).toISOString();
+  return snap;
 }

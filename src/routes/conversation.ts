@@ -138,6 +138,10 @@ interface Failure {
  * random order inside each priority, then the alias fallback chain's routes.
  */
 export function planRoutes(state: RuntimeState, model: string): Route[] {
+  const direct = state.routing.resolve(model);
+  const chain = state.config.fallback.alias_fallback[model];
+  // The common case, one route and no fallback chain, needs no planning.
+  if (direct.length === 1 && !chain && upstreamFor(direct[0].provider.type)) return direct;
   const out: Route[] = [];
   const seen = new Set<string>();
   const add = (routes: Route[]): void => {
@@ -148,9 +152,8 @@ export function planRoutes(state: RuntimeState, model: string): Route[] {
       out.push(r);
     }
   };
-  add(state.routing.resolve(model));
-  const chain = state.config.fallback.alias_fallback[model] ?? [];
-  for (const next of chain) add(state.routing.resolve(next));
+  add(direct);
+  for (const next of chain ?? []) add(state.routing.resolve(next));
   return out;
 }
 
@@ -209,7 +212,9 @@ async function credentialFor(
 ): Promise<CallContext | undefined> {
   const provider = route.provider;
   const ctx = baseContext(c, route);
-  const cooling = await deps.cooldowns.active(provider.id);
+  // Both lookups are synchronous while their caches are fresh: no await on the hot path.
+  const maybeCooling = deps.cooldowns.active(provider.id);
+  const cooling = maybeCooling instanceof Promise ? await maybeCooling : maybeCooling;
   const skip = (id: string): boolean => tried.has(id) || cooling.has(id);
   // Session affinity: the conversation's earlier credential, while it is healthy.
   const session = provider.strategy === "session" && ir
@@ -230,7 +235,8 @@ async function credentialFor(
     if (session) deps.affinity.set(provider.id, session, ctx.account.id);
     return ctx;
   }
-  const stored = await deps.accounts.apiKeysOf(provider.id);
+  const maybeStored = deps.accounts.apiKeysOf(provider.id);
+  const stored = maybeStored instanceof Promise ? await maybeStored : maybeStored;
   const all = stored.length ? [...provider.api_keys, ...stored] : provider.api_keys;
   if (all.length === 0) return tried.size === 0 ? ctx : undefined; // keyless (e.g. local Ollama)
   const usable = tried.size === 0 && cooling.size === 0 ? all : all.filter((k) => !skip(keyId(k)));
