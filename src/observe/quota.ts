@@ -72,11 +72,32 @@ interface Seen {
  */
 export class QuotaBook {
   readonly #latest = new Map<string, Map<string, Seen>>();
+  /** `provider\0credential` → until when the upstream said nothing is left. */
+  readonly #exhausted = new Map<string, number>();
 
   record(providerId: string, credentialId: string, headers: Headers, status: number): void {
     let map = this.#latest.get(providerId);
     if (!map) this.#latest.set(providerId, map = new Map());
-    map.set(credentialId, { headers, status, at: Date.now() });
+    const at = Date.now();
+    map.set(credentialId, { headers, status, at });
+    // Two header reads per answer: enough to notice "0 requests left" before the next 429.
+    const left = headers.get("x-ratelimit-remaining-requests") ??
+      headers.get("anthropic-ratelimit-requests-remaining");
+    const key = `${providerId}\u0000${credentialId}`;
+    if (left === "0") {
+      const reset = headers.get("x-ratelimit-reset-requests") ??
+        headers.get("anthropic-ratelimit-requests-reset");
+      this.#exhausted.set(key, resetTime(reset, at) ?? at + 1000);
+    } else if (this.#exhausted.size > 0) {
+      this.#exhausted.delete(key);
+    }
+  }
+
+  /** Whether the upstream's last word on this credential was "no requests left until reset". */
+  exhausted(providerId: string, credentialId: string, now = Date.now()): boolean {
+    if (this.#exhausted.size === 0) return false;
+    const until = this.#exhausted.get(`${providerId}\u0000${credentialId}`);
+    return until !== undefined && until > now;
   }
 
   get(providerId: string, credentialId: string): QuotaSnapshot | undefined {
@@ -97,6 +118,26 @@ export class QuotaBook {
     }
     return out;
   }
+}
+
+/**
+ * When a rate-limit window resets: OpenAI-style durations (`120ms`, `1s`, `6m0s`, `1h2m3.5s`)
+ * count from when the answer was seen; Anthropic sends an RFC 3339 time.
+ */
+export function resetTime(value: string | null, seenAt: number): number | undefined {
+  if (!value) return undefined;
+  const v = value.trim();
+  const duration =
+    /^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+(?:\.\d+)?)ms)?$/
+      .exec(v);
+  if (duration && v !== "") {
+    const [, h, m, sec, ms] = duration;
+    const total = Number(h ?? 0) * 3600_000 + Number(m ?? 0) * 60_000 + Number(sec ?? 0) * 1000 +
+      Number(ms ?? 0);
+    return seenAt + total;
+  }
+  const t = Date.parse(v);
+  return Number.isNaN(t) ? undefined : t;
 }
 
 function snapshotOf(seen: Seen): QuotaSnapshot | undefined {

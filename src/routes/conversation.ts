@@ -134,8 +134,8 @@ interface Failure {
 }
 
 /**
- * Candidate routes in order: the model's (or alias's) routes by priority, with a weighted
- * random order inside each priority, then the alias fallback chain's routes.
+ * Candidate routes in order: the model's (or alias's) routes by priority — balanced by weight
+ * inside a priority by the routing table — then the alias fallback chain's routes.
  */
 export function planRoutes(state: RuntimeState, model: string): Route[] {
   const direct = state.routing.resolve(model);
@@ -145,7 +145,7 @@ export function planRoutes(state: RuntimeState, model: string): Route[] {
   const out: Route[] = [];
   const seen = new Set<string>();
   const add = (routes: Route[]): void => {
-    for (const r of weightedOrder(routes)) {
+    for (const r of routes) {
       const key = `${r.provider.id}\u0000${r.model}`;
       if (seen.has(key) || !upstreamFor(r.provider.type)) continue;
       seen.add(key);
@@ -154,29 +154,6 @@ export function planRoutes(state: RuntimeState, model: string): Route[] {
   };
   add(direct);
   for (const next of chain ?? []) add(state.routing.resolve(next));
-  return out;
-}
-
-/** Keeps priority order; within one priority, a weighted random permutation. */
-function weightedOrder(routes: Route[]): Route[] {
-  if (routes.length < 2) return routes;
-  const byPriority = new Map<number, Route[]>();
-  for (const r of routes) {
-    const list = byPriority.get(r.priority) ?? [];
-    list.push(r);
-    byPriority.set(r.priority, list);
-  }
-  const out: Route[] = [];
-  for (const p of [...byPriority.keys()].sort((a, b) => a - b)) {
-    const pool = [...byPriority.get(p)!];
-    while (pool.length > 0) {
-      const total = pool.reduce((n, r) => n + r.weight, 0);
-      let x = Math.random() * total;
-      let i = 0;
-      while (i < pool.length - 1 && (x -= pool[i].weight) >= 0) i++;
-      out.push(pool.splice(i, 1)[0]);
-    }
-  }
   return out;
 }
 
@@ -222,12 +199,19 @@ async function credentialFor(
     : undefined;
   const preferred = session ? deps.affinity.get(provider.id, session) : undefined;
   if (deps.accounts.usesAccounts(provider)) {
-    try {
-      ctx.account = await deps.accounts.lease(provider, ctx.signal, {
-        skip,
+    const lease = (avoid: (id: string) => boolean) =>
+      deps.accounts.lease(provider, ctx.signal, {
+        skip: avoid,
         fillFirst: provider.strategy === "fill-first",
         prefer: preferred,
       });
+    try {
+      // Accounts with headroom first; the exhausted ones only when nothing else is left.
+      ctx.account = await lease((id) => skip(id) || deps.quota.exhausted(provider.id, id))
+        .catch((err) => {
+          if (err instanceof GatewayError && err.code === "no_usable_account") return lease(skip);
+          throw err;
+        });
     } catch (err) {
       if (err instanceof GatewayError && err.code === "no_usable_account") return undefined;
       throw err;
@@ -241,9 +225,12 @@ async function credentialFor(
   if (all.length === 0) return tried.size === 0 ? ctx : undefined; // keyless (e.g. local Ollama)
   const usable = tried.size === 0 && cooling.size === 0 ? all : all.filter((k) => !skip(keyId(k)));
   if (usable.length === 0) return undefined;
-  const sticky = preferred ? usable.find((k) => keyId(k) === preferred) : undefined;
+  // Prefer keys the upstream has not reported as out of requests for the current window.
+  const roomy = usable.filter((k) => !deps.quota.exhausted(provider.id, keyId(k)));
+  const pool = roomy.length > 0 ? roomy : usable;
+  const sticky = preferred ? pool.find((k) => keyId(k) === preferred) : undefined;
   ctx.apiKey = sticky ??
-    (provider.strategy === "fill-first" ? usable[0] : deps.keys.pick(provider.id, usable));
+    (provider.strategy === "fill-first" ? pool[0] : deps.keys.pick(provider.id, pool));
   if (session && ctx.apiKey) deps.affinity.set(provider.id, session, keyId(ctx.apiKey));
   return ctx;
 }

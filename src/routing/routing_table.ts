@@ -64,10 +64,42 @@ export function buildRoutingTable(
 
   const listed = [...new Set([...aliases.keys(), ...exact.keys()])].sort();
 
+  // Smooth weighted round-robin (as nginx balances upstreams) inside each priority of an
+  // alias: exact proportions over any window, no clumping, no randomness to drift.
+  const current = new Map<string, number[]>();
+  const balance = (name: string, routes: Route[]): Route[] => {
+    const out: Route[] = [];
+    let i = 0;
+    while (i < routes.length) {
+      let j = i;
+      while (j < routes.length && routes[j].priority === routes[i].priority) j++;
+      const group = routes.slice(i, j);
+      if (group.length === 1) {
+        out.push(group[0]);
+      } else {
+        const key = `${name}\u0000${routes[i].priority}`;
+        const weights = current.get(key) ?? group.map(() => 0);
+        const total = group.reduce((n, r) => n + r.weight, 0);
+        let best = 0;
+        group.forEach((r, k) => {
+          weights[k] += r.weight;
+          if (weights[k] > weights[best]) best = k;
+        });
+        weights[best] -= total;
+        current.set(key, weights);
+        // The chosen route first; the rest of the group follows as fallbacks by weight.
+        const rest = group.filter((_, k) => k !== best).sort((a, b) => b.weight - a.weight);
+        out.push(group[best], ...rest);
+      }
+      i = j;
+    }
+    return out;
+  };
+
   return {
     resolve(model: string): Route[] {
       const alias = aliases.get(model);
-      if (alias) return alias;
+      if (alias) return alias.length > 1 ? balance(model, alias) : alias;
       const direct = exact.get(model);
       if (direct) return direct;
       return patterns.filter((p) => p.test(model)).map((p) => ({

@@ -182,6 +182,8 @@ Deno.test("same-priority weights spread 1,000 requests within ±10 %", async () 
     const two = counts.get("m-two") ?? 0;
     assert.equal(one + two, 1000);
     assert.ok(Math.abs(one - 250) <= 25, `m-one served ${one} (expected 250 ± 25)`);
+    // Smooth weighted round-robin is exact over whole cycles.
+    assert.equal(one, 250);
     assert.ok(Math.abs(two - 750) <= 75, `m-two served ${two} (expected 750 ± 75)`);
   } finally {
     await gw.close();
@@ -344,6 +346,29 @@ Deno.test("quota: upstream rate-limit headers per credential are shown by the ad
     assert.equal(snaps[0].limit_requests, 500);
     assert.equal(snaps[0].reset_requests, "120ms");
     assert.ok(!JSON.stringify(quota).includes("sk-up-q1"), "keys appear only as key ids");
+  } finally {
+    await gw.close();
+    await up.close();
+  }
+});
+
+Deno.test("headroom: a key the upstream reports as out of requests is avoided until its reset", async () => {
+  const up = await startFakeOpenAI();
+  const gw = await startTestGateway({
+    providers: [{
+      id: "oa",
+      type: "openai",
+      base_url: `${up.url}/v1`,
+      api_keys: ["sk-up-a-empty", "sk-up-b-roomy"],
+      models: ["fake-gpt"],
+    }],
+  });
+  try {
+    for (let i = 0; i < 6; i++) await ask(chat(gw.url), "fake-gpt");
+    const onEmpty = up.requests.filter((r) =>
+      r.headers.get("authorization")?.includes("-empty")
+    ).length;
+    assert.equal(onEmpty, 1, "after it said 0 left, the key was not used again");
   } finally {
     await gw.close();
     await up.close();

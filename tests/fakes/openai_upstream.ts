@@ -11,7 +11,8 @@
  * - `*-slow`: streams a chunk every 20 ms for up to 10 s (for client-abort tests)
  * - `*-tools`: answers with a tool call (streamed as OpenAI streams tool calls)
  * - `*-400`: 400 invalid_request_error (the request's fault)
- * - keys containing `-limited`: 429 with `Retry-After: 1`; `-quota`: 400 insufficient_quota
+ * - keys containing `-limited`: 429 with `Retry-After: 1`; `-quota`: 400 insufficient_quota;
+ *   `-empty`: answers, but reports 0 requests left for 10 s
  * - anything else: answers "Hello from <model>: <last user text>"
  */
 
@@ -95,6 +96,14 @@ export function startFakeOpenAI(): Promise<FakeOpenAI> {
       }
       const model = String(body.model ?? "");
       const stream = body.stream === true;
+      // A key whose window is used up answers once more, saying "0 left for 10 s".
+      const rate = (req.headers.get("authorization") ?? "").includes("-empty")
+        ? {
+          ...RATE_HEADERS,
+          "x-ratelimit-remaining-requests": "0",
+          "x-ratelimit-reset-requests": "10s",
+        }
+        : RATE_HEADERS;
       const includeUsage =
         (body.stream_options as { include_usage?: boolean } | undefined)?.include_usage === true;
 
@@ -199,7 +208,7 @@ export function startFakeOpenAI(): Promise<FakeOpenAI> {
             finish_reason: tools ? "tool_calls" : "stop",
           }],
           usage,
-        }, RATE_HEADERS);
+        }, rate);
       }
 
       const chunk = (delta: Record<string, unknown>, finish: string | null = null): string =>
@@ -278,7 +287,7 @@ export function startFakeOpenAI(): Promise<FakeOpenAI> {
         headers: {
           "content-type": "text/event-stream; charset=utf-8",
           "cache-control": "no-cache",
-          ...RATE_HEADERS,
+          ...rate,
         },
       });
     });
