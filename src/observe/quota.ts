@@ -93,6 +93,11 @@ export class QuotaBook {
     }
   }
 
+  /** Whether any credential is currently marked exhausted (a cheap pre-check). */
+  get anyExhausted(): boolean {
+    return this.#exhausted.size > 0;
+  }
+
   /** Whether the upstream's last word on this credential was "no requests left until reset". */
   exhausted(providerId: string, credentialId: string, now = Date.now()): boolean {
     if (this.#exhausted.size === 0) return false;

@@ -65,8 +65,9 @@ export async function handleConversation(
     while (attempts < maxAttempts) {
       const ctx = await credentialFor(c, route, deps, tried, ir);
       if (!ctx) break; // every credential of this route is cooling down or already tried
+      const credentialId = credentialIdOf(ctx);
       ctx.observe = (res) =>
-        deps.quota.record(route.provider.id, credentialIdOf(ctx), res.headers, res.status);
+        deps.quota.record(route.provider.id, credentialId, res.headers, res.status);
       attempts++;
       const outcome = await attempt(call, route, ctx);
       if (outcome.response) return outcome.response;
@@ -75,7 +76,7 @@ export async function handleConversation(
       last = verdict.kind === "auth" ? authFailure(route) : failure;
       if (!verdict.retry) return finalAnswer(failure);
       if (verdict.kind === "rate_limit") rateLimited = true;
-      const credential = credentialIdOf(ctx);
+      const credential = credentialId;
       tried.add(credential);
       // A server error on a provider's only credential would, if cooled down, block all
       // traffic for the whole cooldown: only rate limits and auth failures bench it then.
@@ -226,7 +227,9 @@ async function credentialFor(
   const usable = tried.size === 0 && cooling.size === 0 ? all : all.filter((k) => !skip(keyId(k)));
   if (usable.length === 0) return undefined;
   // Prefer keys the upstream has not reported as out of requests for the current window.
-  const roomy = usable.filter((k) => !deps.quota.exhausted(provider.id, keyId(k)));
+  const roomy = deps.quota.anyExhausted
+    ? usable.filter((k) => !deps.quota.exhausted(provider.id, keyId(k)))
+    : usable;
   const pool = roomy.length > 0 ? roomy : usable;
   const sticky = preferred ? pool.find((k) => keyId(k) === preferred) : undefined;
   ctx.apiKey = sticky ??
