@@ -147,39 +147,48 @@ export const geminiUpstream: Upstream = {
     // The model lives in the URL, so the client's bytes go upstream untouched.
     const res = await post(ctx, url, req.raw, sse ? "text/event-stream" : "application/json");
 
-    const out = new Headers();
-    if (!res.ok) {
-      const text = maskSecretsInText(await res.text().catch(() => ""), secrets(ctx));
-      const parsed = parseGoogleError(text);
-      const retryAfter = googleRetryAfter(res.headers, parsed);
-      if (!parsed) {
-        throw new UpstreamError(
-          clientStatus(res.status),
-          `Gemini upstream answered ${res.status}${text ? `: ${text.slice(0, 500)}` : ""}`,
-          { code: "upstream_error", ...(retryAfter !== undefined ? { retryAfter } : {}) },
-        );
-      }
-      out.set("content-type", "application/json; charset=UTF-8");
-      if (retryAfter !== undefined) out.set("retry-after", String(Math.ceil(retryAfter)));
-      return new Response(text, { status: clientStatus(res.status), headers: out });
-    }
-
-    out.set("content-type", res.headers.get("content-type") ?? "application/json; charset=UTF-8");
-    if (!res.body) return new Response(null, { status: res.status, headers: out });
-    if (!sse) {
-      // A JSON answer or the streamed JSON array: relayed as it arrives.
-      return new Response(res.body, { status: res.status, headers: out });
-    }
-    out.set("cache-control", "no-cache");
-    const body = guardSseStream(res.body, {
-      onError: () =>
-        geminiSseChunk(
-          geminiErrorChunk(502, "The upstream stream broke off before the answer was complete."),
-        ),
-    });
-    return new Response(body, { status: res.status, headers: out });
+    return await relayGeminiAnswer(res, { name: "Gemini", sse, secrets: secrets(ctx) });
   },
 };
+
+/**
+ * Relays a Gemini-format answer to a same-format client (AI Studio and Vertex share it):
+ * Google error bodies pass with their mapped status (5xx → 502) and a Retry-After from
+ * RetryInfo; other failures become UpstreamError; SSE streams end with an error chunk if the
+ * upstream breaks off; the JSON array stream and plain answers are relayed as they arrive.
+ */
+export async function relayGeminiAnswer(
+  res: Response,
+  options: { name: string; sse: boolean; secrets: string[] },
+): Promise<Response> {
+  const out = new Headers();
+  if (!res.ok) {
+    const text = maskSecretsInText(await res.text().catch(() => ""), options.secrets);
+    const parsed = parseGoogleError(text);
+    const retryAfter = googleRetryAfter(res.headers, parsed);
+    if (!parsed) {
+      throw new UpstreamError(
+        clientStatus(res.status),
+        `${options.name} upstream answered ${res.status}${text ? `: ${text.slice(0, 500)}` : ""}`,
+        { code: "upstream_error", ...(retryAfter !== undefined ? { retryAfter } : {}) },
+      );
+    }
+    out.set("content-type", "application/json; charset=UTF-8");
+    if (retryAfter !== undefined) out.set("retry-after", String(Math.ceil(retryAfter)));
+    return new Response(text, { status: clientStatus(res.status), headers: out });
+  }
+  out.set("content-type", res.headers.get("content-type") ?? "application/json; charset=UTF-8");
+  if (!res.body) return new Response(null, { status: res.status, headers: out });
+  if (!options.sse) return new Response(res.body, { status: res.status, headers: out });
+  out.set("cache-control", "no-cache");
+  const body = guardSseStream(res.body, {
+    onError: () =>
+      geminiSseChunk(
+        geminiErrorChunk(502, "The upstream stream broke off before the answer was complete."),
+      ),
+  });
+  return new Response(body, { status: res.status, headers: out });
+}
 
 /**
  * Wraps an IR stream from the network so it never errors: a read failure (connection reset,

@@ -1,21 +1,11 @@
 import { upstreamGeminiRequest } from "../../formats/gemini/request.ts";
 import { UpstreamError } from "../../errors.ts";
 import { geminiResponseToIr } from "../../formats/gemini/response.ts";
-import {
-  geminiErrorChunk,
-  geminiSseChunk,
-  GeminiSseToIrStream,
-} from "../../formats/gemini/stream.ts";
-import { guardSseStream } from "../../http/stream_guard.ts";
+import { GeminiSseToIrStream } from "../../formats/gemini/stream.ts";
 import type { IrEvent, IrRequest, IrResponse } from "../../ir/types.ts";
-import { maskSecretsInText } from "../../observe/mask.ts";
 import { fetchUpstream } from "../fetch_upstream.ts";
-import {
-  clientStatus,
-  geminiUpstreamError,
-  googleRetryAfter,
-  parseGoogleError,
-} from "../gemini/errors.ts";
+import { relayGeminiAnswer } from "../gemini/adapter.ts";
+import { geminiUpstreamError } from "../gemini/errors.ts";
 import { sseBodyToIr } from "../ir_stream.ts";
 import type { CallContext, NativeForward, Upstream } from "../types.ts";
 
@@ -158,37 +148,8 @@ export const vertexUpstream: Upstream = {
     // The model lives in the URL, so the client's bytes go upstream untouched.
     const res = await post(ctx, stream ? "streamGenerateContent" : "generateContent", sse, req.raw);
 
-    const out = new Headers();
-    if (!res.ok) {
-      if (res.status === 401) throw await vertexError(res, ctx);
-      const text = maskSecretsInText(await res.text().catch(() => ""), secrets(ctx));
-      const parsed = parseGoogleError(text);
-      const retryAfter = googleRetryAfter(res.headers, parsed);
-      if (!parsed) {
-        throw new UpstreamError(
-          clientStatus(res.status),
-          `Vertex upstream answered ${res.status}${text ? `: ${text.slice(0, 500)}` : ""}`,
-          { code: "upstream_error", ...(retryAfter !== undefined ? { retryAfter } : {}) },
-        );
-      }
-      out.set("content-type", "application/json; charset=UTF-8");
-      if (retryAfter !== undefined) out.set("retry-after", String(Math.ceil(retryAfter)));
-      return new Response(text, { status: clientStatus(res.status), headers: out });
-    }
-
-    out.set("content-type", res.headers.get("content-type") ?? "application/json; charset=UTF-8");
-    if (!res.body) return new Response(null, { status: res.status, headers: out });
-    if (!sse) {
-      // A JSON answer or the streamed JSON array: relayed as it arrives.
-      return new Response(res.body, { status: res.status, headers: out });
-    }
-    out.set("cache-control", "no-cache");
-    const body = guardSseStream(res.body, {
-      onError: () =>
-        geminiSseChunk(
-          geminiErrorChunk(502, "The upstream stream broke off before the answer was complete."),
-        ),
-    });
-    return new Response(body, { status: res.status, headers: out });
+    // A 401 is thrown (not relayed) so the caller refreshes the token and retries.
+    if (res.status === 401) throw await vertexError(res, ctx);
+    return await relayGeminiAnswer(res, { name: "Vertex", sse, secrets: secrets(ctx) });
   },
 };
