@@ -103,6 +103,14 @@ export async function handleConversation(
   // Nothing could answer: every credential is rate-limited (429) or benched after failures (503).
   const cooling = await cooldownSummary(routes, deps);
   const limited = rateLimited || cooling.rateLimited;
+  if (!limited && cooling.retryAfter === undefined) {
+    // Nothing is cooling down: the providers have no usable account (none seeded, all failed).
+    throw new UpstreamError(
+      503,
+      `No usable account or key serves '${ir.model}' (none added, disabled, or refresh failed).`,
+      { code: "no_usable_account" },
+    );
+  }
   throw new UpstreamError(
     limited ? 429 : 503,
     limited

@@ -374,3 +374,19 @@ Deno.test("headroom: a key the upstream reports as out of requests is avoided un
     await up.close();
   }
 });
+
+Deno.test("an OAuth provider with no accounts answers 503 saying so", async () => {
+  const gw = await startTestGateway({
+    providers: [{ id: "gcli", type: "gemini-cli", models: ["gemini-2.5-pro"] }],
+  });
+  try {
+    await assert.rejects(ask(chat(gw.url), "gemini-2.5-pro"), (err: unknown) => {
+      assert.ok(err instanceof OpenAI.APIError);
+      assert.equal(err.status, 503);
+      assert.match(err.message, /No usable account/);
+      return true;
+    });
+  } finally {
+    await gw.close();
+  }
+});
