@@ -370,10 +370,13 @@ async function credentialCount(route: Route, deps: ConversationDeps): Promise<nu
 }
 async function send(call: Call, upstream: Upstream, ctx: CallContext): Promise<Response> {
   const { format, ir, hints } = call;
-  const recovery = recoverySettings(call.deps.state().config.fallback.stream_recovery);
+  // Only streams can be recovered; plain answers skip the settings altogether.
+  const recovery = ir.stream
+    ? recoverySettings(call.deps.state().config.fallback.stream_recovery)
+    : undefined;
   // A recoverable stream goes through the IR even for the same format: native bytes cannot
   // be stitched with a continuation.
-  const recover = recoveryApplies(recovery, upstream.type, ir.stream);
+  const recover = recovery !== undefined && recoveryApplies(recovery, upstream.type, ir.stream);
   if (!recover && upstream.nativeFormat === format.id && upstream.forwardNative) {
     return await upstream.forwardNative({
       raw: call.raw,
