@@ -47,7 +47,12 @@ export class Cooldowns {
   }
 
   /** Cools a credential down; a shorter cooldown never shortens a longer one. */
-  async coolDown(providerId: string, credentialId: string, seconds: number, reason: string) {
+  async coolDown(
+    providerId: string,
+    credentialId: string,
+    seconds: number,
+    reason: string,
+  ): Promise<void> {
     if (seconds <= 0) return;
     const until = this.#now() + seconds * 1000;
     const map = this.#mirror.get(providerId) ?? new Map<string, Cooldown>();
