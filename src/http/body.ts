@@ -36,23 +36,36 @@ async function readChunks(
   body: ReadableStream<Uint8Array>,
   maxBytes: number,
 ): Promise<Uint8Array<ArrayBuffer>> {
+  let bytes: Uint8Array<ArrayBuffer> | undefined;
+  try {
+    bytes = await readBounded(body, maxBytes);
+  } catch {
+    throw new RequestError("Request body could not be read.");
+  }
+  if (!bytes) throw tooLarge(maxBytes);
+  return bytes;
+}
+
+/**
+ * Reads a byte stream whole, but gives up (cancelling it) once it exceeds `maxBytes`:
+ * undefined then. Read errors are thrown as they come.
+ */
+export async function readBounded(
+  body: ReadableStream<Uint8Array>,
+  maxBytes: number,
+): Promise<Uint8Array<ArrayBuffer> | undefined> {
   const reader = body.getReader();
   const chunks: Uint8Array<ArrayBuffer>[] = [];
   let size = 0;
-  try {
-    while (true) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.byteLength;
-      if (size > maxBytes) {
-        await reader.cancel().catch(() => {});
-        throw tooLarge(maxBytes);
-      }
-      chunks.push(value as Uint8Array<ArrayBuffer>);
+  while (true) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) {
+      await reader.cancel().catch(() => {});
+      return undefined;
     }
-  } catch (err) {
-    if (err instanceof RequestError) throw err;
-    throw new RequestError("Request body could not be read.");
+    chunks.push(value as Uint8Array<ArrayBuffer>);
   }
   return chunks.length === 1 ? chunks[0] : concat(chunks, size);
 }

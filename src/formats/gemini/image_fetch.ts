@@ -1,3 +1,4 @@
+import { readBounded } from "../../http/body.ts";
 import { RequestError } from "../../errors.ts";
 
 /**
@@ -102,28 +103,8 @@ function shortUrl(url: string): string {
   }
 }
 
-async function readLimited(res: Response, maxBytes: number): Promise<Uint8Array | undefined> {
-  if (!res.body) return new Uint8Array(0);
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  while (true) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > maxBytes) {
-      await reader.cancel();
-      return undefined;
-    }
-    chunks.push(value);
-  }
-  const out = new Uint8Array(size);
-  let offset = 0;
-  for (const c of chunks) {
-    out.set(c, offset);
-    offset += c.byteLength;
-  }
-  return out;
+function readLimited(res: Response, maxBytes: number): Promise<Uint8Array | undefined> {
+  return res.body ? readBounded(res.body, maxBytes) : Promise.resolve(new Uint8Array(0));
 }
 
 const GENERIC_TYPES = new Set(["", "application/octet-stream", "binary/octet-stream"]);

@@ -46,13 +46,32 @@ export const openAIUpstream: Upstream = {
 };
 
 async function post(req: IrRequest, ctx: CallContext): Promise<Response> {
+  const res = await postChatCompletions(req, ctx, {
+    baseUrl: openAIBaseUrl(ctx.provider),
+    bearer: ctx.apiKey,
+    headers: ctx.provider.headers,
+  });
+  if (res.ok) return res;
+  throw await openAIErrorToUpstreamError(res, ctx.apiKey);
+}
+
+/**
+ * POSTs an IR request as OpenAI Chat Completions to `{baseUrl}/chat/completions`, with headers
+ * built from scratch (content type, the given extra headers, the bearer token). Shared by every
+ * OpenAI-compatible upstream; the caller interprets a failed answer.
+ */
+export function postChatCompletions(
+  req: IrRequest,
+  ctx: CallContext,
+  target: { baseUrl: string; bearer: string | undefined; headers: Record<string, string> },
+): Promise<Response> {
   const headers = new Headers({
     "content-type": "application/json",
     accept: req.stream ? "text/event-stream" : "application/json",
   });
-  for (const [k, v] of Object.entries(ctx.provider.headers)) headers.set(k, v);
-  if (ctx.apiKey) headers.set("authorization", `Bearer ${ctx.apiKey}`);
-  const res = await fetchUpstream(`${openAIBaseUrl(ctx.provider)}/chat/completions`, {
+  for (const [k, v] of Object.entries(target.headers)) headers.set(k, v);
+  if (target.bearer) headers.set("authorization", `Bearer ${target.bearer}`);
+  return fetchUpstream(`${target.baseUrl}/chat/completions`, {
     method: "POST",
     headers,
     body: JSON.stringify(irToChatRequest(req, ctx.model)),
@@ -61,8 +80,6 @@ async function post(req: IrRequest, ctx: CallContext): Promise<Response> {
     proxyUrl: ctx.provider.proxy_url,
     observe: ctx.observe,
   });
-  if (res.ok) return res;
-  throw await openAIErrorToUpstreamError(res, ctx.apiKey);
 }
 
 /** An OpenAI-style error response → UpstreamError with its status, message and Retry-After. */

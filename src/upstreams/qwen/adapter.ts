@@ -1,13 +1,11 @@
 import type { ProviderConfig } from "../../config/schema.ts";
 import { UpstreamError } from "../../errors.ts";
 import { chatResponseToIr, ChatSseToIrStream } from "../../formats/openai_chat/from_upstream.ts";
-import { irToChatRequest } from "../../formats/openai_chat/to_upstream.ts";
 import type { IrEvent, IrRequest, IrResponse } from "../../ir/types.ts";
 import { maskSecretsInText } from "../../observe/mask.ts";
-import { fetchUpstream } from "../fetch_upstream.ts";
 import { sseBodyToIr } from "../ir_stream.ts";
-import { openAIErrorToUpstreamError } from "../openai/adapter.ts";
 import { forwardOpenAI } from "../openai/forward.ts";
+import { openAIErrorToUpstreamError, postChatCompletions } from "../openai/adapter.ts";
 import type { CallContext, NativeForward, Upstream } from "../types.ts";
 import { qwenApiBaseUrl } from "./base_url.ts";
 
@@ -114,20 +112,10 @@ export const qwenUpstream: Upstream = {
 
 async function post(req: IrRequest, ctx: CallContext): Promise<Response> {
   const token = accessToken(ctx);
-  const headers = new Headers({
-    "content-type": "application/json",
-    accept: req.stream ? "text/event-stream" : "application/json",
-  });
-  for (const [k, v] of Object.entries(configuredHeaders(ctx.provider))) headers.set(k, v);
-  headers.set("authorization", `Bearer ${token}`);
-  const res = await fetchUpstream(`${qwenBaseUrl(ctx)}/chat/completions`, {
-    method: "POST",
-    headers,
-    body: JSON.stringify(irToChatRequest(req, ctx.model)),
-    timeoutMs: ctx.provider.timeout_ms,
-    clientSignal: ctx.signal,
-    proxyUrl: ctx.provider.proxy_url,
-    observe: ctx.observe,
+  const res = await postChatCompletions(req, ctx, {
+    baseUrl: qwenBaseUrl(ctx),
+    bearer: token,
+    headers: configuredHeaders(ctx.provider),
   });
   if (res.ok) return res;
   const err = await openAIErrorToUpstreamError(res, token);
