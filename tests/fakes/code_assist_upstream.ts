@@ -1,3 +1,10 @@
+import {
+  googleError,
+  type Json,
+  lastToolResult,
+  lastUserText,
+  mergeChunks,
+} from "./google_wire.ts";
 /**
  * A fake Google Code Assist API (`cloudcode-pa.googleapis.com/v1internal`) on 127.0.0.1
  * (ephemeral port), speaking the wire format Gemini CLI sees:
@@ -53,31 +60,11 @@ export interface FakeCodeAssist {
   close(): Promise<void>;
 }
 
-type Json = Record<string, unknown>;
-
 const encoder = new TextEncoder();
 const JSON_TYPE = { "content-type": "application/json; charset=UTF-8" };
 
-function googleError(code: number, status: string, message: string, details?: unknown[]): Response {
-  const error: Json = { code, message, status };
-  if (details) error.details = details;
-  return new Response(JSON.stringify({ error }, null, 2), { status: code, headers: JSON_TYPE });
-}
-
 function isRecord(v: unknown): v is Json {
   return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-function lastUserText(request: Json): string {
-  const contents = Array.isArray(request.contents) ? request.contents as Json[] : [];
-  for (let i = contents.length - 1; i >= 0; i--) {
-    const c = contents[i];
-    if (c.role === "model") continue;
-    const parts = Array.isArray(c.parts) ? c.parts as Json[] : [];
-    const text = parts.map((p) => typeof p.text === "string" ? p.text : "").join("");
-    if (text !== "") return text;
-  }
-  return "";
 }
 
 function usage(prompt: number, candidates: number): Json {
@@ -103,14 +90,8 @@ function chunk(model: string, parts: Json[], extra: { finish?: string; usage?: J
 /** The chunks a model streams; a non-streaming answer merges them. */
 function script(model: string, request: Json): Json[] {
   if (model.endsWith("-tools")) {
-    const contents = Array.isArray(request.contents) ? request.contents as Json[] : [];
-    const lastParts = (contents.at(-1)?.parts ?? []) as Json[];
-    const fr = lastParts.find((p) => p.functionResponse)?.functionResponse as Json | undefined;
-    if (fr) {
-      const response = fr.response as Json | undefined;
-      const said = typeof response?.result === "string"
-        ? response.result
-        : JSON.stringify(response);
+    const said = lastToolResult(request);
+    if (said !== undefined) {
       return [
         chunk(model, [{ text: `Tool said: ${said}` }], { finish: "STOP", usage: usage(9, 4) }),
       ];
@@ -128,21 +109,6 @@ function script(model: string, request: Json): Json[] {
     chunk(model, [{ text: text.slice(a, b) }]),
     chunk(model, [{ text: text.slice(b) }], { finish: "STOP", usage: usage(8, 6) }),
   ];
-}
-
-function merge(chunks: Json[]): Json {
-  const parts: Json[] = [];
-  for (const c of chunks) {
-    const cand = (c.candidates as Json[])[0];
-    for (const p of (cand.content as Json).parts as Json[]) {
-      const prev = parts.at(-1);
-      if (prev && typeof prev.text === "string" && typeof p.text === "string") prev.text += p.text;
-      else parts.push({ ...p });
-    }
-  }
-  const out = structuredClone(chunks[chunks.length - 1]);
-  ((out.candidates as Json[])[0].content as Json).parts = parts;
-  return out;
 }
 
 function traceId(): string {
@@ -370,9 +336,12 @@ export function startFakeCodeAssist(options: FakeCodeAssistOptions = {}): Promis
       const chunks = script(model, request);
       const trace = traceId();
       if (method === "generateContent") {
-        return new Response(JSON.stringify({ response: merge(chunks), traceId: trace }, null, 2), {
-          headers: JSON_TYPE,
-        });
+        return new Response(
+          JSON.stringify({ response: mergeChunks(chunks), traceId: trace }, null, 2),
+          {
+            headers: JSON_TYPE,
+          },
+        );
       }
       if (url.searchParams.get("alt") !== "sse") {
         return googleError(400, "INVALID_ARGUMENT", "The fake serves streams with alt=sse only.");

@@ -1,3 +1,10 @@
+import {
+  googleError,
+  type Json,
+  lastToolResult,
+  lastUserText,
+  mergeChunks,
+} from "./google_wire.ts";
 /**
  * A fake Gemini API (Generative Language v1beta) on 127.0.0.1 (ephemeral port) speaking the real
  * wire format: `GenerateContentResponse` JSON, `streamGenerateContent?alt=sse` as CRLF-framed
@@ -34,29 +41,6 @@ export interface FakeGemini {
 }
 
 const encoder = new TextEncoder();
-
-type Json = Record<string, unknown>;
-
-function googleError(code: number, status: string, message: string, details?: unknown[]): Response {
-  const error: Json = { code, message, status };
-  if (details) error.details = details;
-  return new Response(JSON.stringify({ error }, null, 2), {
-    status: code,
-    headers: { "content-type": "application/json; charset=UTF-8" },
-  });
-}
-
-function lastUserText(body: Json): string {
-  const contents = Array.isArray(body.contents) ? body.contents as Json[] : [];
-  for (let i = contents.length - 1; i >= 0; i--) {
-    const c = contents[i];
-    if (c.role === "model") continue;
-    const parts = Array.isArray(c.parts) ? c.parts as Json[] : [];
-    const text = parts.map((p) => typeof p.text === "string" ? p.text : "").join("");
-    if (text !== "") return text;
-  }
-  return "";
-}
 
 /** The `-cutonce` stories: the whole answer, where the first stream is cut, where the cut
  * sentence starts (a continuation restarts it, as models often do). */
@@ -129,14 +113,8 @@ function chunk(model: string, parts: Json[], extra: { finish?: string; usage?: J
 function script(model: string, body: Json): Json[] {
   // `-weather`: one tool round trip, a get_weather call, then text quoting its result.
   if (model.endsWith("-weather")) {
-    const contents = Array.isArray(body.contents) ? body.contents as Json[] : [];
-    const lastParts = (contents.at(-1)?.parts ?? []) as Json[];
-    const fr = lastParts.find((p) => p.functionResponse)?.functionResponse as Json | undefined;
-    if (fr) {
-      const response = fr.response as Json | undefined;
-      const said = typeof response?.result === "string"
-        ? response.result
-        : JSON.stringify(response);
+    const said = lastToolResult(body);
+    if (said !== undefined) {
       return [
         chunk(model, [{ text: `Tool said: ${said}` }], { finish: "STOP", usage: usage(9, 4) }),
       ];
@@ -173,27 +151,6 @@ function script(model: string, body: Json): Json[] {
     chunk(model, [{ text: text.slice(a, b) }], { usage: usage(8, 0) }),
     chunk(model, [{ text: text.slice(b) }], { finish: "STOP", usage: usage(8, 6) }),
   ];
-}
-
-/** Merges streamed chunks into one non-streaming answer (texts joined, last finish/usage). */
-function merge(chunks: Json[]): Json {
-  const parts: Json[] = [];
-  let last: Json = {};
-  for (const c of chunks) {
-    const cand = (c.candidates as Json[])[0];
-    for (const p of (cand.content as Json).parts as Json[]) {
-      const prev = parts.at(-1);
-      if (
-        prev && typeof prev.text === "string" && typeof p.text === "string" &&
-        !prev.thought && !p.thought && !p.thoughtSignature
-      ) prev.text += p.text;
-      else parts.push({ ...p });
-    }
-    last = c;
-  }
-  const out = structuredClone(last);
-  ((out.candidates as Json[])[0].content as Json).parts = parts;
-  return out;
 }
 
 export function startFakeGemini(): Promise<FakeGemini> {
@@ -299,7 +256,7 @@ export function startFakeGemini(): Promise<FakeGemini> {
 
       const chunks = script(model, body);
       if (method === "generateContent") {
-        return new Response(JSON.stringify(merge(chunks), null, 2), {
+        return new Response(JSON.stringify(mergeChunks(chunks), null, 2), {
           headers: { "content-type": "application/json; charset=UTF-8" },
         });
       }

@@ -1,3 +1,10 @@
+import {
+  googleError,
+  type Json,
+  lastToolResult,
+  lastUserText,
+  mergeChunks,
+} from "./google_wire.ts";
 /**
  * A fake Google token endpoint plus Vertex AI on 127.0.0.1 (ephemeral port).
  *
@@ -22,8 +29,6 @@
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-type Json = Record<string, unknown>;
 
 export const CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform";
 const JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer";
@@ -129,15 +134,6 @@ export interface FakeVertex {
   close(): Promise<void>;
 }
 
-function googleError(code: number, status: string, message: string, details?: unknown[]): Response {
-  const error: Json = { code, message, status };
-  if (details) error.details = details;
-  return new Response(JSON.stringify({ error }, null, 2), {
-    status: code,
-    headers: { "content-type": "application/json; charset=UTF-8" },
-  });
-}
-
 function oauthError(status: number, error: string, description: string): Response {
   return new Response(JSON.stringify({ error, error_description: description }), {
     status,
@@ -162,18 +158,6 @@ function decodeJsonPart(text: string): Json | undefined {
   }
 }
 
-function lastUserText(body: Json): string {
-  const contents = Array.isArray(body.contents) ? body.contents as Json[] : [];
-  for (let i = contents.length - 1; i >= 0; i--) {
-    const c = contents[i];
-    if (c.role === "model") continue;
-    const parts = Array.isArray(c.parts) ? c.parts as Json[] : [];
-    const text = parts.map((p) => typeof p.text === "string" ? p.text : "").join("");
-    if (text !== "") return text;
-  }
-  return "";
-}
-
 function usage(prompt: number, candidates: number): Json {
   return {
     promptTokenCount: prompt,
@@ -196,14 +180,8 @@ function chunk(model: string, parts: Json[], extra: { finish?: string; usage?: J
 
 function script(model: string, body: Json): Json[] {
   if (model.endsWith("-tools")) {
-    const contents = Array.isArray(body.contents) ? body.contents as Json[] : [];
-    const lastParts = (contents.at(-1)?.parts ?? []) as Json[];
-    const fr = lastParts.find((p) => p.functionResponse)?.functionResponse as Json | undefined;
-    if (fr) {
-      const response = fr.response as Json | undefined;
-      const said = typeof response?.result === "string"
-        ? response.result
-        : JSON.stringify(response);
+    const said = lastToolResult(body);
+    if (said !== undefined) {
       return [
         chunk(model, [{ text: `Tool said: ${said}` }], { finish: "STOP", usage: usage(9, 4) }),
       ];
@@ -221,21 +199,6 @@ function script(model: string, body: Json): Json[] {
     chunk(model, [{ text: text.slice(a, b) }], { usage: usage(8, 0) }),
     chunk(model, [{ text: text.slice(b) }], { finish: "STOP", usage: usage(8, 6) }),
   ];
-}
-
-function merge(chunks: Json[]): Json {
-  const parts: Json[] = [];
-  for (const c of chunks) {
-    const cand = (c.candidates as Json[])[0];
-    for (const p of (cand.content as Json).parts as Json[]) {
-      const prev = parts.at(-1);
-      if (prev && typeof prev.text === "string" && typeof p.text === "string") prev.text += p.text;
-      else parts.push({ ...p });
-    }
-  }
-  const out = structuredClone(chunks[chunks.length - 1]);
-  ((out.candidates as Json[])[0].content as Json).parts = parts;
-  return out;
 }
 
 export function startFakeVertex(): Promise<FakeVertex> {
@@ -372,7 +335,7 @@ export function startFakeVertex(): Promise<FakeVertex> {
     }
     const chunks = script(model, body);
     if (method === "generateContent") {
-      return new Response(JSON.stringify(merge(chunks), null, 2), {
+      return new Response(JSON.stringify(mergeChunks(chunks), null, 2), {
         headers: { "content-type": "application/json; charset=UTF-8" },
       });
     }
