@@ -76,21 +76,20 @@ export async function handleConversation(
       last = verdict.kind === "auth" ? authFailure(route) : failure;
       if (!verdict.retry) return finalAnswer(failure);
       if (verdict.kind === "rate_limit") rateLimited = true;
-      const credential = credentialId;
-      tried.add(credential);
+      tried.add(credentialId);
       // A server error on a provider's only credential would, if cooled down, block all
       // traffic for the whole cooldown: only rate limits and auth failures bench it then.
       if (verdict.kind !== "server" || await credentialCount(route, deps) > 1) {
         await deps.cooldowns.coolDown(
           route.provider.id,
-          credential,
+          credentialId,
           verdict.cooldownSeconds,
           verdict.kind,
         );
       }
       deps.logger.info("attempt failed; moving on", {
         provider: route.provider.id,
-        credential,
+        credential: credentialId,
         status: failure.status,
         kind: verdict.kind,
       });
