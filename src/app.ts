@@ -19,6 +19,7 @@ import { geminiRoute } from "./routes/gemini.ts";
 import { anthropicFormat, countTokensResponse } from "./formats/anthropic/format.ts";
 import { readJsonBody } from "./http/body.ts";
 import { countInputTokens } from "./routes/count_tokens.ts";
+import { createPassthrough } from "./passthrough/routes.ts";
 
 export interface AppDeps {
   store: ConfigStore;
@@ -57,7 +58,12 @@ export function createApp(deps: AppDeps): Hono {
     return errorResponse(gw, format);
   });
 
+  // Pass-through paths are tried only when no gateway route matched, so they never shadow one
+  // and cost the hot routes nothing.
+  const passthrough = createPassthrough({ state, logger: deps.logger });
   app.notFound((c) => {
+    const relayed = passthrough.route(c.req.raw);
+    if (relayed) return relayed;
     const url = new URL(c.req.url);
     return errorResponse(
       new NotFoundError(`No route for ${c.req.method} ${url.pathname}.`, "unknown_route"),
@@ -104,7 +110,11 @@ export function createApp(deps: AppDeps): Hono {
     quota: deps.quota,
     logger: deps.logger,
   };
-  const chat = guard((c) => handleConversation(c, openAIChatFormat, {}, conv));
+  const convertedChat = guard((c) => handleConversation(c, openAIChatFormat, {}, conv));
+  // A `supplier` header makes chat a pass-through with the client's own key; one lookup if absent.
+  const chat = (c: Context) =>
+    (c.req.raw.headers.get("supplier") === null ? undefined : passthrough.supplier(c.req.raw)) ??
+      convertedChat(c);
   const responses = guard((c) => handleConversation(c, openAIResponsesFormat, {}, conv));
   const gemini = guard((c) => geminiRoute(c, conv));
   app.post("/v1/chat/completions", chat);

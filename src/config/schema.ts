@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { OPENAI_COMPATIBLE_PRESETS } from "../upstreams/presets.ts";
+import { passthroughConfigSchema } from "../passthrough/config.ts";
 
 /** Provider types the config accepts (the contract's full list; `src/upstreams/registry.ts` serves them). */
 export const PROVIDER_TYPES = [
@@ -102,6 +103,7 @@ export const configSchema = z.strictObject({
     /** Largest accepted request body; larger ones get 413. */
     max_body_bytes: z.number().int().positive().default(20 * 1024 * 1024),
   }).default({ max_body_bytes: 20 * 1024 * 1024 }),
+  passthrough: passthroughConfigSchema,
 });
 
 /**
