@@ -14,12 +14,14 @@ async function withSetup(
   passthrough: Record<string, unknown>,
   fn: (gw: TestGateway, echo: EchoServer, echo2: EchoServer) => Promise<void>,
   auth: Record<string, unknown> = { api_keys: [KEY], admin_token: ADMIN },
+  limits?: Record<string, unknown>,
 ): Promise<void> {
   const echo = await startEchoServer();
   const echo2 = await startEchoServer();
   const gw = await startTestGateway({
     auth,
     providers: [{ id: "demo", type: "echo", models: ["demo"] }],
+    ...(limits ? { limits } : {}),
     passthrough: {
       ...passthrough,
       presets: {
@@ -142,6 +144,41 @@ Deno.test("preset relay: a stream arrives in as many chunks as sent, without add
     for (let i = 1; i < n; i++) assert.ok(times[i] - times[i - 1] >= gap / 2);
     assert.ok(times[0] < gap * 2, `first chunk after ${times[0]} ms`);
   });
+});
+
+Deno.test("preset relay: a client that leaves mid-stream cancels the upstream stream", async () => {
+  await withSetup({ allow_private: true }, async (gw, echo) => {
+    const controller = new AbortController();
+    const res = await fetch(`${gw.url}/${KEY}/echo/stream?n=100&gap=50`, {
+      signal: controller.signal,
+    });
+    const reader = res.body!.getReader();
+    await reader.read();
+    controller.abort();
+    await reader.closed.catch(() => {});
+    for (let i = 0; i < 40 && echo.cancelled === 0; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(echo.cancelled, 1);
+  });
+});
+
+Deno.test("preset relay: a body over limits.max_body_bytes is refused with 413", async () => {
+  await withSetup(
+    { allow_private: true },
+    async (gw, echo) => {
+      const res = await fetch(`${gw.url}/${KEY}/echo/upload`, {
+        method: "POST",
+        body: new Uint8Array(2048),
+        signal: timeout(),
+      });
+      assert.equal(res.status, 413);
+      assert.equal((await json<{ error: { code: string } }>(res)).error.code, "too_large");
+      assert.equal(echo.hits, 0);
+    },
+    undefined,
+    { max_body_bytes: 1024 },
+  );
 });
 
 Deno.test("preset relay: several targets are chosen among at random", async () => {

@@ -20,6 +20,8 @@ export interface EchoServer {
   port: number;
   /** HTTP requests answered so far (not counting WebSocket upgrades). */
   hits: number;
+  /** `/stream` bodies the reader cancelled before their end. */
+  cancelled: number;
   /** Closes received from WebSocket clients, in order. */
   closes: SeenClose[];
   /** Resolves with the next close received from a WebSocket client. */
@@ -40,7 +42,7 @@ export interface EchoServer {
 export function startEchoServer(): Promise<EchoServer> {
   const closes: SeenClose[] = [];
   const waiters: ((c: SeenClose) => void)[] = [];
-  const state = { hits: 0 };
+  const state = { hits: 0, cancelled: 0 };
   return new Promise((resolve) => {
     const server = Deno.serve({
       hostname: "127.0.0.1",
@@ -51,6 +53,9 @@ export function startEchoServer(): Promise<EchoServer> {
           port,
           get hits() {
             return state.hits;
+          },
+          get cancelled() {
+            return state.cancelled;
           },
           closes,
           nextClose: () => new Promise((r) => waiters.push(r)),
@@ -95,6 +100,9 @@ export function startEchoServer(): Promise<EchoServer> {
             }
             if (i > 0) await new Promise((r) => setTimeout(r, gap));
             controller.enqueue(enc.encode(`data: {"i":${i++}}\n\n`));
+          },
+          cancel() {
+            state.cancelled++;
           },
         });
         return new Response(body, { headers: { "content-type": "text/event-stream" } });
