@@ -113,7 +113,7 @@ export function sendRaw(r: RawRequest): Promise<Response> {
 }
 
 /** The response body as a Web stream: chunks pass as they arrive, with backpressure. */
-function bodyStream(res: IncomingMessage, done: () => void): ReadableStream<Uint8Array> {
+export function bodyStream(res: IncomingMessage, done: () => void): ReadableStream<Uint8Array> {
   // Node emits several ending events ('end', 'error', 'aborted', 'close'); only the first counts.
   let finished = false;
   const finish = (): boolean => {
@@ -152,7 +152,7 @@ function bodyStream(res: IncomingMessage, done: () => void): ReadableStream<Uint
 }
 
 /** A resolver that only ever hands out the addresses the guard checked. */
-function pinnedLookup(addresses: readonly ResolvedAddress[]): LookupFunction {
+export function pinnedLookup(addresses: readonly ResolvedAddress[]): LookupFunction {
   return ((
     _host: string,
     opts: { all?: boolean },

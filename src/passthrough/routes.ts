@@ -142,12 +142,10 @@ export function createPassthrough(
       websocket,
     });
     if (websocket) {
-      url.protocol = url.protocol === "https:" || url.protocol === "wss:" ? "wss:" : "ws:";
-      // Deno's WebSocket resolves the name again itself; the check here is the one it gets.
-      if (opts.guarded) await checkTarget(url, c.policy);
       return relayWebSocket(req, url, {
         headers,
         timeoutMs: Math.min(config.passthrough.timeout_ms, 30_000),
+        addresses: opts.guarded ? await checkTarget(url, c.policy) : undefined,
       });
     }
     const raw: RawRequest = {

@@ -466,24 +466,75 @@ Deno.test("WebSocket relay: text and binary round trip, subprotocol, closes in b
   });
 });
 
-Deno.test("WebSocket relay: a refused upstream handshake is a 502 before any upgrade", async () => {
+Deno.test("WebSocket relay: an unreachable upstream is a 502, a refusal is relayed as it is", async () => {
   const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const deadPort = (probe.addr as Deno.NetAddr).port;
   probe.close();
-  await withSetup({ allow_private: true }, async (gw) => {
-    const res = await fetch(`${gw.url}/${KEY}/ws/127.0.0.1:${deadPort}/x`, {
-      headers: {
-        upgrade: "websocket",
-        connection: "upgrade",
-        "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
-        "sec-websocket-version": "13",
-      },
+  const upgrade = {
+    upgrade: "websocket",
+    connection: "upgrade",
+    "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+    "sec-websocket-version": "13",
+  };
+  await withSetup({ allow_private: true }, async (gw, echo) => {
+    const dead = await fetch(`${gw.url}/${KEY}/ws/127.0.0.1:${deadPort}/x`, {
+      headers: upgrade,
       signal: timeout(),
     });
-    assert.equal(res.status, 502);
+    assert.equal(dead.status, 502);
     assert.equal(
-      (await json<{ error: { code: string } }>(res)).error.code,
-      "upstream_websocket_refused",
+      (await json<{ error: { code: string } }>(dead)).error.code,
+      "upstream_unreachable",
     );
+    const denied = await fetch(`${gw.url}/${KEY}/ws/127.0.0.1:${echo.port}/deny`, {
+      headers: upgrade,
+      signal: timeout(),
+    });
+    assert.equal(denied.status, 401);
+    assert.equal(denied.headers.get("x-upstream"), "deny");
+    assert.deepEqual(await denied.json(), { error: "no key" });
+  });
+});
+
+Deno.test("WebSocket relay: large messages both ways, and the upstream handshake carries only the client's headers", async () => {
+  await withSetup({ allow_private: true }, async (gw, echo) => {
+    const base = gw.url.replace(/^http/, "ws");
+    const ws = new WebSocket(`${base}/${KEY}/echo/big`, {
+      headers: {
+        authorization: `Bearer ${UPSTREAM_KEY}`,
+        "x-real-ip": "203.0.113.7",
+        "cf-connecting-ip": "203.0.113.7",
+      },
+    });
+    ws.binaryType = "arraybuffer";
+    await new Promise<void>((resolve, reject) => {
+      ws.onopen = () => resolve();
+      ws.onerror = () => reject(new Error("socket failed to open"));
+    });
+    let reply = nextMessage(ws);
+    ws.send("headers");
+    const seen = JSON.parse(await reply as string) as Record<string, string>;
+    assert.equal(seen.authorization, `Bearer ${UPSTREAM_KEY}`);
+    assert.equal(seen.host, `127.0.0.1:${echo.port}`);
+    assert.deepEqual(Object.keys(seen).sort(), [
+      "authorization",
+      "connection",
+      "host",
+      "sec-websocket-key",
+      "sec-websocket-version",
+      "upgrade",
+      "user-agent",
+    ]);
+    const big = new Uint8Array(300_000).map((_, i) => i % 251);
+    reply = nextMessage(ws);
+    ws.send(big);
+    assert.deepEqual(new Uint8Array(await reply as ArrayBuffer), big);
+    const text = "é".repeat(70_000);
+    reply = nextMessage(ws);
+    ws.send(text);
+    assert.equal(await reply, text);
+    const done = closed(ws);
+    ws.close();
+    await done;
   });
 });

@@ -37,7 +37,8 @@ export interface EchoServer {
  * - `/gzip`: a gzip-encoded body with its `content-encoding` and `content-length`;
  * - `/cookies`: two `set-cookie` headers;
  * - WebSocket upgrade on any path: echoes text and binary frames; the text `close-me` makes the
- *   server close with 4001 "bye"; the chosen subprotocol is the first offered.
+ *   server close with 4001 "bye", `headers` answers with the handshake's headers; the chosen
+ *   subprotocol is the first offered. `/deny` answers the upgrade with a plain 401.
  */
 export function startEchoServer(): Promise<EchoServer> {
   const closes: SeenClose[] = [];
@@ -65,6 +66,12 @@ export function startEchoServer(): Promise<EchoServer> {
     }, async (req) => {
       const url = new URL(req.url);
       if (req.headers.get("upgrade")?.toLowerCase() === "websocket") {
+        if (url.pathname === "/deny") {
+          return Response.json({ error: "no key" }, {
+            status: 401,
+            headers: { "x-upstream": "deny" },
+          });
+        }
         const offered = (req.headers.get("sec-websocket-protocol") ?? "").split(",")
           .map((p) => p.trim()).filter((p) => p);
         // Read now: the request's headers are gone once the upgrade completes.
