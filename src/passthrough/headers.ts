@@ -29,8 +29,11 @@ const IDENTIFYING = new Set([
 ]);
 const IDENTIFYING_PREFIXES = ["x-forwarded-", "cf-", "x-vercel-", "x-deno-"];
 
-/** Set by the gateway or the HTTP layer from the target and the body actually sent. */
-const RECOMPUTED = new Set(["host", "content-length"]);
+/**
+ * Set by the gateway or the HTTP layer from the target and the body actually sent (`expect`
+ * too: the gateway has already read the body, there is nothing left to wait for).
+ */
+const RECOMPUTED = new Set(["host", "content-length", "expect"]);
 
 /** The WebSocket handshake's own headers; the outbound socket makes its own. */
 const WEBSOCKET_HANDSHAKE = new Set([

@@ -233,6 +233,30 @@ Deno.test("pass-through auth: with no client keys configured, key-prefixed route
   }, { api_keys: [] });
 });
 
+Deno.test("pass-through off: its paths are plain 404s and a supplier header is ignored", async () => {
+  await withSetup(
+    { enabled: false, require_auth: false, allow_private: true },
+    async (gw, echo) => {
+      for (
+        const path of [`/${KEY}/echo/x`, "/echo/x", "/v2/echo/models", `/${KEY}/http/127.0.0.1/`]
+      ) {
+        const res = await fetch(`${gw.url}${path}`, { signal: timeout() });
+        assert.equal(res.status, 404, path);
+        await res.body?.cancel();
+      }
+      const chat = await fetch(`${gw.url}/v1/chat/completions`, {
+        method: "POST",
+        headers: { supplier: "echo", authorization: `Bearer ${KEY}` },
+        body: JSON.stringify({ model: "demo", messages: [{ role: "user", content: "hi" }] }),
+        signal: timeout(),
+      });
+      assert.equal(chat.status, 200);
+      assert.equal((await json<{ object: string }>(chat)).object, "chat.completion");
+      assert.equal(echo.hits, 0);
+    },
+  );
+});
+
 Deno.test("supplier routing and public presets with require_auth false", async () => {
   await withSetup({ allow_private: true, require_auth: false }, async (gw) => {
     const viaPreset = await json<EchoedRequest>(

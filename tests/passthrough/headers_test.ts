@@ -11,6 +11,7 @@ Deno.test("outbound: identifying, hop-by-hop and recomputed headers are dropped;
     cookie: "c=1",
     host: "gateway.example",
     "content-length": "10",
+    expect: "100-continue",
     connection: "keep-alive, x-hop",
     "x-hop": "1",
     "keep-alive": "timeout=5",
