@@ -125,7 +125,7 @@ Deno.test("preset relay: response headers (repeated set-cookie, gzip bytes) pass
 Deno.test("preset relay: a stream arrives in as many chunks as sent, without added delay", async () => {
   await withSetup({ allow_private: true }, async (gw) => {
     const n = 5;
-    const gap = 80;
+    const gap = 100;
     const started = performance.now();
     const res = await fetch(`${gw.url}/${KEY}/echo/stream?n=${n}&gap=${gap}`, {
       signal: timeout(),
@@ -141,8 +141,8 @@ Deno.test("preset relay: a stream arrives in as many chunks as sent, without add
     assert.equal(texts.length, n, `chunks: ${JSON.stringify(texts)}`);
     texts.forEach((t, i) => assert.equal(t, `data: {"i":${i}}\n\n`));
     // Each chunk comes roughly one gap after the previous: not held back, not coalesced.
-    for (let i = 1; i < n; i++) assert.ok(times[i] - times[i - 1] >= gap / 2);
-    assert.ok(times[0] < gap * 2, `first chunk after ${times[0]} ms`);
+    for (let i = 1; i < n; i++) assert.ok(times[i] - times[i - 1] >= gap / 4);
+    assert.ok(times[0] < gap * 3, `first chunk after ${times[0]} ms`);
   });
 });
 
