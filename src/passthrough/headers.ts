@@ -101,3 +101,15 @@ export function inboundResponseHeaders(raw: readonly string[]): Headers {
   for (const [n, v] of pairs) headers.append(n, v);
   return headers;
 }
+
+/** Name/value pairs as node:http takes them: a repeated header becomes an array of values. */
+export function headerRecord(
+  pairs: readonly [string, string][],
+): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of pairs) {
+    const prev = out[name];
+    out[name] = prev === undefined ? value : [...(Array.isArray(prev) ? prev : [prev]), value];
+  }
+  return out;
+}

@@ -3,7 +3,7 @@ import { request as httpsRequest } from "node:https";
 import type { LookupFunction } from "node:net";
 import { type AddressPolicy, checkTarget, type ResolvedAddress } from "./address_guard.ts";
 import { PassthroughError } from "./errors.ts";
-import { inboundResponseHeaders } from "./headers.ts";
+import { headerRecord, inboundResponseHeaders } from "./headers.ts";
 
 /**
  * One raw HTTP exchange with an upstream. node:http is used rather than fetch because fetch
@@ -31,13 +31,7 @@ export function sendRaw(r: RawRequest): Promise<Response> {
       reject(new PassthroughError(499, "client_gone", "The client went away."));
       return;
     }
-    const headers: Record<string, string | string[]> = {};
-    for (const [name, value] of r.headers) {
-      const prev = headers[name];
-      headers[name] = prev === undefined
-        ? value
-        : [...(Array.isArray(prev) ? prev : [prev]), value];
-    }
+    const headers = headerRecord(r.headers);
     headers.host = r.url.host;
     if (r.body !== undefined) headers["content-length"] = String(r.body.byteLength);
     const options: RequestOptions = {

@@ -4,7 +4,7 @@ import { request as httpsRequest } from "node:https";
 import type { Duplex } from "node:stream";
 import type { ResolvedAddress } from "./address_guard.ts";
 import { PassthroughError } from "./errors.ts";
-import { inboundResponseHeaders } from "./headers.ts";
+import { headerRecord, inboundResponseHeaders } from "./headers.ts";
 import { bodyStream, pinnedLookup } from "./http_forward.ts";
 import { closePayload, encodeFrame, FrameDecoder, FrameError, OPCODE } from "./ws_frames.ts";
 
@@ -53,13 +53,7 @@ function openUpstream(
 ): Promise<OpenedUpstream | Response> {
   return new Promise((resolve, reject) => {
     const key = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(16))));
-    const headers: Record<string, string | string[]> = {};
-    for (const [name, value] of options.headers) {
-      const prev = headers[name];
-      headers[name] = prev === undefined
-        ? value
-        : [...(Array.isArray(prev) ? prev : [prev]), value];
-    }
+    const headers = headerRecord(options.headers);
     headers.host = target.host;
     headers.connection = "Upgrade";
     headers.upgrade = "websocket";

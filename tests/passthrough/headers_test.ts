@@ -1,14 +1,21 @@
 import assert from "node:assert/strict";
-import { inboundResponseHeaders, outboundHeaders } from "../../src/passthrough/headers.ts";
+import {
+  headerRecord,
+  inboundResponseHeaders,
+  outboundHeaders,
+} from "../../src/passthrough/headers.ts";
 
 Deno.test("outbound: identifying, hop-by-hop and recomputed headers are dropped; the rest kept", () => {
-  const inbound = new Headers({
+  const kept = {
     authorization: "Bearer sk-own",
     "x-api-key": "sk-ant-own",
     "anthropic-version": "2023-06-01",
     "user-agent": "sdk/1",
     "content-type": "application/json",
     cookie: "c=1",
+  };
+  const inbound = new Headers({
+    ...kept,
     host: "gateway.example",
     "content-length": "10",
     expect: "100-continue",
@@ -30,14 +37,13 @@ Deno.test("outbound: identifying, hop-by-hop and recomputed headers are dropped;
     "x-vercel-forwarded-for": "203.0.113.1",
     "x-deno-client-address": "203.0.113.1",
   });
-  const out = outboundHeaders(inbound, { secrets: [] });
-  assert.deepEqual(Object.fromEntries(out), {
-    authorization: "Bearer sk-own",
-    "x-api-key": "sk-ant-own",
-    "anthropic-version": "2023-06-01",
-    "user-agent": "sdk/1",
-    "content-type": "application/json",
-    cookie: "c=1",
+  assert.deepEqual(Object.fromEntries(outboundHeaders(inbound, { secrets: [] })), kept);
+});
+
+Deno.test("headerRecord: repeated names become arrays, in order", () => {
+  assert.deepEqual(headerRecord([["a", "1"], ["b", "2"], ["a", "3"], ["a", "4"]]), {
+    a: ["1", "3", "4"],
+    b: "2",
   });
 });
 
