@@ -32,6 +32,11 @@ export const providerSchema = z.strictObject({
   enabled: z.boolean().default(true),
   headers: z.record(z.string(), z.string()).default({}),
   timeout_ms: z.number().int().positive().max(3_600_000).default(300_000),
+  /** Finer waits (`src/upstreams/fetch_upstream.ts`): TCP connect (default 10 s), response
+   * headers and silence between stream chunks (both default to `timeout_ms`). */
+  connect_timeout_ms: z.number().int().positive().max(3_600_000).optional(),
+  first_byte_timeout_ms: z.number().int().positive().max(3_600_000).optional(),
+  idle_timeout_ms: z.number().int().positive().max(3_600_000).optional(),
   location: nonEmpty.optional(),
   project_id: nonEmpty.optional(),
   /**

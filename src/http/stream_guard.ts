@@ -24,8 +24,15 @@ export function guardSseStream(
         while (true) {
           const { done, value } = await reader.read();
           if (done) {
-            if (pending) controller.enqueue(pending);
+            const tail = pending;
             pending = null;
+            if (tail && !isBlank(tail)) {
+              const last = tail[tail.byteLength - 1];
+              // Whole lines missing only the closing blank line: complete the event. A line cut
+              // in half is a broken answer: end with the error event instead of the fragment.
+              if (last === 10 || last === 13) controller.enqueue(concat(tail, NEWLINE));
+              else controller.enqueue(options.onError(new Error("stream ended mid-event")));
+            }
             controller.close();
             finish();
             return;
@@ -73,6 +80,13 @@ function lastEventBoundary(bytes: Uint8Array): number {
     j = -1;
   }
   return 0;
+}
+
+const NEWLINE = new Uint8Array([10]);
+
+function isBlank(bytes: Uint8Array): boolean {
+  for (const b of bytes) if (b !== 10 && b !== 13 && b !== 32 && b !== 9) return false;
+  return true;
 }
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {

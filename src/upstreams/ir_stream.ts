@@ -1,3 +1,4 @@
+import { GatewayError } from "../errors.ts";
 import type { IrEvent } from "../ir/types.ts";
 import { type SseEvent, SseParserStream } from "../sse.ts";
 
@@ -17,11 +18,14 @@ export function sseBodyToIr(
         const { done, value } = await reader.read();
         if (done) controller.close();
         else controller.enqueue(value);
-      } catch {
+      } catch (err) {
+        // A typed failure (e.g. the idle timeout) says what happened; anything else is a break.
         controller.enqueue({
           type: "error",
-          status: 502,
-          message: "The upstream stream broke off before the answer was complete.",
+          status: err instanceof GatewayError ? err.status : 502,
+          message: err instanceof GatewayError
+            ? err.message
+            : "The upstream stream broke off before the answer was complete.",
         });
         controller.close();
       }

@@ -105,11 +105,21 @@ Deno.test("guardSseStream holds a partial event until it completes", async () =>
   assert.equal((await reader.read()).done, true);
 });
 
-Deno.test("guardSseStream releases a trailing partial event when the source ends cleanly", async () => {
-  const { out, ends } = guard(
-    ReadableStream.from([enc.encode("data: a\n\ndata: tail"), enc.encode(" end")]),
+Deno.test("guardSseStream completes a trailing event that only lacks its blank line", async () => {
+  const { out, ends, errors } = guard(
+    ReadableStream.from([enc.encode("data: a\n\ndata: tail"), enc.encode(" end\n")]),
   );
-  assert.equal((await readAll(out)).join(""), "data: a\n\ndata: tail end");
+  assert.equal((await readAll(out)).join(""), "data: a\n\ndata: tail end\n\n");
+  assert.equal(errors.length, 0);
+  assert.equal(ends(), 1);
+});
+
+Deno.test("guardSseStream ends a stream cut mid-line with the error event, not the fragment", async () => {
+  const { out, ends, errors } = guard(
+    ReadableStream.from([enc.encode('data: a\n\ndata: {"half'), enc.encode('":')]),
+  );
+  assert.equal((await readAll(out)).join(""), "data: a\n\n" + dec.decode(ERROR_BYTES));
+  assert.equal(errors.length, 1);
   assert.equal(ends(), 1);
 });
 

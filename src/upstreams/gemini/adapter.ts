@@ -59,6 +59,7 @@ async function post(
     headers: geminiHeaders(ctx, accept),
     body,
     timeoutMs: ctx.provider.timeout_ms,
+    timeouts: ctx.provider,
     clientSignal: ctx.signal,
     proxyUrl: ctx.provider.proxy_url,
     observe: ctx.observe,

@@ -54,6 +54,7 @@ async function post(
     }),
     body: JSON.stringify(body),
     timeoutMs: ctx.provider.timeout_ms,
+    timeouts: ctx.provider,
     clientSignal: ctx.signal,
     proxyUrl: ctx.provider.proxy_url,
     observe: ctx.observe,

@@ -76,6 +76,7 @@ export function postChatCompletions(
     headers,
     body: JSON.stringify(irToChatRequest(req, ctx.model)),
     timeoutMs: ctx.provider.timeout_ms,
+    timeouts: ctx.provider,
     clientSignal: ctx.signal,
     proxyUrl: ctx.provider.proxy_url,
     observe: ctx.observe,

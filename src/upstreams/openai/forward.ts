@@ -48,6 +48,7 @@ export async function forwardOpenAI(
     headers,
     body: options.body,
     timeoutMs: provider.timeout_ms,
+    timeouts: provider,
     clientSignal: options.signal,
     proxyUrl: provider.proxy_url,
     observe: options.observe,

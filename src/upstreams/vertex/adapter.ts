@@ -81,6 +81,7 @@ async function post(
     headers,
     body,
     timeoutMs: ctx.provider.timeout_ms,
+    timeouts: ctx.provider,
     clientSignal: ctx.signal,
     proxyUrl: ctx.provider.proxy_url,
     observe: ctx.observe,
