@@ -20,6 +20,7 @@ import { anthropicFormat, countTokensResponse } from "./formats/anthropic/format
 import { readJsonBody } from "./http/body.ts";
 import { countInputTokens } from "./routes/count_tokens.ts";
 import { createPassthrough } from "./passthrough/routes.ts";
+import { ConversationLimits, headerBytes, headersTooLarge } from "./limits/conversation_limits.ts";
 
 export interface AppDeps {
   store: ConfigStore;
@@ -78,15 +79,24 @@ export function createApp(deps: AppDeps): Hono {
    * Client auth as a plain wrapper around each client route rather than a `*` middleware:
    * Hono's middleware chain costs several percent of throughput on the hot path.
    */
+  const limits = new ConversationLimits();
   const guard = (handler: (c: Context) => Response | Promise<Response>) => (c: Context) => {
-    const configured = state().config.auth.api_keys;
+    const config = state().config;
+    const configured = config.auth.api_keys;
     if (
       configured.length > 0 &&
       !isAuthorized(presentedKeys(c.req.raw.headers, new URL(c.req.url)), configured)
     ) {
       throw new AuthError();
     }
-    return handler(c);
+    const headerSize = headerBytes(c.req.raw.headers);
+    if (headerSize > config.limits.max_header_bytes) {
+      throw headersTooLarge(headerSize, config.limits.max_header_bytes);
+    }
+    // Stream slots are only tracked when limited: unlimited, the answer is returned untouched.
+    return config.limits.max_concurrent_streams_per_key > 0
+      ? limits.run(c, () => handler(c))
+      : handler(c);
   };
 
   app.get("/v1/models", guard((c) => listModels(c.req.raw)));
@@ -109,6 +119,7 @@ export function createApp(deps: AppDeps): Hono {
     affinity: deps.affinity,
     quota: deps.quota,
     logger: deps.logger,
+    limits,
   };
   const convertedChat = guard((c) => handleConversation(c, openAIChatFormat, {}, conv));
   // A `supplier` header makes chat a pass-through with the client's own key; one lookup if absent.

@@ -107,7 +107,18 @@ export const configSchema = z.strictObject({
   limits: z.strictObject({
     /** Largest accepted request body; larger ones get 413. */
     max_body_bytes: z.number().int().positive().default(20 * 1024 * 1024),
-  }).default({ max_body_bytes: 20 * 1024 * 1024 }),
+    /** Most messages (turns) in one conversation request; more get 400. */
+    max_messages: z.number().int().positive().default(10_000),
+    /** Largest total of request header names and values on client routes; more get 431. */
+    max_header_bytes: z.number().int().positive().default(32 * 1024),
+    /** Streams one client key (or address, without a key) may hold open; 0 = no limit. */
+    max_concurrent_streams_per_key: z.number().int().min(0).default(0),
+  }).default({
+    max_body_bytes: 20 * 1024 * 1024,
+    max_messages: 10_000,
+    max_header_bytes: 32 * 1024,
+    max_concurrent_streams_per_key: 0,
+  }),
   passthrough: passthroughConfigSchema,
 });
 

@@ -10,6 +10,7 @@ import {
 } from "../routing/stream_recovery.ts";
 import { parseRetryAfter } from "../upstreams/fetch_upstream.ts";
 import type { Logger } from "../observe/logger.ts";
+import type { ConversationLimits } from "../limits/conversation_limits.ts";
 import type { QuotaBook } from "../observe/quota.ts";
 import type { AccountManager } from "../accounts/manager.ts";
 import type { RuntimeState } from "../config/store.ts";
@@ -29,6 +30,8 @@ export interface ConversationDeps {
   affinity: SessionAffinity;
   quota: QuotaBook;
   logger: Logger;
+  /** Message count and concurrent-stream limits (`src/limits/conversation_limits.ts`). */
+  limits?: ConversationLimits;
 }
 
 /**
@@ -47,6 +50,7 @@ export async function handleConversation(
   const state = deps.state();
   const { raw, json } = await readJsonBody(c.req.raw, state.config.limits.max_body_bytes);
   const ir = format.toIr(json, hints);
+  deps.limits?.admit(c, ir, state.config.limits);
 
   const routes = planRoutes(state, ir.model);
   if (routes.length === 0) {
