@@ -1,6 +1,7 @@
 import { REFRESH_CRON_SCHEDULE } from "./src/accounts/refresh_job.ts";
 import { ConfigError, loadConfig } from "./src/config/load.ts";
 import { watchConfigFile } from "./src/config/watch.ts";
+import { ConfigLayers } from "./src/config/layers.ts";
 import { openGatewayKv } from "./src/kv.ts";
 import { createLogger } from "./src/observe/logger.ts";
 import { startGateway } from "./src/server.ts";
@@ -30,6 +31,12 @@ try {
   Deno.exit(2);
 }
 const { config, source } = loaded;
+// Env > KV > file; the KV layer is read once the KV is open (in startGateway).
+const layers = new ConfigLayers({
+  fileRaw: loaded.raw,
+  env,
+  check: (c) => exposureProblem(settings, c),
+});
 const exposure = exposureProblem(settings, config);
 if (exposure) {
   console.error(`refusing to start: ${exposure}`);
@@ -50,6 +57,7 @@ const gateway = await startGateway({
   port: config.port,
   kv,
   encryptionKey: settings.encryptionKey,
+  layers,
 });
 jobs.refresh = gateway.refreshJob;
 logger.info(`llm-proxy listening on ${gateway.url}`, {
@@ -58,9 +66,7 @@ logger.info(`llm-proxy listening on ${gateway.url}`, {
 if (source.kind === "file") {
   watchConfigFile({
     path: settings.configPath,
-    store: gateway.store,
+    layers,
     logger,
-    env,
-    check: (c) => exposureProblem(settings, c),
   });
 }

@@ -5,6 +5,7 @@ import type { Cooldowns } from "./accounts/cooldowns.ts";
 import type { SessionAffinity } from "./routing/session_affinity.ts";
 import type { QuotaBook } from "./observe/quota.ts";
 import { adminRoutes } from "./admin/credentials.ts";
+import { type ConfigAdminDeps, configAdminRoutes } from "./admin/config.ts";
 import { isAuthorized, presentedKeys } from "./auth/client_auth.ts";
 import type { ConfigStore } from "./config/store.ts";
 import { AuthError, GatewayError, NotFoundError, toGatewayError } from "./errors.ts";
@@ -31,6 +32,8 @@ export interface AppDeps {
   affinity: SessionAffinity;
   quota: QuotaBook;
   refreshJob: () => Promise<unknown>;
+  /** `/admin/config` (the KV config); absent in apps built without a KV config store. */
+  configAdmin?: ConfigAdminDeps;
 }
 
 /** Builds the gateway's Hono app: auth, routes, and errors in the caller's format. */
@@ -102,6 +105,7 @@ export function createApp(deps: AppDeps): Hono {
   app.get("/v1/models", guard((c) => listModels(c.req.raw)));
   app.get("/models", guard((c) => listModels(c.req.raw)));
   app.get("/v1beta/models", guard((c) => c.json(geminiModelList(state()))));
+  if (deps.configAdmin) app.route("/admin", configAdminRoutes(deps.configAdmin));
   app.route(
     "/admin",
     adminRoutes({

@@ -10,6 +10,8 @@ import { AccountStore } from "./accounts/store.ts";
 import { createApp } from "./app.ts";
 import type { Config } from "./config/schema.ts";
 import { ConfigStore } from "./config/store.ts";
+import { ConfigLayers } from "./config/layers.ts";
+import { KvConfigStore } from "./config/kv_config.ts";
 import type { Logger } from "./observe/logger.ts";
 
 /** A gateway listening on a port. */
@@ -18,13 +20,15 @@ export interface RunningGateway {
   url: string;
   store: ConfigStore;
   accounts: AccountManager;
+  /** File, KV and env config layers (`src/config/layers.ts`). */
+  layers: ConfigLayers;
   /** The six-hourly account refresh job (what the cron runs). */
   refreshJob(): Promise<unknown>;
   shutdown(): Promise<void>;
 }
 
 /** Starts the gateway's HTTP server; used by main.ts and by the end-to-end tests. */
-export function startGateway(
+export async function startGateway(
   options: {
     config: Config;
     logger: Logger;
@@ -35,9 +39,20 @@ export function startGateway(
     encryptionKey?: string;
     /** Injected into credential drivers (tests). */
     fetch?: typeof fetch;
+    /** main.ts passes the file layer and env; without it, `config` is the file layer. */
+    layers?: ConfigLayers;
+    /** How often other instances' KV config changes are polled for (default 5 s). */
+    configPollMs?: number;
   },
 ): Promise<RunningGateway> {
-  const store = new ConfigStore(options.config, options.logger);
+  const layers = options.layers ?? new ConfigLayers({ fileRaw: options.config, env: {} });
+  const kvConfig = new KvConfigStore(options.kv);
+  const store = new ConfigStore(await layers.loadKv(kvConfig, options.logger), options.logger);
+  layers.bind(store, options.logger);
+  const following = kvConfig.follow(layers.kvVersion, (entry) => layers.setKv(entry), {
+    pollMs: options.configPollMs,
+    onError: () => options.logger.warn("KV unavailable for config changes; will retry"),
+  });
   const accounts = new AccountManager({
     store: new AccountStore(options.kv, {
       box: options.encryptionKey ? new SecretBox(options.encryptionKey) : undefined,
@@ -56,6 +71,7 @@ export function startGateway(
     affinity: new SessionAffinity(),
     quota: new QuotaBook(),
     refreshJob,
+    configAdmin: { state: () => store.current, layers, kvConfig },
   });
   return new Promise((resolve) => {
     const server = Deno.serve({
@@ -67,8 +83,12 @@ export function startGateway(
           url: `http://${host}:${port}`,
           store,
           accounts,
+          layers,
           refreshJob,
-          shutdown: () => server.shutdown(),
+          shutdown: () => {
+            following.close();
+            return server.shutdown();
+          },
         });
       },
     }, app.fetch);

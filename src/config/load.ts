@@ -53,6 +53,15 @@ export function validateConfig(raw: unknown): Config {
   return result.data;
 }
 
+/** The environment variables that override config fields, and the field each one sets. */
+export const ENV_OVERRIDES: Readonly<Record<string, string>> = {
+  PORT: "port",
+  PROXY_API_KEYS: "auth.api_keys",
+  ADMIN_TOKEN: "auth.admin_token",
+  MAX_RETRIES: "fallback.max_retries",
+  COOLDOWN_SECONDS: "fallback.cooldown_seconds",
+};
+
 const envSchema = z.object({
   PORT: z.coerce.number({ error: "expected a port number" }).int().min(0).max(65535).optional(),
   PROXY_API_KEYS: z.string().optional(),
@@ -94,7 +103,16 @@ export type ConfigSource = { kind: "file"; path: string } | { kind: "empty"; pat
  */
 export async function loadConfig(
   options: { path: string; explicit: boolean; env: Record<string, string | undefined> },
-): Promise<{ config: Config; source: ConfigSource }> {
+): Promise<{ config: Config; source: ConfigSource; raw: unknown }> {
+  const { raw, source } = await readConfigFile(options);
+  const config = applyEnvOverrides(validateConfig(raw), options.env);
+  return { config, source, raw };
+}
+
+/** Reads and parses the config file without validating it; a missing default path is `{}`. */
+export async function readConfigFile(
+  options: { path: string; explicit: boolean },
+): Promise<{ raw: unknown; source: ConfigSource }> {
   let text: string | undefined;
   try {
     text = await Deno.readTextFile(options.path);
@@ -104,12 +122,6 @@ export async function loadConfig(
       throw new ConfigError([`${options.path}: ${why}`]);
     }
   }
-  const raw = text === undefined ? {} : parseConfigText(text, options.path);
-  const config = applyEnvOverrides(validateConfig(raw), options.env);
-  return {
-    config,
-    source: text === undefined
-      ? { kind: "empty", path: options.path }
-      : { kind: "file", path: options.path },
-  };
+  if (text === undefined) return { raw: {}, source: { kind: "empty", path: options.path } };
+  return { raw: parseConfigText(text, options.path), source: { kind: "file", path: options.path } };
 }

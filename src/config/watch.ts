@@ -1,25 +1,22 @@
 import type { Logger } from "../observe/logger.ts";
-import { ConfigError, loadConfig } from "./load.ts";
-import type { Config } from "./schema.ts";
-import type { ConfigStore } from "./store.ts";
+import type { ConfigLayers } from "./layers.ts";
+import { ConfigError, readConfigFile } from "./load.ts";
 
 /**
  * Reloads the config file when it changes. Watches the file's directory, because editors
  * often save by writing a new file and renaming it over the old one. An invalid edit keeps
- * the last good config and logs each problem.
+ * the last good config and logs each problem. The new file goes in as the file layer, so the
+ * KV config and env keep their precedence over it.
  */
 export function watchConfigFile(
   options: {
     path: string;
-    store: ConfigStore;
+    layers: ConfigLayers;
     logger: Logger;
-    env: Record<string, string | undefined>;
     debounceMs?: number;
-    /** Extra checks a new config must pass (e.g. the exposure guard); returns the problem. */
-    check?: (config: Config) => string | undefined;
   },
 ): { close(): void } {
-  const { path, store, logger, env } = options;
+  const { path, layers, logger } = options;
   const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) || "/" : ".";
   const name = path.slice(path.lastIndexOf("/") + 1);
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -34,10 +31,8 @@ export function watchConfigFile(
 
   const reload = async (): Promise<void> => {
     try {
-      const { config } = await loadConfig({ path, explicit: true, env });
-      const problem = options.check?.(config);
-      if (problem) throw new ConfigError([problem]);
-      store.replace(config);
+      const { raw } = await readConfigFile({ path, explicit: true });
+      layers.setFile(raw);
       logger.info(`config reloaded from ${path}`);
     } catch (err) {
       const problems = err instanceof ConfigError ? err.problems : ["cannot be loaded"];
