@@ -5,6 +5,9 @@ import type { Cooldowns } from "./accounts/cooldowns.ts";
 import type { SessionAffinity } from "./routing/session_affinity.ts";
 import type { QuotaBook } from "./observe/quota.ts";
 import { adminRoutes } from "./admin/credentials.ts";
+import { metricsResponse, statsRoutes } from "./admin/stats.ts";
+import { mountDashboard } from "./dashboard/routes.ts";
+import type { Observer } from "./observe/observer.ts";
 import { type ConfigAdminDeps, configAdminRoutes } from "./admin/config.ts";
 import { isAuthorized, presentedKeys } from "./auth/client_auth.ts";
 import type { ConfigStore } from "./config/store.ts";
@@ -32,6 +35,8 @@ export interface AppDeps {
   affinity: SessionAffinity;
   quota: QuotaBook;
   refreshJob: () => Promise<unknown>;
+  /** Stats, request log, `/metrics` and the dashboard; off when absent. */
+  observer?: Observer;
   /** `/admin/config` (the KV config); absent in apps built without a KV config store. */
   configAdmin?: ConfigAdminDeps;
 }
@@ -77,6 +82,17 @@ export function createApp(deps: AppDeps): Hono {
 
   app.get("/health", (c) => c.json({ status: "ok" }));
   app.get("/healthz", (c) => c.json({ status: "ok" }));
+  if (deps.observer) {
+    const obs = {
+      state,
+      observer: deps.observer,
+      accounts: deps.accounts,
+      cooldowns: deps.cooldowns,
+    };
+    app.route("/admin", statsRoutes(obs));
+    app.get("/metrics", (c) => metricsResponse(c, obs));
+    mountDashboard(app);
+  }
 
   /**
    * Client auth as a plain wrapper around each client route rather than a `*` middleware:
@@ -124,6 +140,7 @@ export function createApp(deps: AppDeps): Hono {
     quota: deps.quota,
     logger: deps.logger,
     limits,
+    observer: deps.observer,
   };
   const convertedChat = guard((c) => handleConversation(c, openAIChatFormat, {}, conv));
   // A `supplier` header makes chat a pass-through with the client's own key; one lookup if absent.

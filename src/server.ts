@@ -13,6 +13,8 @@ import { ConfigStore } from "./config/store.ts";
 import { ConfigLayers } from "./config/layers.ts";
 import { KvConfigStore } from "./config/kv_config.ts";
 import type { Logger } from "./observe/logger.ts";
+import { Observer } from "./observe/observer.ts";
+import { withRequestId } from "./observe/request_context.ts";
 
 /** A gateway listening on a port. */
 export interface RunningGateway {
@@ -22,6 +24,8 @@ export interface RunningGateway {
   accounts: AccountManager;
   /** File, KV and env config layers (`src/config/layers.ts`). */
   layers: ConfigLayers;
+  /** Stats and the request log; flushed to KV on a timer and at shutdown. */
+  observer: Observer;
   /** The six-hourly account refresh job (what the cron runs). */
   refreshJob(): Promise<unknown>;
   shutdown(): Promise<void>;
@@ -62,6 +66,11 @@ export async function startGateway(
     fetch: options.fetch,
   });
   const refreshJob = () => runRefreshJob({ accounts, store, logger: options.logger });
+  const observer = new Observer(
+    options.kv,
+    () => store.current.config.observability,
+    options.logger,
+  );
   const app = createApp({
     store,
     logger: options.logger,
@@ -72,6 +81,7 @@ export async function startGateway(
     quota: new QuotaBook(),
     refreshJob,
     configAdmin: { state: () => store.current, layers, kvConfig },
+    observer,
   });
   return new Promise((resolve) => {
     const server = Deno.serve({
@@ -84,13 +94,15 @@ export async function startGateway(
           store,
           accounts,
           layers,
+          observer,
           refreshJob,
-          shutdown: () => {
+          shutdown: async () => {
             following.close();
-            return server.shutdown();
+            await server.shutdown();
+            await observer.close();
           },
         });
       },
-    }, app.fetch);
+    }, withRequestId(app.fetch));
   });
 }

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { OPENAI_COMPATIBLE_PRESETS } from "../upstreams/presets.ts";
 import { passthroughConfigSchema } from "../passthrough/config.ts";
+import { observabilityConfigSchema } from "../observe/config.ts";
 
 /** Provider types the config accepts (the contract's full list; `src/upstreams/registry.ts` serves them). */
 export const PROVIDER_TYPES = [
@@ -120,6 +121,7 @@ export const configSchema = z.strictObject({
     max_concurrent_streams_per_key: 0,
   }),
   passthrough: passthroughConfigSchema,
+  observability: observabilityConfigSchema,
 });
 
 /**

@@ -1,4 +1,5 @@
 import { maskSecretsInText } from "./mask.ts";
+import { currentRequestId } from "./request_context.ts";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
@@ -42,8 +43,11 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     if (ORDER[level] < min) return;
     const safeMsg = maskSecretsInText(msg, secrets);
     const safeFields: LogFields = {};
+    // Every line written while serving a request names it, so one request's lines can be found.
+    const requestId = fields.request_id ?? currentRequestId();
+    if (requestId !== undefined) safeFields.request_id = requestId;
     for (const [k, v] of Object.entries(fields)) {
-      if (v === undefined) continue;
+      if (v === undefined || k === "request_id") continue;
       safeFields[k] = typeof v === "string" ? maskSecretsInText(v, secrets) : v;
     }
     const time = new Date().toISOString();

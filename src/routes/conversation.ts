@@ -8,13 +8,14 @@ import {
   recoveryApplies,
   recoverySettings,
 } from "../routing/stream_recovery.ts";
-import { parseRetryAfter } from "../upstreams/fetch_upstream.ts";
+import { ClientGoneError, parseRetryAfter } from "../upstreams/fetch_upstream.ts";
 import type { Logger } from "../observe/logger.ts";
 import type { ConversationLimits } from "../limits/conversation_limits.ts";
 import type { QuotaBook } from "../observe/quota.ts";
+import type { Observer, RequestRecord } from "../observe/observer.ts";
 import type { AccountManager } from "../accounts/manager.ts";
 import type { RuntimeState } from "../config/store.ts";
-import { GatewayError, NotFoundError, UpstreamError } from "../errors.ts";
+import { GatewayError, NotFoundError, toGatewayError, UpstreamError } from "../errors.ts";
 import type { ClientFormat, RequestHints } from "../formats/client_format.ts";
 import { readJsonBody } from "../http/body.ts";
 import type { IrRequest } from "../ir/types.ts";
@@ -32,6 +33,8 @@ export interface ConversationDeps {
   logger: Logger;
   /** Message count and concurrent-stream limits (`src/limits/conversation_limits.ts`). */
   limits?: ConversationLimits;
+  /** Stats and the request log (`src/observe/observer.ts`); absent in some unit tests. */
+  observer?: Observer;
 }
 
 /**
@@ -47,9 +50,31 @@ export async function handleConversation(
   hints: RequestHints,
   deps: ConversationDeps,
 ): Promise<Response> {
+  const observer = deps.observer;
+  if (!observer) return await serveConversation(c, format, hints, deps);
+  const rec = observer.begin(format.id, hints.model ?? "", hints.stream ?? false);
+  try {
+    return observer.track(rec, await serveConversation(c, format, hints, deps, rec));
+  } catch (err) {
+    observer.finish(rec, err instanceof ClientGoneError ? 499 : toGatewayError(err).status);
+    throw err;
+  }
+}
+
+async function serveConversation(
+  c: Context,
+  format: ClientFormat,
+  hints: RequestHints,
+  deps: ConversationDeps,
+  rec?: RequestRecord,
+): Promise<Response> {
   const state = deps.state();
   const { raw, json } = await readJsonBody(c.req.raw, state.config.limits.max_body_bytes);
   const ir = format.toIr(json, hints);
+  if (rec) {
+    rec.model = ir.model;
+    rec.stream = ir.stream;
+  }
   deps.limits?.admit(c, ir, state.config.limits);
 
   const routes = planRoutes(state, ir.model);
@@ -73,6 +98,7 @@ export async function handleConversation(
       ctx.observe = (res) =>
         deps.quota.record(route.provider.id, credentialId, res.headers, res.status);
       attempts++;
+      rec?.route(route.provider.id, credentialId, route.model);
       const outcome = await attempt(call, route, ctx);
       if (outcome.response) return outcome.response;
       const failure = outcome.failure;
@@ -91,6 +117,7 @@ export async function handleConversation(
           verdict.kind,
         );
       }
+      rec?.failed(failure.status, verdict.kind);
       deps.logger.info("attempt failed; moving on", {
         provider: route.provider.id,
         credential: credentialId,

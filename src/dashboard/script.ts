@@ -1,0 +1,209 @@
+/**
+ * The dashboard's script: plain browser JavaScript, no build step. It keeps the admin token in
+ * session storage, polls the admin API, and builds every cell with textContent (never HTML).
+ */
+export const DASHBOARD_JS = String.raw`"use strict";
+(function () {
+  var KEY = "llm-proxy-admin-token";
+  var POLL_MS = 3000;
+  var $ = function (id) { return document.getElementById(id); };
+  var timer = null;
+
+  function el(tag, text, cls) {
+    var e = document.createElement(tag);
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    if (cls) e.className = cls;
+    return e;
+  }
+  function row(cells) {
+    var tr = el("tr");
+    cells.forEach(function (c) { tr.appendChild(c instanceof Node ? c : el("td", c)); });
+    return tr;
+  }
+  function token() { return sessionStorage.getItem(KEY); }
+  function api(path, init) {
+    init = init || {};
+    init.headers = Object.assign({ authorization: "Bearer " + token() }, init.headers || {});
+    return fetch(path, init).then(function (res) {
+      if (res.status === 401 || res.status === 403) {
+        sessionStorage.removeItem(KEY);
+        show();
+        throw new Error(res.status === 403 ? "admin API disabled" : "wrong admin token");
+      }
+      return res.json();
+    });
+  }
+  function fmtNum(n) { return n === null || n === undefined ? "–" : Number(n).toLocaleString(); }
+  function fmtMs(n) { return n === null || n === undefined ? "–" : n + " ms"; }
+  function fmtDur(s) {
+    var d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600), m = Math.floor(s % 3600 / 60);
+    return d ? d + "d " + h + "h" : h ? h + "h " + m + "m" : m + "m " + (s % 60) + "s";
+  }
+
+  function renderStats(s) {
+    var t = s.totals;
+    $("total-requests").textContent = fmtNum(t.requests);
+    $("success-rate").textContent = t.success_rate === null ? "–" :
+      (t.success_rate * 100).toFixed(1) + "%";
+    $("rate-limited").textContent = fmtNum(t.rate_limited);
+    $("retries").textContent = fmtNum(t.retries);
+    $("latency").textContent = fmtMs(s.latency_ms.p50) + " / " + fmtMs(s.latency_ms.p95);
+    $("ttfb").textContent = fmtMs(s.ttfb_ms.p50) + " / " + fmtMs(s.ttfb_ms.p95);
+    $("tokens").textContent = fmtNum(t.input_tokens) + " / " + fmtNum(t.output_tokens);
+    $("uptime").textContent = fmtDur(s.uptime_seconds);
+    renderChart(s.timeline);
+  }
+
+  function renderChart(points) {
+    var svg = $("chart"), ns = "http://www.w3.org/2000/svg";
+    while (svg.firstChild) svg.removeChild(svg.firstChild);
+    var max = 1;
+    points.forEach(function (p) { if (p.requests > max) max = p.requests; });
+    var w = 600 / points.length;
+    points.forEach(function (p, i) {
+      [["requests", "ok"], ["errors", "bad"]].forEach(function (k) {
+        var h = p[k[0]] / max * 110;
+        if (!h) return;
+        var r = document.createElementNS(ns, "rect");
+        r.setAttribute("x", String(i * w + 1));
+        r.setAttribute("width", String(Math.max(1, w - 2)));
+        r.setAttribute("y", String(118 - h));
+        r.setAttribute("height", String(h));
+        r.setAttribute("class", k[1]);
+        var title = document.createElementNS(ns, "title");
+        title.textContent = p.minute.slice(11, 16) + " " + p[k[0]] + " " + k[0];
+        r.appendChild(title);
+        svg.appendChild(r);
+      });
+    });
+  }
+
+  function renderAccounts(list, cooldowns) {
+    var body = $("accounts").tBodies[0];
+    body.textContent = "";
+    if (!list.length) {
+      var empty = row([el("td", "No accounts stored yet (POST /admin/credentials/{provider}).")]);
+      empty.firstChild.colSpan = 9;
+      body.appendChild(empty);
+    }
+    list.forEach(function (a) {
+      var cool = cooldowns.find(function (c) { return c.provider === a.provider && c.account === a.id; });
+      var left = cool ? Math.max(0, Math.round((Date.parse(cool.until) - Date.now()) / 1000)) : 0;
+      var actions = el("td");
+      if (a.kind !== "api_key") {
+        var refresh = el("button", "Refresh");
+        refresh.type = "button";
+        refresh.onclick = function () { act(a, "POST", "/refresh"); };
+        actions.appendChild(refresh);
+      }
+      var toggle = el("button", a.enabled ? "Disable" : "Enable");
+      toggle.type = "button";
+      toggle.onclick = function () { act(a, "PATCH", "", { enabled: !a.enabled }); };
+      actions.appendChild(toggle);
+      var tr = row([a.provider, a.label || a.id, a.status, cool ? left + "s (" + cool.reason + ")" : "–",
+        a.expires_at ? a.expires_at.replace("T", " ").slice(0, 16) : "–",
+        fmtNum(a.requests), fmtNum(a.errors), el("td", a.last_error || "", "err"), actions]);
+      tr.dataset.account = a.provider + "/" + a.id;
+      body.appendChild(tr);
+    });
+  }
+
+  function act(a, method, suffix, body) {
+    var path = "/admin/credentials/" + encodeURIComponent(a.provider) + "/" + encodeURIComponent(a.id) + suffix;
+    var init = { method: method };
+    if (body) {
+      init.body = JSON.stringify(body);
+      init.headers = { "content-type": "application/json" };
+    }
+    $("status").textContent = "working…";
+    api(path, init).then(refresh, fail);
+  }
+
+  function renderRequests(entries) {
+    var body = $("requests").tBodies[0];
+    // Keep open rows open across refreshes.
+    var open = {};
+    body.querySelectorAll("details[open]").forEach(function (d) { open[d.dataset.id] = true; });
+    body.textContent = "";
+    entries.forEach(function (e) {
+      var cell = el("td");
+      var model = e.served_model && e.served_model !== e.model ? e.model + " → " + e.served_model : e.model;
+      if (e.attempts.length) {
+        var d = el("details");
+        d.dataset.id = e.id;
+        d.open = !!open[e.id];
+        d.appendChild(el("summary", e.time.slice(11, 19) + " (" + e.attempts.length + " retried)"));
+        e.attempts.forEach(function (a) {
+          d.appendChild(el("div", a.provider + "/" + a.account + ": " + a.status + " " + a.reason));
+        });
+        cell.appendChild(d);
+      } else {
+        cell.textContent = e.time.slice(11, 19);
+      }
+      var tr = row([cell, e.format + (e.stream ? " (stream)" : ""), model,
+        e.provider ? e.provider + (e.account ? "/" + e.account : "") : "–", String(e.status),
+        fmtMs(e.latency_ms) + (e.ttfb_ms !== null ? " (ttfb " + e.ttfb_ms + ")" : ""),
+        (e.input_tokens === null ? "–" : e.input_tokens) + " / " + (e.output_tokens === null ? "–" : e.output_tokens)]);
+      tr.title = "request id " + e.id;
+      if (e.status >= 400) tr.className = "fail";
+      body.appendChild(tr);
+    });
+  }
+
+  function renderSnippets() {
+    var base = location.origin;
+    var box = $("snippets");
+    if (box.childNodes.length) return;
+    [
+      ["OpenAI SDKs and chat apps", "base URL: " + base + "/v1\napi key: <a client key>"],
+      ["Anthropic SDK", "base URL: " + base + "\napi key: <a client key>"],
+      ["Gemini SDK (@google/genai)", "httpOptions.baseUrl: " + base + "\napiKey: <a client key>"],
+      ["Claude Code", "export ANTHROPIC_BASE_URL=" + base + "\nexport ANTHROPIC_AUTH_TOKEN=<a client key>\nclaude"],
+      ["Codex (~/.codex/config.toml)", "model_provider = \"llm-proxy\"\n[model_providers.llm-proxy]\nname = \"llm-proxy\"\nbase_url = \"" + base + "/v1\"\nenv_key = \"LLM_PROXY_KEY\"\nwire_api = \"responses\""],
+      ["Gemini CLI", "export GOOGLE_GEMINI_BASE_URL=" + base + "\nexport GEMINI_API_KEY=<a client key>\ngemini"],
+      ["curl", "curl " + base + "/v1/chat/completions -H 'authorization: Bearer <a client key>' \\\n  -H 'content-type: application/json' \\\n  -d '{\"model\":\"<model>\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}'"],
+    ].forEach(function (s) {
+      box.appendChild(el("h3", s[0]));
+      box.appendChild(el("pre", s[1]));
+    });
+  }
+
+  function fail(err) { $("status").textContent = "error: " + err.message; }
+
+  function refresh() {
+    if (!token()) return Promise.resolve();
+    return Promise.all([api("/admin/stats"), api("/admin/credentials"), api("/admin/logs?limit=50")])
+      .then(function (r) {
+        renderStats(r[0]);
+        renderAccounts(r[1].accounts || [], r[0].cooldowns || []);
+        renderRequests(r[2].entries || []);
+        $("status").textContent = "updated " + new Date().toLocaleTimeString();
+      }, fail);
+  }
+
+  function show() {
+    var has = !!token();
+    $("token-form").hidden = has;
+    $("board").hidden = !has;
+    $("logout").hidden = !has;
+    clearInterval(timer);
+    if (has) {
+      renderSnippets();
+      refresh();
+      timer = setInterval(refresh, POLL_MS);
+    }
+  }
+
+  $("token-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    sessionStorage.setItem(KEY, $("token").value.trim());
+    $("token").value = "";
+    show();
+  });
+  $("logout").addEventListener("click", function () {
+    sessionStorage.removeItem(KEY);
+    show();
+  });
+  show();
+})();
+`;

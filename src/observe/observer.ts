@@ -1,0 +1,260 @@
+import type { ObservabilityConfig } from "./config.ts";
+import type { Logger } from "./logger.ts";
+import { maskSecretsInText } from "./mask.ts";
+import { currentRequestId, newRequestId } from "./request_context.ts";
+import { type AttemptEntry, type RequestEntry, RequestLog } from "./request_log.ts";
+import { StatsStore } from "./stats.ts";
+import { scanUsage, type TokenUsage } from "./usage_scan.ts";
+
+/** Distinct model names counted before the rest are folded into `other` (bounded labels). */
+const MAX_MODELS = 64;
+/** Bytes of the head and of the tail of an answer kept to find its usage. */
+const SCAN_BYTES = 4096;
+
+/** One request being served: filled in by the route and the retry loop, then finished. */
+export class RequestRecord {
+  readonly id: string;
+  readonly start = performance.now();
+  readonly at = Date.now();
+  readonly format: string;
+  model: string;
+  stream: boolean;
+  attempts: AttemptEntry[] = [];
+  provider: string | null = null;
+  account: string | null = null;
+  servedModel: string | null = null;
+  ttfb: number | null = null;
+  usage: TokenUsage = {};
+  done = false;
+
+  constructor(format: string, model: string, stream: boolean) {
+    this.id = currentRequestId() ?? newRequestId();
+    this.format = format;
+    this.model = model;
+    this.stream = stream;
+  }
+
+  /** The attempt now being made (provider, credential id, upstream model). */
+  route(provider: string, account: string, model: string): void {
+    this.provider = provider;
+    this.account = account;
+    this.servedModel = model;
+  }
+
+  /** A failed attempt that the retry loop moves on from. */
+  failed(status: number, reason: string): void {
+    this.attempts.push({
+      provider: this.provider ?? "",
+      account: this.account ?? "",
+      status,
+      reason,
+    });
+  }
+}
+
+/**
+ * Collects per-request records into in-memory stats and the request log, both flushed to KV
+ * on a timer and at shutdown, so the request path never waits on KV.
+ */
+export class Observer {
+  readonly stats: StatsStore;
+  readonly log: RequestLog;
+  readonly startedAt = Date.now();
+  #models = new Set<string>();
+  #timer: ReturnType<typeof setInterval>;
+  #logger: Logger;
+  #flushing: Promise<void> | undefined;
+  #config: () => ObservabilityConfig;
+
+  /** `config` is read again at every flush, so a reloaded config applies without a restart. */
+  constructor(kv: Deno.Kv, config: () => ObservabilityConfig, logger: Logger) {
+    this.#logger = logger;
+    this.#config = config;
+    const initial = config();
+    const onError = (err: unknown) =>
+      logger.warn("KV write failed for stats or request log", {
+        error: err instanceof Error ? err.message : "error",
+      });
+    this.stats = new StatsStore(kv, onError);
+    this.log = new RequestLog(kv, {
+      size: initial.request_log_size,
+      ttlMs: initial.request_log_ttl_hours * 3600_000,
+      onError,
+    });
+    this.#timer = setInterval(() => void this.flush(), initial.flush_interval_ms);
+    // The timer must not keep a finished process (or a test) alive.
+    Deno.unrefTimer(this.#timer);
+  }
+
+  begin(format: string, model: string, stream: boolean): RequestRecord {
+    return new RequestRecord(format, model, stream);
+  }
+
+  /**
+   * Finishes a record once its answer is known: for a body, when the body has been sent (or
+   * the client left), tapping its first and last bytes for TTFB and token usage.
+   */
+  track(rec: RequestRecord, res: Response): Response {
+    if (!res.body || res.status >= 400) {
+      rec.ttfb = performance.now() - rec.start;
+      this.finish(rec, res.status);
+      return res;
+    }
+    let head: Uint8Array | undefined;
+    let tail: Uint8Array[] = [];
+    const finish = (status: number): void => {
+      if (rec.done) return;
+      const parts = head && !tail.includes(head) ? [head, ...tail] : tail;
+      const text = new TextDecoder().decode(concat(parts));
+      rec.usage = scanUsage(text);
+      this.finish(rec, status);
+    };
+    const tap = new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        if (head === undefined) {
+          rec.ttfb = performance.now() - rec.start;
+          head = chunk;
+        }
+        // Only references are kept: the last two chunks, cut to the scan size when read.
+        tail = tail.length < 2 ? [...tail, chunk] : [tail[1], chunk];
+        controller.enqueue(chunk);
+      },
+      flush() {
+        finish(res.status);
+      },
+      cancel() {
+        finish(499);
+      },
+    });
+    return new Response(res.body.pipeThrough(tap), {
+      status: res.status,
+      statusText: res.statusText,
+      headers: res.headers,
+    });
+  }
+
+  /** Counts a finished request and adds it to the log. Never throws. */
+  finish(rec: RequestRecord, status: number): void {
+    if (rec.done) return;
+    rec.done = true;
+    try {
+      this.#count(rec, status);
+    } catch (err) {
+      this.#logger.warn("request not counted", { error: err instanceof Error ? err.message : "" });
+    }
+  }
+
+  #count(rec: RequestRecord, status: number): void {
+    const latency = performance.now() - rec.start;
+    const s = this.stats;
+    const failed = status >= 400;
+    const provider = rec.provider ?? "";
+    const model = this.#modelLabel(rec.servedModel ?? rec.model);
+    const account = rec.provider && rec.account ? `${rec.provider}/${rec.account}` : undefined;
+    const retries = rec.attempts.length;
+    const limitedAttempts = rec.attempts.filter((a) => a.reason === "rate_limit").length;
+    const limited = limitedAttempts + (status === 429 ? 1 : 0);
+    const dims: [string, string][] = [["all", ""], ["model", model]];
+    if (rec.provider) dims.push(["provider", provider]);
+    if (account) dims.push(["account", account]);
+    for (const [dim, name] of dims) {
+      s.count(dim, name, "requests");
+      s.count(dim, name, failed ? "failure" : "success");
+      if (rec.usage.input) s.count(dim, name, "input_tokens", rec.usage.input);
+      if (rec.usage.output) s.count(dim, name, "output_tokens", rec.usage.output);
+    }
+    s.count("all", "", "retries", retries);
+    s.count("all", "", "rate_limited", limited);
+    if (rec.provider) s.count("provider", provider, "rate_limited", status === 429 ? 1 : 0);
+    if (account) s.count("account", account, "rate_limited", status === 429 ? 1 : 0);
+    // Each failed attempt counts against the account (and provider) that failed it.
+    for (const a of rec.attempts) {
+      const acct = `${a.provider}/${a.account}`;
+      for (const [dim, name] of [["provider", a.provider], ["account", acct]] as const) {
+        s.count(dim, name, "requests");
+        s.count(dim, name, "failure");
+        s.count(dim, name, "retries");
+        if (a.reason === "rate_limit") s.count(dim, name, "rate_limited");
+      }
+    }
+    s.observe("latency", provider, latency);
+    if (rec.ttfb !== null) s.observe("ttfb", provider, rec.ttfb);
+    s.status(provider, model, status);
+    s.minute(rec.at, failed);
+    this.log.add(entryOf(rec, status, latency));
+  }
+
+  #modelLabel(model: string): string {
+    if (this.#models.has(model)) return model;
+    if (this.#models.size >= MAX_MODELS || model.length > 100) return "other";
+    this.#models.add(model);
+    return model;
+  }
+
+  /** Writes what is pending to KV (one flush at a time). */
+  flush(): Promise<void> {
+    if (this.#flushing) return this.#flushing;
+    this.#flushing = (async () => {
+      try {
+        const config = this.#config();
+        this.log.size = config.request_log_size;
+        this.log.ttlMs = config.request_log_ttl_hours * 3600_000;
+        await this.stats.flush();
+        await this.log.flush();
+      } catch (err) {
+        this.#logger.warn("stats flush failed", { error: err instanceof Error ? err.message : "" });
+      } finally {
+        this.#flushing = undefined;
+      }
+    })();
+    return this.#flushing;
+  }
+
+  /** Stops the timer and writes what is left. */
+  async close(): Promise<void> {
+    clearInterval(this.#timer);
+    await this.#flushing;
+    await this.flush();
+  }
+}
+
+function entryOf(rec: RequestRecord, status: number, latency: number): RequestEntry {
+  return {
+    id: rec.id,
+    time: new Date(rec.at).toISOString(),
+    format: rec.format,
+    model: mask(rec.model),
+    served_model: rec.servedModel,
+    provider: rec.provider,
+    account: rec.account === null ? null : mask(rec.account),
+    status,
+    attempts: rec.attempts.map((a) => ({ ...a, account: mask(a.account) })),
+    latency_ms: Math.round(latency),
+    ttfb_ms: rec.ttfb === null ? null : Math.round(rec.ttfb),
+    input_tokens: rec.usage.input ?? null,
+    output_tokens: rec.usage.output ?? null,
+    stream: rec.stream,
+  };
+}
+
+function mask(text: string): string {
+  return maskSecretsInText(text.slice(0, 200));
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  // Each part is cut to the scan size: only the start of the head and the end of the tail count.
+  const cut = parts.map((p, i) =>
+    p.byteLength <= SCAN_BYTES
+      ? p
+      : i === 0 && parts.length > 1
+      ? p.subarray(0, SCAN_BYTES)
+      : p.subarray(p.byteLength - SCAN_BYTES)
+  );
+  const out = new Uint8Array(cut.reduce((n, p) => n + p.byteLength, 0));
+  let at = 0;
+  for (const p of cut) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
+}

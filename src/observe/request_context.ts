@@ -1,0 +1,51 @@
+import { AsyncLocalStorage } from "node:async_hooks";
+
+/** What every log line of one request carries. */
+export interface RequestScope {
+  id: string;
+}
+
+const scope = new AsyncLocalStorage<RequestScope>();
+// Ids are a per-process prefix plus a counter: unique enough, and far cheaper than a UUID.
+const BOOT = crypto.randomUUID().slice(0, 8);
+let counter = 0;
+
+/** A client-chosen id is kept when it is short and plain, so callers can correlate logs. */
+const SANE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** The current request's id, or undefined outside a request. */
+export function currentRequestId(): string | undefined {
+  return scope.getStore()?.id;
+}
+
+/** A fresh request id. */
+export function newRequestId(): string {
+  return `${BOOT}-${(++counter).toString(36)}`;
+}
+
+/**
+ * Wraps a fetch handler so each request runs with its id in scope (for log lines) and every
+ * answer carries it in `x-request-id`. A sane incoming `x-request-id` is kept.
+ */
+export function withRequestId(
+  handler: (req: Request) => Response | Promise<Response>,
+): (req: Request) => Promise<Response> {
+  return (req) => {
+    const incoming = req.headers.get("x-request-id");
+    const id = incoming !== null && SANE_ID.test(incoming) ? incoming : newRequestId();
+    return scope.run({ id }, async () => tagged(await handler(req), id));
+  };
+}
+
+function tagged(res: Response, id: string): Response {
+  try {
+    res.headers.set("x-request-id", id);
+    return res;
+  } catch {
+    // Immutable headers (a relayed fetch answer, a WebSocket upgrade): rebuild around the body.
+    if (res.status === 101) return res;
+    const out = new Response(res.body, res);
+    out.headers.set("x-request-id", id);
+    return out;
+  }
+}

@@ -1,0 +1,120 @@
+/** One failed (or final) attempt of a request: where it went and why it moved on. */
+export interface AttemptEntry {
+  provider: string;
+  /** Account id, or the hash id of an API key; never the secret itself. */
+  account: string;
+  status: number;
+  reason: string;
+}
+
+/** One request in the recent-request log: never bodies, never secrets. */
+export interface RequestEntry {
+  id: string;
+  time: string;
+  format: string;
+  model: string;
+  served_model: string | null;
+  provider: string | null;
+  account: string | null;
+  status: number;
+  attempts: AttemptEntry[];
+  latency_ms: number;
+  ttfb_ms: number | null;
+  input_tokens: number | null;
+  output_tokens: number | null;
+  stream: boolean;
+}
+
+/** Entries are trimmed to the configured size once this share of it was written anew. */
+const TRIM_EVERY = 0.1;
+
+/**
+ * The recent-request log: entries are buffered in memory and written in batches under
+ * `["log", timeMs, requestId]` with `expireIn`, and trimmed to the newest `size`. This module
+ * owns the `log` prefix.
+ */
+export class RequestLog {
+  #kv: Deno.Kv;
+  #buffer: RequestEntry[] = [];
+  #onError: (err: unknown) => void;
+  #sinceTrim = 0;
+  size: number;
+  ttlMs: number;
+
+  constructor(
+    kv: Deno.Kv,
+    options: { size: number; ttlMs: number; onError?: (err: unknown) => void },
+  ) {
+    this.#kv = kv;
+    this.size = options.size;
+    this.ttlMs = options.ttlMs;
+    this.#onError = options.onError ?? (() => {});
+  }
+
+  /** Buffers one entry; the buffer never holds more than the log's size. */
+  add(entry: RequestEntry): void {
+    this.#buffer.push(entry);
+    if (this.#buffer.length > this.size) this.#buffer.shift();
+  }
+
+  /** Writes buffered entries to KV; failed batches are reported and dropped, never retried. */
+  async flush(): Promise<void> {
+    const batch = this.#buffer;
+    if (batch.length === 0) return;
+    this.#buffer = [];
+    for (let i = 0; i < batch.length; i += 100) {
+      const op = this.#kv.atomic();
+      for (const e of batch.slice(i, i + 100)) {
+        op.set(["log", Date.parse(e.time), e.id], e, { expireIn: this.ttlMs });
+      }
+      try {
+        await op.commit();
+      } catch (err) {
+        this.#onError(err);
+      }
+    }
+    this.#sinceTrim += batch.length;
+    if (this.#sinceTrim >= Math.max(1, this.size * TRIM_EVERY)) {
+      this.#sinceTrim = 0;
+      await this.#trim().catch(this.#onError);
+    }
+  }
+
+  /** Deletes all but the newest `size` entries. */
+  async #trim(): Promise<void> {
+    let kept = 0;
+    let op = this.#kv.atomic();
+    let ops = 0;
+    for await (const e of this.#kv.list({ prefix: ["log"] }, { reverse: true })) {
+      if (++kept <= this.size) continue;
+      op.delete(e.key);
+      if (++ops >= 500) {
+        await op.commit();
+        op = this.#kv.atomic();
+        ops = 0;
+      }
+    }
+    if (ops > 0) await op.commit();
+  }
+
+  /** The newest entries first, unflushed ones included. */
+  async recent(limit: number): Promise<RequestEntry[]> {
+    const n = Math.max(0, Math.min(limit, this.size));
+    const out = this.#buffer.slice(-n).reverse();
+    const seen = new Set(out.map((e) => e.id));
+    if (out.length < n) {
+      const cutoff = Date.now() - this.ttlMs;
+      const iter = this.#kv.list<RequestEntry>({ prefix: ["log"] }, {
+        reverse: true,
+        limit: n - out.length + seen.size,
+      });
+      for await (const e of iter) {
+        if (out.length >= n) break;
+        // Expiry in KV is lazy: an entry past its time may still be listed.
+        if (seen.has(e.value.id) || Date.parse(e.value.time) < cutoff) continue;
+        out.push(e.value);
+      }
+    }
+    return out;
+  }
+}
