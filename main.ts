@@ -2,6 +2,7 @@ import { REFRESH_CRON_SCHEDULE } from "./src/accounts/refresh_job.ts";
 import { ConfigError, loadConfig } from "./src/config/load.ts";
 import { watchConfigFile } from "./src/config/watch.ts";
 import { ConfigLayers } from "./src/config/layers.ts";
+import { onDenoDeploy } from "./src/config/platform.ts";
 import { openGatewayKv } from "./src/kv.ts";
 import { createLogger } from "./src/observe/logger.ts";
 import { startGateway } from "./src/server.ts";
@@ -16,6 +17,8 @@ Deno.cron("refresh-accounts", REFRESH_CRON_SCHEDULE, async () => {
 
 const env = Deno.env.toObject();
 const settings = readSettings(Deno.args, env);
+// On Deploy the gateway is public whatever HOST says, so the open-gateway guard applies.
+const guarded = onDenoDeploy(env) ? { ...settings, host: "deno-deploy" } : settings;
 const logger = createLogger({ level: settings.logLevel, json: settings.logJson });
 
 let loaded;
@@ -35,9 +38,9 @@ const { config, source } = loaded;
 const layers = new ConfigLayers({
   fileRaw: loaded.raw,
   env,
-  check: (c) => exposureProblem(settings, c),
+  check: (c) => exposureProblem(guarded, c),
 });
-const exposure = exposureProblem(settings, config);
+const exposure = exposureProblem(guarded, config);
 if (exposure) {
   console.error(`refusing to start: ${exposure}`);
   Deno.exit(2);
@@ -63,7 +66,8 @@ jobs.refresh = gateway.refreshJob;
 logger.info(`llm-proxy listening on ${gateway.url}`, {
   config: source.kind === "file" ? source.path : "(empty)",
 });
-if (source.kind === "file") {
+// Deploy bundles the file read-only; edits there go through PUT /admin/config instead.
+if (source.kind === "file" && !onDenoDeploy(env)) {
   watchConfigFile({
     path: settings.configPath,
     layers,
