@@ -1,0 +1,83 @@
+/**
+ * Runs the real coding CLIs (installed by `.ci/run` into `.cache/clients/`, git-ignored)
+ * against a gateway on 127.0.0.1. Each run gets a throwaway HOME, telemetry and update checks
+ * off, no stdin and a hard time limit, so nothing can wait on the internet.
+ */
+export const CLIENTS_DIR = new URL("../../.cache/clients/node_modules/.bin/", import.meta.url)
+  .pathname;
+
+/** The CLI's path, or undefined when `.ci/run` has not installed it here. */
+export function cliPath(name: "claude" | "codex" | "gemini"): string | undefined {
+  try {
+    Deno.statSync(CLIENTS_DIR + name);
+    return CLIENTS_DIR + name;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Env every CLI run gets: no proxies to the internet, telemetry and auto-update off. */
+const QUIET_ENV: Record<string, string> = {
+  NO_COLOR: "1",
+  CI: "1",
+  DO_NOT_TRACK: "1",
+  DISABLE_TELEMETRY: "1",
+  DISABLE_AUTOUPDATER: "1",
+  DISABLE_ERROR_REPORTING: "1",
+  CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
+  GEMINI_TELEMETRY_ENABLED: "false",
+  OTEL_SDK_DISABLED: "true",
+};
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+}
+
+/** Runs `path args` with a fresh HOME; killed after `timeoutMs`. */
+export async function runCli(
+  path: string,
+  args: string[],
+  env: Record<string, string>,
+  options: { timeoutMs: number; home: string },
+): Promise<CliResult> {
+  const child = new Deno.Command(path, {
+    args,
+    clearEnv: true,
+    env: {
+      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+      HOME: options.home,
+      XDG_CONFIG_HOME: `${options.home}/.config`,
+      TMPDIR: options.home,
+      ...QUIET_ENV,
+      ...env,
+    },
+    cwd: options.home,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  }, options.timeoutMs);
+  try {
+    const out = await child.output();
+    const dec = new TextDecoder();
+    return {
+      code: out.code,
+      stdout: dec.decode(out.stdout),
+      stderr: dec.decode(out.stderr),
+      timedOut,
+    };
+  } finally {
+    clearTimeout(timer);
+  }
+}
