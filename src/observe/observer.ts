@@ -3,13 +3,14 @@ import type { Logger } from "./logger.ts";
 import { maskSecretsInText } from "./mask.ts";
 import { currentRequestId, newRequestId } from "./request_context.ts";
 import { type AttemptEntry, type RequestEntry, RequestLog } from "./request_log.ts";
-import { StatsStore } from "./stats.ts";
+import { type Counts, StatsStore } from "./stats.ts";
 import { scanUsage, type TokenUsage } from "./usage_scan.ts";
 
 /** Distinct model names counted before the rest are folded into `other` (bounded labels). */
 const MAX_MODELS = 64;
 /** Bytes of the head and of the tail of an answer kept to find its usage. */
 const SCAN_BYTES = 4096;
+const DECODER = new TextDecoder();
 
 /** One request being served: filled in by the route and the retry loop, then finished. */
 export class RequestRecord {
@@ -91,21 +92,41 @@ export class Observer {
   }
 
   /**
-   * Finishes a record once its answer is known: for a body, when the body has been sent (or
-   * the client left), tapping its first and last bytes for TTFB and token usage.
+   * Finishes a record once its answer is known. A plain answer is already in memory: its bytes
+   * are scanned for usage and sent as bytes (a stream body would cost Deno's fast path for
+   * fixed-length bodies). A stream is tapped: TTFB at its first chunk, usage from its first and
+   * last chunks, finished when it ends or the client leaves.
    */
-  track(rec: RequestRecord, res: Response): Response {
+  track(rec: RequestRecord, res: Response): Response | Promise<Response> {
     if (!res.body || res.status >= 400) {
       rec.ttfb = performance.now() - rec.start;
       this.finish(rec, res.status);
       return res;
     }
+    if (!rec.stream) return this.#trackPlain(rec, res);
+    return this.#trackStream(rec, res);
+  }
+
+  async #trackPlain(rec: RequestRecord, res: Response): Promise<Response> {
+    const bytes = await res.bytes();
+    rec.ttfb = performance.now() - rec.start;
+    rec.usage = scanUsage(DECODER.decode(concat([bytes])));
+    this.finish(rec, res.status);
+    return new Response(bytes, {
+      status: res.status,
+      statusText: res.statusText,
+      headers: res.headers,
+    });
+  }
+
+  #trackStream(rec: RequestRecord, res: Response): Response {
+    const body = res.body as ReadableStream<Uint8Array>;
     let head: Uint8Array | undefined;
     let tail: Uint8Array[] = [];
     const finish = (status: number): void => {
       if (rec.done) return;
       const parts = head && !tail.includes(head) ? [head, ...tail] : tail;
-      const text = new TextDecoder().decode(concat(parts));
+      const text = DECODER.decode(concat(parts));
       rec.usage = scanUsage(text);
       this.finish(rec, status);
     };
@@ -126,7 +147,7 @@ export class Observer {
         finish(499);
       },
     });
-    return new Response(res.body.pipeThrough(tap), {
+    return new Response(body.pipeThrough(tap), {
       status: res.status,
       statusText: res.statusText,
       headers: res.headers,
@@ -150,38 +171,47 @@ export class Observer {
     const failed = status >= 400;
     const provider = rec.provider ?? "";
     const model = this.#modelLabel(rec.servedModel ?? rec.model);
-    const account = rec.provider && rec.account ? `${rec.provider}/${rec.account}` : undefined;
-    const retries = rec.attempts.length;
-    const limitedAttempts = rec.attempts.filter((a) => a.reason === "rate_limit").length;
-    const limited = limitedAttempts + (status === 429 ? 1 : 0);
-    const dims: [string, string][] = [["all", ""], ["model", model]];
-    if (rec.provider) dims.push(["provider", provider]);
-    if (account) dims.push(["account", account]);
-    for (const [dim, name] of dims) {
-      s.count(dim, name, "requests");
-      s.count(dim, name, failed ? "failure" : "success");
-      if (rec.usage.input) s.count(dim, name, "input_tokens", rec.usage.input);
-      if (rec.usage.output) s.count(dim, name, "output_tokens", rec.usage.output);
+    const limited = status === 429 ? 1 : 0;
+    const input = rec.usage.input ?? 0;
+    const output = rec.usage.output ?? 0;
+    const add = (c: Counts): void => {
+      c.requests++;
+      if (failed) c.failure++;
+      else c.success++;
+      c.input_tokens += input;
+      c.output_tokens += output;
+      c.rate_limited += limited;
+    };
+    const all = s.counts("all", "");
+    add(all);
+    add(s.counts("model", model));
+    if (rec.provider) {
+      add(s.counts("provider", provider));
+      if (rec.account) add(s.counts("account", provider + "/" + rec.account));
     }
-    s.count("all", "", "retries", retries);
-    s.count("all", "", "rate_limited", limited);
-    if (rec.provider) s.count("provider", provider, "rate_limited", status === 429 ? 1 : 0);
-    if (account) s.count("account", account, "rate_limited", status === 429 ? 1 : 0);
     // Each failed attempt counts against the account (and provider) that failed it.
     for (const a of rec.attempts) {
-      const acct = `${a.provider}/${a.account}`;
-      for (const [dim, name] of [["provider", a.provider], ["account", acct]] as const) {
-        s.count(dim, name, "requests");
-        s.count(dim, name, "failure");
-        s.count(dim, name, "retries");
-        if (a.reason === "rate_limit") s.count(dim, name, "rate_limited");
+      const rateLimited = a.reason === "rate_limit" ? 1 : 0;
+      all.retries++;
+      all.rate_limited += rateLimited;
+      for (
+        const c of [
+          s.counts("provider", a.provider),
+          s.counts("account", a.provider + "/" + a.account),
+        ]
+      ) {
+        c.requests++;
+        c.failure++;
+        c.retries++;
+        c.rate_limited += rateLimited;
       }
     }
     s.observe("latency", provider, latency);
     if (rec.ttfb !== null) s.observe("ttfb", provider, rec.ttfb);
     s.status(provider, model, status);
     s.minute(rec.at, failed);
-    this.log.add(entryOf(rec, status, latency));
+    // The entry (masking, dates) is built when the log is flushed or read, not here.
+    this.log.add(() => entryOf(rec, status, latency));
   }
 
   #modelLabel(model: string): string {

@@ -25,6 +25,13 @@ export interface RequestEntry {
   stream: boolean;
 }
 
+/** An entry, or a function building it: the request path defers masking and formatting. */
+export type PendingEntry = RequestEntry | (() => RequestEntry);
+
+function materialize(e: PendingEntry): RequestEntry {
+  return typeof e === "function" ? e() : e;
+}
+
 /** Entries are trimmed to the configured size once this share of it was written anew. */
 const TRIM_EVERY = 0.1;
 
@@ -35,7 +42,7 @@ const TRIM_EVERY = 0.1;
  */
 export class RequestLog {
   #kv: Deno.Kv;
-  #buffer: RequestEntry[] = [];
+  #buffer: PendingEntry[] = [];
   #onError: (err: unknown) => void;
   #sinceTrim = 0;
   size: number;
@@ -52,15 +59,15 @@ export class RequestLog {
   }
 
   /** Buffers one entry; the buffer never holds more than the log's size. */
-  add(entry: RequestEntry): void {
+  add(entry: PendingEntry): void {
     this.#buffer.push(entry);
     if (this.#buffer.length > this.size) this.#buffer.shift();
   }
 
   /** Writes buffered entries to KV; failed batches are reported and dropped, never retried. */
   async flush(): Promise<void> {
-    const batch = this.#buffer;
-    if (batch.length === 0) return;
+    if (this.#buffer.length === 0) return;
+    const batch = this.#buffer.map(materialize);
     this.#buffer = [];
     for (let i = 0; i < batch.length; i += 100) {
       const op = this.#kv.atomic();
@@ -100,7 +107,7 @@ export class RequestLog {
   /** The newest entries first, unflushed ones included. */
   async recent(limit: number): Promise<RequestEntry[]> {
     const n = Math.max(0, Math.min(limit, this.size));
-    const out = this.#buffer.slice(-n).reverse();
+    const out = this.#buffer.slice(-n).reverse().map(materialize);
     const seen = new Set(out.map((e) => e.id));
     if (out.length < n) {
       const cutoff = Date.now() - this.ttlMs;

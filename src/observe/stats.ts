@@ -32,12 +32,13 @@ const MUTATIONS_PER_COMMIT = 500;
 
 /**
  * In-memory counters flushed to KV under `["stats", ...]` with atomic sums, so several
- * instances add up to shared totals and nothing on the request path awaits KV. This module
- * owns the `stats` prefix.
+ * instances add up to shared totals and nothing on the request path awaits KV. Counting is
+ * plain property and array arithmetic; KV keys are only built when flushing. This module owns
+ * the `stats` prefix.
  */
 export class StatsStore {
   #kv: Deno.Kv;
-  #pending = new Map<string, { key: Deno.KvKey; n: number }>();
+  #pending = emptyData();
   #onError: (err: unknown) => void;
   #lastPrune = 0;
 
@@ -46,47 +47,51 @@ export class StatsStore {
     this.#onError = onError;
   }
 
-  /** Adds to a counter of a dimension: `all` (name ""), `provider`, `account`, `model`. */
+  /** The pending counters of a dimension entry (`all` with name "", `provider`, `account`, `model`), to add to. */
+  counts(dim: string, name: string): Counts {
+    const id = dim + "\u0001" + name;
+    let c = this.#pending.counts.get(id);
+    if (!c) {
+      c = emptyCounts();
+      this.#pending.counts.set(id, c);
+    }
+    return c;
+  }
+
+  /** Adds to one counter of a dimension entry. */
   count(dim: string, name: string, metric: CountName, n = 1): void {
-    if (n !== 0) this.#add(["stats", "c", dim, name, metric], n);
+    this.counts(dim, name)[metric] += n;
   }
 
   /** Records one duration sample of `kind` for a provider. */
   observe(kind: "latency" | "ttfb", provider: string, ms: number): void {
-    this.#add(["stats", "h", kind, provider, bucketOf(ms)], 1);
+    bucketsOf(this.#pending, kind, provider)[bucketOf(ms)]++;
   }
 
   /** Counts one final answer by provider, model and status (for `/metrics`). */
   status(provider: string, model: string, status: number): void {
-    this.#add(["stats", "s", provider, model, String(status)], 1);
+    addStatus(this.#pending, provider, model, String(status), 1);
   }
 
   /** Counts one request (and whether it failed) in the current minute, for the chart. */
   minute(at: number, failed: boolean): void {
-    const m = at - (at % MINUTE);
-    this.#add(["stats", "m", m, "requests"], 1);
-    if (failed) this.#add(["stats", "m", m, "errors"], 1);
-  }
-
-  #add(key: Deno.KvKey, n: number): void {
-    const id = key.join("\u0001");
-    const entry = this.#pending.get(id);
-    if (entry) entry.n += n;
-    else this.#pending.set(id, { key, n });
+    const m = minuteOf(this.#pending, at - (at % MINUTE));
+    m.requests++;
+    if (failed) m.errors++;
   }
 
   /** Writes pending counts to KV. A failure is reported and the counts kept for the next try. */
   async flush(now = Date.now()): Promise<void> {
-    const pending = [...this.#pending.values()];
-    this.#pending = new Map();
+    const pending = toEntries(this.#pending);
+    this.#pending = emptyData();
     for (let i = 0; i < pending.length; i += MUTATIONS_PER_COMMIT) {
       const chunk = pending.slice(i, i + MUTATIONS_PER_COMMIT);
       try {
         const op = this.#kv.atomic();
-        for (const e of chunk) op.sum(e.key, BigInt(e.n));
+        for (const [key, n] of chunk) op.sum(key, BigInt(n));
         await op.commit();
       } catch (err) {
-        for (const e of chunk) this.#add(e.key, e.n);
+        for (const [key, n] of chunk) applyEntry(this.#pending, key, n);
         this.#onError(err);
       }
     }
@@ -104,51 +109,90 @@ export class StatsStore {
 
   /** KV totals plus this instance's unflushed counts. */
   async read(): Promise<StatsData> {
-    const data: StatsData = {
-      counts: new Map(),
-      histograms: new Map(),
-      statuses: new Map(),
-      minutes: new Map(),
-    };
-    const apply = (key: Deno.KvKey, n: number): void => {
-      const [, kind, a, b, c] = key;
-      if (kind === "c") {
-        const id = `${String(a)}\u0001${String(b)}`;
-        const counts = data.counts.get(id) ?? emptyCounts();
-        const metric = String(c) as CountName;
-        if (metric in counts) counts[metric] += n;
-        data.counts.set(id, counts);
-      } else if (kind === "h") {
-        const byProvider = getOr(data.histograms, String(a), () => new Map<string, number[]>());
-        const buckets = getOr(
-          byProvider,
-          String(b),
-          () => new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0),
-        );
-        const i = Number(c);
-        if (i >= 0 && i < buckets.length) buckets[i] += n;
-      } else if (kind === "s") {
-        const byModel = getOr(
-          data.statuses,
-          String(a),
-          () => new Map<string, Map<string, number>>(),
-        );
-        const byStatus = getOr(byModel, String(b), () => new Map<string, number>());
-        byStatus.set(String(c), (byStatus.get(String(c)) ?? 0) + n);
-      } else if (kind === "m") {
-        const m = getOr(data.minutes, Number(a), () => ({ requests: 0, errors: 0 }));
-        if (b === "requests") m.requests += n;
-        else if (b === "errors") m.errors += n;
-      }
-    };
+    const data = emptyData();
     for await (const e of this.#kv.list<unknown>({ prefix: ["stats"] })) {
       const v = e.value;
-      if (v instanceof Deno.KvU64) apply(e.key, Number(v.value));
-      else if (typeof v === "bigint") apply(e.key, Number(v));
+      if (v instanceof Deno.KvU64) applyEntry(data, e.key, Number(v.value));
+      else if (typeof v === "bigint") applyEntry(data, e.key, Number(v));
     }
-    for (const e of this.#pending.values()) apply(e.key, e.n);
+    for (const [key, n] of toEntries(this.#pending)) applyEntry(data, key, n);
     return data;
   }
+}
+
+function emptyData(): StatsData {
+  return { counts: new Map(), histograms: new Map(), statuses: new Map(), minutes: new Map() };
+}
+
+/** The KV keys and amounts of everything non-zero in `data`. */
+function toEntries(data: StatsData): [Deno.KvKey, number][] {
+  const out: [Deno.KvKey, number][] = [];
+  for (const [id, counts] of data.counts) {
+    const [dim, name] = id.split("\u0001");
+    for (const metric in counts) {
+      const n = counts[metric as CountName];
+      if (n) out.push([["stats", "c", dim, name, metric], n]);
+    }
+  }
+  for (const [kind, byProvider] of data.histograms) {
+    for (const [provider, buckets] of byProvider) {
+      buckets.forEach((n, i) => {
+        if (n) out.push([["stats", "h", kind, provider, i], n]);
+      });
+    }
+  }
+  for (const [provider, byModel] of data.statuses) {
+    for (const [model, byStatus] of byModel) {
+      for (const [status, n] of byStatus) {
+        if (n) out.push([["stats", "s", provider, model, status], n]);
+      }
+    }
+  }
+  for (const [minute, m] of data.minutes) {
+    if (m.requests) out.push([["stats", "m", minute, "requests"], m.requests]);
+    if (m.errors) out.push([["stats", "m", minute, "errors"], m.errors]);
+  }
+  return out;
+}
+
+/** Adds one KV entry's amount into `data`, by the shape of its key. */
+function applyEntry(data: StatsData, key: Deno.KvKey, n: number): void {
+  const [, kind, a, b, c] = key;
+  if (kind === "c") {
+    const id = `${String(a)}\u0001${String(b)}`;
+    const counts = getOr(data.counts, id, emptyCounts);
+    const metric = String(c) as CountName;
+    if (metric in counts) counts[metric] += n;
+  } else if (kind === "h") {
+    const buckets = bucketsOf(data, String(a), String(b));
+    const i = Number(c);
+    if (i >= 0 && i < buckets.length) buckets[i] += n;
+  } else if (kind === "s") {
+    addStatus(data, String(a), String(b), String(c), n);
+  } else if (kind === "m") {
+    const m = minuteOf(data, Number(a));
+    if (b === "requests") m.requests += n;
+    else if (b === "errors") m.errors += n;
+  }
+}
+
+function bucketsOf(data: StatsData, kind: string, provider: string): number[] {
+  const byProvider = getOr(data.histograms, kind, () => new Map<string, number[]>());
+  return getOr(
+    byProvider,
+    provider,
+    () => new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0),
+  );
+}
+
+function addStatus(data: StatsData, provider: string, model: string, status: string, n: number) {
+  const byModel = getOr(data.statuses, provider, () => new Map<string, Map<string, number>>());
+  const byStatus = getOr(byModel, model, () => new Map<string, number>());
+  byStatus.set(status, (byStatus.get(status) ?? 0) + n);
+}
+
+function minuteOf(data: StatsData, minute: number): { requests: number; errors: number } {
+  return getOr(data.minutes, minute, () => ({ requests: 0, errors: 0 }));
 }
 
 export function emptyCounts(): Counts {

@@ -54,7 +54,7 @@ export async function handleConversation(
   if (!observer) return await serveConversation(c, format, hints, deps);
   const rec = observer.begin(format.id, hints.model ?? "", hints.stream ?? false);
   try {
-    return observer.track(rec, await serveConversation(c, format, hints, deps, rec));
+    return await observer.track(rec, await serveConversation(c, format, hints, deps, rec));
   } catch (err) {
     observer.finish(rec, err instanceof ClientGoneError ? 499 : toGatewayError(err).status);
     throw err;

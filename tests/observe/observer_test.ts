@@ -31,7 +31,7 @@ Deno.test("a tracked stream is finished when it ends: TTFB, latency, usage from 
     rec.failed(429, "rate_limit");
     rec.route("anth", "acct2", "claude-x");
     const middle = Array.from({ length: 50 }, () => 'data: {"type":"content_block_delta"}\n\n');
-    const res = obs.track(
+    const res = await obs.track(
       rec,
       new Response(
         sse([
@@ -70,13 +70,36 @@ Deno.test("a client that leaves mid-stream is logged as 499", async () => {
   const obs = new Observer(kv, () => CONFIG, createLogger({ write: () => {} }));
   try {
     const rec = obs.begin("openai_chat", "m", true);
-    const res = obs.track(rec, new Response(sse(["data: 1\n\n", "data: 2\n\n", "data: 3\n\n"], 5)));
+    const res = await obs.track(
+      rec,
+      new Response(sse(["data: 1\n\n", "data: 2\n\n", "data: 3\n\n"], 5)),
+    );
     const reader = res.body!.getReader();
     await reader.read();
     await reader.cancel();
     assert.equal(rec.done, true);
     assert.equal((await obs.log.recent(1))[0].status, 499);
     assert.equal(countsOf(await obs.stats.read(), "all", "").failure, 1);
+  } finally {
+    await obs.close();
+    kv.close();
+  }
+});
+
+Deno.test("a plain answer is scanned whole and sent on as bytes", async () => {
+  const kv = await Deno.openKv(":memory:");
+  const obs = new Observer(kv, () => CONFIG, createLogger({ write: () => {} }));
+  try {
+    const rec = obs.begin("gemini", "g", false);
+    const body = JSON.stringify({
+      candidates: [{ content: { parts: [{ text: "x".repeat(20_000) }] } }],
+      usageMetadata: { promptTokenCount: 5, candidatesTokenCount: 6 },
+    });
+    const res = await obs.track(rec, Response.json(JSON.parse(body)));
+    assert.equal(rec.done, true);
+    assert.equal(await res.text(), body);
+    const [entry] = await obs.log.recent(1);
+    assert.deepEqual([entry.input_tokens, entry.output_tokens, entry.stream], [5, 6, false]);
   } finally {
     await obs.close();
     kv.close();
