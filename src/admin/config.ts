@@ -5,6 +5,7 @@ import type { KvConfigStore, KvConfigWriteResult } from "../config/kv_config.ts"
 import { type ConfigLayers, maskConfig } from "../config/layers.ts";
 import { ConfigError } from "../config/load.ts";
 import type { RuntimeState } from "../config/store.ts";
+import type { Config } from "../config/schema.ts";
 import { GatewayError, RequestError } from "../errors.ts";
 import { describeIssue } from "../formats/describe_issue.ts";
 import { readJsonBody } from "../http/body.ts";
@@ -122,14 +123,22 @@ function applied(deps: ConfigAdminDeps, result: KvConfigWriteResult): Record<str
   };
 }
 
-function validated(f: () => unknown): void {
+/** Validates a candidate KV layer; refuses one that would switch the admin API off. */
+function validated(f: () => Config): void {
+  let config: Config;
   try {
-    f();
+    config = f();
   } catch (err) {
     if (err instanceof ConfigError) {
       throw new RequestError(`Invalid config: ${err.problems.join("; ")}`, "invalid_config");
     }
     throw err;
+  }
+  if (!config.auth.admin_token) {
+    throw new RequestError(
+      "Invalid config: it sets no admin token, which would lock the admin API; keep auth.admin_token or set ADMIN_TOKEN.",
+      "invalid_config",
+    );
   }
 }
 

@@ -71,6 +71,9 @@ Deno.test("/admin/config: PUT validates, versions and applies at once; GET masks
     assert.match(JSON.stringify(bad.json), /providers\[0\]\.type/);
     assert.equal((await call(u, "PUT", got.json.stored)).status, 400);
     assert.equal((await call(u, "PUT", [1, 2])).status, 400);
+    const lockout = await call(u, "PUT", { auth: { api_keys: ["sk-client-abcdef123"] } });
+    assert.equal(lockout.status, 400);
+    assert.match(JSON.stringify(lockout.json), /admin token/);
     assert.equal((await call(u, "PUT", "{", ADMIN)).status, 400);
 
     // Rollback to the file-only state is not possible (no v0), rollback to v1 after v2 is.
