@@ -11,6 +11,8 @@ const MAX_MODELS = 64;
 /** Bytes of the head and of the tail of an answer kept to find its usage. */
 const SCAN_BYTES = 4096;
 const DECODER = new TextDecoder();
+/** The model label of requests that never reached a provider (unknown model, bad request). */
+const UNROUTED = "(unrouted)";
 
 /** One request being served: filled in by the route and the retry loop, then finished. */
 export class RequestRecord {
@@ -122,10 +124,12 @@ export class Observer {
   #trackStream(rec: RequestRecord, res: Response): Response {
     const body = res.body as ReadableStream<Uint8Array>;
     let head: Uint8Array | undefined;
-    let tail: Uint8Array[] = [];
+    let prev: Uint8Array | undefined;
+    let last: Uint8Array | undefined;
     const finish = (status: number): void => {
       if (rec.done) return;
-      const parts = head && !tail.includes(head) ? [head, ...tail] : tail;
+      const parts: Uint8Array[] = [];
+      for (const p of [head, prev, last]) if (p && !parts.includes(p)) parts.push(p);
       const text = DECODER.decode(concat(parts));
       rec.usage = scanUsage(text);
       this.finish(rec, status);
@@ -137,7 +141,8 @@ export class Observer {
           head = chunk;
         }
         // Only references are kept: the last two chunks, cut to the scan size when read.
-        tail = tail.length < 2 ? [...tail, chunk] : [tail[1], chunk];
+        prev = last;
+        last = chunk;
         controller.enqueue(chunk);
       },
       flush() {
@@ -170,7 +175,9 @@ export class Observer {
     const s = this.stats;
     const failed = status >= 400;
     const provider = rec.provider ?? "";
-    const model = this.#modelLabel(rec.servedModel ?? rec.model);
+    // A request no route took keeps its asked model in the log only: clients choose that name,
+    // and labels must stay bounded.
+    const model = rec.servedModel === null ? UNROUTED : this.#modelLabel(rec.servedModel);
     const limited = status === 429 ? 1 : 0;
     const input = rec.usage.input ?? 0;
     const output = rec.usage.output ?? 0;

@@ -94,6 +94,11 @@ Deno.test("stats and request log count concurrent requests, retries and tokens; 
     assert.equal(stats.totals.input_tokens, 24 * 11, "usage found in streams and plain answers");
     assert.equal(stats.totals.output_tokens, 24 * 7);
     assert.equal(stats.models["fake-gpt"].requests, 24);
+    assert.deepEqual(
+      Object.keys(stats.models).sort(),
+      ["(unrouted)", "fake-gpt"],
+      "bounded labels",
+    );
     assert.equal(stats.providers.oai.success, 24);
     assert.ok(stats.latency_ms.p50 !== null && stats.latency_ms.p95 !== null);
     assert.ok(stats.latency_ms.p50 <= stats.latency_ms.p95);
