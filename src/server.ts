@@ -97,7 +97,7 @@ export async function startGateway(
           observer,
           refreshJob,
           shutdown: async () => {
-            following.close();
+            await following.close();
             await server.shutdown();
             await observer.close();
           },

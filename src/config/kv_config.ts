@@ -121,7 +121,7 @@ export class KvConfigStore {
     knownVersion: number,
     onChange: (entry: KvConfigEntry | null) => void,
     options: { pollMs?: number; onError?: (err: unknown) => void } = {},
-  ): { close(): void } {
+  ): { close(): Promise<void> } {
     let known = knownVersion;
     let closed = false;
     const seen = (e: Deno.KvEntryMaybe<unknown>): void => {
@@ -133,7 +133,7 @@ export class KvConfigStore {
     };
     const stream = this.#kv.watch([CURRENT_KEY]);
     const reader = stream.getReader();
-    (async () => {
+    const watching = (async () => {
       try {
         for (;;) {
           const { value, done } = await reader.read();
@@ -144,18 +144,23 @@ export class KvConfigStore {
         if (!closed) options.onError?.(err);
       }
     })();
-    const timer = setInterval(async () => {
-      try {
-        seen(await this.#kv.get(CURRENT_KEY));
-      } catch (err) {
-        options.onError?.(err);
-      }
+    let polling: Promise<void> = Promise.resolve();
+    const timer = setInterval(() => {
+      polling = (async () => {
+        try {
+          seen(await this.#kv.get(CURRENT_KEY));
+        } catch (err) {
+          if (!closed) options.onError?.(err);
+        }
+      })();
     }, options.pollMs ?? 5_000);
     return {
-      close() {
+      // Resolves once no KV operation of this follower is pending, so the KV can be closed.
+      async close() {
         closed = true;
         clearInterval(timer);
-        reader.cancel().catch(() => {});
+        await reader.cancel().catch(() => {});
+        await Promise.all([watching, polling]);
       },
     };
   }

@@ -87,7 +87,7 @@ Deno.test("KvConfigStore.follow reports another writer's change, not the known v
       }
       assert.deepEqual(seen, [2]);
     } finally {
-      f.close();
+      await f.close();
     }
   } finally {
     a.close();
