@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { ConfigLayers, maskConfig } from "../../src/config/layers.ts";
 import { ConfigError } from "../../src/config/load.ts";
 import { ConfigStore } from "../../src/config/store.ts";
+import { KvConfigStore } from "../../src/config/kv_config.ts";
 import { createLogger } from "../../src/observe/logger.ts";
 
 const logger = createLogger({ level: "error", write: () => {} });
@@ -85,4 +86,27 @@ Deno.test("maskConfig masks keys, tokens, secrets, header values and URL passwor
   ) assert.ok(!text.includes(s), s);
   assert.ok(text.includes("https://oauth2.example/token"));
   assert.ok(text.includes('"count_tokens":"estimate"'));
+});
+
+Deno.test("ConfigLayers.loadKv: a stored config that no longer fits is logged and left out", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const store = new KvConfigStore(kv);
+    // Valid when stored (the file then defined "gone"); the file no longer does.
+    await store.put({ models: { a: { routes: [{ provider: "gone", model: "x" }] } } });
+    const lines: string[] = [];
+    const log = createLogger({ level: "warn", write: (l) => lines.push(l) });
+    const layers = new ConfigLayers({ fileRaw: { port: 1234 }, env: {} });
+    const config = await layers.loadKv(store, log);
+    assert.equal(config.port, 1234);
+    assert.equal(layers.kvVersion, 0);
+    assert.match(lines.join("\n"), /config stored in KV not used.*unknown provider .*gone/);
+    // A fitting one is used.
+    await store.put({ port: 4321 });
+    const again = new ConfigLayers({ fileRaw: { port: 1234 }, env: {} });
+    assert.equal((await again.loadKv(store, log)).port, 4321);
+    assert.equal(again.kvVersion, 2);
+  } finally {
+    kv.close();
+  }
 });
