@@ -45,6 +45,7 @@ export class RequestLog {
   #buffer: PendingEntry[] = [];
   #onError: (err: unknown) => void;
   #sinceTrim = 0;
+  #lock: Promise<unknown> = Promise.resolve();
   size: number;
   ttlMs: number;
 
@@ -64,8 +65,22 @@ export class RequestLog {
     if (this.#buffer.length > this.size) this.#buffer.shift();
   }
 
+  /**
+   * Flushes and reads run one at a time: a read during a flush would see the counts neither in
+   * memory (taken by the flush) nor in KV (not yet committed).
+   */
+  #exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#lock.then(fn, fn);
+    this.#lock = run.catch(() => {});
+    return run;
+  }
+
   /** Writes buffered entries to KV; failed batches are reported and dropped, never retried. */
-  async flush(): Promise<void> {
+  flush(): Promise<void> {
+    return this.#exclusive(() => this.#flush());
+  }
+
+  async #flush(): Promise<void> {
     if (this.#buffer.length === 0) return;
     const batch = this.#buffer.map(materialize);
     this.#buffer = [];
@@ -105,7 +120,11 @@ export class RequestLog {
   }
 
   /** The newest entries first, unflushed ones included. */
-  async recent(limit: number): Promise<RequestEntry[]> {
+  recent(limit: number): Promise<RequestEntry[]> {
+    return this.#exclusive(() => this.#recent(limit));
+  }
+
+  async #recent(limit: number): Promise<RequestEntry[]> {
     const n = Math.max(0, Math.min(limit, this.size));
     const out = this.#buffer.slice(-n).reverse().map(materialize);
     const seen = new Set(out.map((e) => e.id));

@@ -41,6 +41,7 @@ export class StatsStore {
   #pending = emptyData();
   #onError: (err: unknown) => void;
   #lastPrune = 0;
+  #lock: Promise<unknown> = Promise.resolve();
 
   constructor(kv: Deno.Kv, onError: (err: unknown) => void = () => {}) {
     this.#kv = kv;
@@ -80,8 +81,22 @@ export class StatsStore {
     if (failed) m.errors++;
   }
 
+  /**
+   * Flushes and reads run one at a time: a read during a flush would see the counts neither in
+   * memory (taken by the flush) nor in KV (not yet committed).
+   */
+  #exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#lock.then(fn, fn);
+    this.#lock = run.catch(() => {});
+    return run;
+  }
+
   /** Writes pending counts to KV. A failure is reported and the counts kept for the next try. */
-  async flush(now = Date.now()): Promise<void> {
+  flush(now = Date.now()): Promise<void> {
+    return this.#exclusive(() => this.#flush(now));
+  }
+
+  async #flush(now: number): Promise<void> {
     const pending = toEntries(this.#pending);
     this.#pending = emptyData();
     for (let i = 0; i < pending.length; i += MUTATIONS_PER_COMMIT) {
@@ -108,7 +123,11 @@ export class StatsStore {
   }
 
   /** KV totals plus this instance's unflushed counts. */
-  async read(): Promise<StatsData> {
+  read(): Promise<StatsData> {
+    return this.#exclusive(() => this.#read());
+  }
+
+  async #read(): Promise<StatsData> {
     const data = emptyData();
     for await (const e of this.#kv.list<unknown>({ prefix: ["stats"] })) {
       const v = e.value;

@@ -84,3 +84,39 @@ Deno.test("minute buckets for the chart are deleted after two hours", async () =
     kv.close();
   }
 });
+
+Deno.test("a read during a slow flush still sees the counts being written", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    // Commits take 50 ms, as on a busy KV.
+    const slow = new Proxy(kv, {
+      get(target, prop) {
+        if (prop === "atomic") {
+          return () => {
+            const op = target.atomic();
+            return {
+              sum(key: Deno.KvKey, n: bigint) {
+                op.sum(key, n);
+                return this;
+              },
+              commit: async () => {
+                await new Promise((r) => setTimeout(r, 50));
+                return await op.commit();
+              },
+            };
+          };
+        }
+        const v = Reflect.get(target, prop);
+        return typeof v === "function" ? v.bind(target) : v;
+      },
+    }) as Deno.Kv;
+    const s = new StatsStore(slow);
+    s.count("all", "", "requests", 5);
+    const flushing = s.flush();
+    assert.equal(countsOf(await s.read(), "all", "").requests, 5);
+    await flushing;
+    assert.equal(countsOf(await s.read(), "all", "").requests, 5);
+  } finally {
+    kv.close();
+  }
+});
