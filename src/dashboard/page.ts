@@ -39,6 +39,10 @@ export const DASHBOARD_HTML = `<!doctype html>
       aria-label="Requests and errors per minute over the last hour"></svg>
     <p class="legend"><i class="ok"></i> requests <i class="bad"></i> errors</p>
   </section>
+  <section><h2>Providers</h2><div class="scroll"><table id="providers">
+    <thead><tr><th>Provider</th><th>Requests</th><th>Errors</th><th>Rate-limited</th>
+    <th>Retries</th><th>Tokens in / out</th></tr></thead><tbody></tbody>
+  </table></div></section>
   <section><h2>Accounts</h2><div class="scroll"><table id="accounts">
     <thead><tr><th>Provider</th><th>Label</th><th>Status</th><th>Cooldown</th><th>Expires</th>
     <th>Requests</th><th>Errors</th><th>Last error</th><th></th></tr></thead><tbody></tbody>

@@ -78,6 +78,16 @@ export const DASHBOARD_JS = String.raw`"use strict";
     });
   }
 
+  function renderProviders(providers) {
+    var body = $("providers").tBodies[0];
+    body.textContent = "";
+    Object.keys(providers).sort().forEach(function (id) {
+      var p = providers[id];
+      body.appendChild(row([id, fmtNum(p.requests), fmtNum(p.failure), fmtNum(p.rate_limited),
+        fmtNum(p.retries), fmtNum(p.input_tokens) + " / " + fmtNum(p.output_tokens)]));
+    });
+  }
+
   function renderAccounts(list, cooldowns) {
     var body = $("accounts").tBodies[0];
     body.textContent = "";
@@ -175,6 +185,7 @@ export const DASHBOARD_JS = String.raw`"use strict";
     return Promise.all([api("/admin/stats"), api("/admin/credentials"), api("/admin/logs?limit=50")])
       .then(function (r) {
         renderStats(r[0]);
+        renderProviders(r[0].providers || {});
         renderAccounts(r[1].accounts || [], r[0].cooldowns || []);
         renderRequests(r[2].entries || []);
         $("status").textContent = "updated " + new Date().toLocaleTimeString();

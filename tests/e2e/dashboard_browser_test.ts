@@ -102,6 +102,7 @@ Deno.test({
       await waitFor(async () => Number(await page.textContent("#total-requests")) === before + 3);
       await page.waitForSelector("#requests tbody tr", { timeout: 5000 });
       assert.match((await page.textContent("#requests tbody")) ?? "", /fake-gpt/);
+      assert.match((await page.textContent("#providers tbody")) ?? "", /oai\s*3/);
       assert.match((await page.textContent("#snippets")) ?? "", /ANTHROPIC_BASE_URL=http:\/\/127/);
 
       // The token stays for the tab: a reload goes straight to the board.
