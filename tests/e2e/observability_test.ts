@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { startFakeOpenAI } from "../fakes/openai_upstream.ts";
 import { startTestGateway, type TestGateway } from "./start_gateway.ts";
+import { startGatewayProcess } from "./gateway_process.ts";
 
 const ADMIN = "admin-secret-token";
 const CLIENT = "sk-client-observability";
@@ -257,5 +258,52 @@ Deno.test("the dashboard page loads without a token, with a strict CSP and no ou
   } finally {
     await gw.close();
     await upstream.close();
+  }
+});
+
+Deno.test("LOG_FORMAT=json: the real process writes one JSON object a line, request ids, masked keys", async () => {
+  const upstream = await startFakeOpenAI();
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/config.json`;
+  await Deno.writeTextFile(path, JSON.stringify({ ...config(upstream.url), port: 0 }));
+  const gw = await startGatewayProcess({
+    args: ["--config", path],
+    env: { KV_PATH: `${dir}/kv.sqlite3`, LOG_FORMAT: "json", LOG_LEVEL: "info" },
+  });
+  try {
+    const ids: string[] = [];
+    // Round robin over a good and a limited key: within a few requests one is retried.
+    for (let i = 0; i < 6; i++) {
+      const id = `proc-${i}`;
+      ids.push(id);
+      const res = await fetch(`${gw.url}/v1/chat/completions`, {
+        method: "POST",
+        headers: {
+          authorization: `Bearer ${CLIENT}`,
+          "content-type": "application/json",
+          "x-request-id": id,
+        },
+        body: JSON.stringify({ model: "fake-gpt", messages: [{ role: "user", content: "hi" }] }),
+      });
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get("x-request-id"), id);
+      await res.text();
+    }
+    const line = await gw.waitForLine(/attempt failed/, 5000);
+    const parsed = JSON.parse(line) as Record<string, unknown>;
+    assert.equal(parsed.level, "info");
+    assert.ok(ids.includes(String(parsed.request_id)), `request id on the line: ${line}`);
+    for (const l of gw.lines) {
+      if (!l.startsWith("{")) continue; // Deno's own warnings, if any
+      const obj = JSON.parse(l) as Record<string, unknown>;
+      assert.equal(typeof obj.time, "string");
+      assert.equal(typeof obj.msg, "string");
+    }
+    const all = gw.lines.join("\n");
+    assert.ok(!all.includes("abcdef654321") && !all.includes("abcdef123456"), "keys masked");
+  } finally {
+    await gw.stop();
+    await upstream.close();
+    await Deno.remove(dir, { recursive: true });
   }
 });
