@@ -76,7 +76,14 @@ export async function startGateway(
     logger: options.logger,
     keys: new KeyRotator(),
     accounts,
-    cooldowns: new Cooldowns(options.kv),
+    cooldowns: new Cooldowns(
+      options.kv,
+      Date.now,
+      (err) =>
+        options.logger.warn("KV unavailable for cooldowns; kept in memory", {
+          error: err instanceof Error ? err.message : "error",
+        }),
+    ),
     affinity: new SessionAffinity(),
     quota: new QuotaBook(),
     refreshJob,

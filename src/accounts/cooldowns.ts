@@ -8,6 +8,8 @@ import { withKvRetry } from "../kv_retry.ts";
  */
 
 const MIRROR_TTL_MS = 2_000;
+/** How long a request waits for its cooldown's KV write before going on without it. */
+const SAVE_WAIT_MS = 250;
 const EMPTY: Map<string, Cooldown> = new Map();
 
 export interface Cooldown {
@@ -23,9 +25,17 @@ export class Cooldowns {
   readonly #loadedAt = new Map<string, number>();
   readonly #loading = new Map<string, Promise<void>>();
 
-  constructor(kv: Deno.Kv, now: () => number = Date.now) {
+  readonly #onKvError: (err: unknown) => void;
+
+  /** `onKvError` hears of KV failures, which never fail a request (the memory mirror holds). */
+  constructor(
+    kv: Deno.Kv,
+    now: () => number = Date.now,
+    onKvError: (err: unknown) => void = () => {},
+  ) {
     this.#kv = kv;
     this.#now = now;
+    this.#onKvError = onKvError;
   }
 
   /** The provider's active cooldowns (refreshed from KV when the mirror is stale). */
@@ -33,6 +43,12 @@ export class Cooldowns {
     const at = this.#loadedAt.get(providerId) ?? 0;
     // Synchronous when the mirror is fresh: this runs on every request.
     if (this.#now() - at <= MIRROR_TTL_MS) return this.#current(providerId);
+    // Once loaded, a stale mirror is served while it reloads in the background: a slow or
+    // locked KV (up to seconds per try) never holds a request up.
+    if (at > 0) {
+      this.#load(providerId);
+      return this.#current(providerId);
+    }
     return this.#load(providerId).then(() => this.#current(providerId));
   }
 
@@ -60,15 +76,19 @@ export class Cooldowns {
     if (current && current.until >= until) return;
     map.set(credentialId, { until, reason });
     this.#mirror.set(providerId, map);
-    try {
-      await withKvRetry(() =>
-        this.#kv.set(["cooldown", providerId, credentialId], { until, reason }, {
-          expireIn: Math.ceil(seconds * 1000),
-        })
-      );
-    } catch {
+    const saved = withKvRetry(() =>
+      this.#kv.set(["cooldown", providerId, credentialId], { until, reason }, {
+        expireIn: Math.ceil(seconds * 1000),
+      })
+    ).then(() => {}, (err) => {
       // KV trouble must not fail the request: the in-memory cooldown still holds here.
-    }
+      this.#onKvError(err);
+    });
+    // Usually done in a millisecond; a locked KV file would otherwise hold the request up for
+    // its whole busy timeout (5 s per try), so the write finishes in the background then.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([saved, new Promise<void>((r) => timer = setTimeout(r, SAVE_WAIT_MS))]);
+    clearTimeout(timer);
   }
 
   async #load(providerId: string): Promise<void> {
@@ -89,8 +109,9 @@ export class Cooldowns {
           if (!map.has(id) || map.get(id)!.until < c.until) map.set(id, c);
         }
         this.#mirror.set(providerId, map);
-      } catch {
+      } catch (err) {
         // Keep the old mirror when KV cannot be read.
+        this.#onKvError(err);
       }
       this.#loadedAt.set(providerId, this.#now());
     })().finally(() => this.#loading.delete(providerId));

@@ -85,6 +85,27 @@ export class AccountManager {
   async accountsOf(providerId: string): Promise<Account[]> {
     const hit = this.#cache.get(providerId);
     if (hit && this.#now() - hit.at < CACHE_TTL_MS) return hit.accounts;
+    // A stale list is served while it is re-read in the background, so a slow or locked KV
+    // never holds requests up; writes through the admin API invalidate, so they are seen.
+    if (hit) {
+      if (!this.#reloading.has(providerId)) {
+        this.#reloading.add(providerId);
+        this.#readAccounts(providerId, hit).catch(() => {}).finally(() =>
+          this.#reloading.delete(providerId)
+        );
+      }
+      return hit.accounts;
+    }
+    return await this.#readAccounts(providerId, undefined);
+  }
+
+  readonly #reloading = new Set<string>();
+
+  async #readAccounts(
+    providerId: string,
+    hit: { at: number; accounts: Account[] } | undefined,
+  ): Promise<Account[]> {
+    const generation = this.#generation;
     let list;
     try {
       list = await this.#store.list(providerId, (err) => this.#logger.warn(err.message));
@@ -94,16 +115,32 @@ export class AccountManager {
         provider: providerId,
         error: err instanceof Error ? err.message : "error",
       });
-      if (hit) return hit.accounts;
-      throw err;
+      if (hit) {
+        // Try KV again after the usual interval, not on every request.
+        if (generation === this.#generation) {
+          this.#cache.set(providerId, { at: this.#now(), accounts: hit.accounts });
+        }
+        return hit.accounts;
+      }
+      throw new UpstreamError(503, "The account store (KV) is unavailable; retry shortly.", {
+        code: "kv_unavailable",
+        retryAfter: 1,
+        cause: err,
+      });
     }
     const accounts = list.map((v) => v.account).sort((a, b) => a.created_at - b.created_at);
-    this.#cache.set(providerId, { at: this.#now(), accounts });
+    // A read that started before a write (invalidate) must not put the old list back.
+    if (generation === this.#generation) {
+      this.#cache.set(providerId, { at: this.#now(), accounts });
+    }
     return accounts;
   }
 
+  #generation = 0;
+
   /** Drops the cached list so the next read sees KV (after any write). */
   invalidate(providerId: string): void {
+    this.#generation++;
     this.#cache.delete(providerId);
   }
 
@@ -114,7 +151,8 @@ export class AccountManager {
   apiKeysOf(providerId: string): string[] | Promise<string[]> {
     const hit = this.#cache.get(providerId);
     if (hit && this.#now() - hit.at < CACHE_TTL_MS) return keysOf(hit.accounts);
-    return this.accountsOf(providerId).then(keysOf);
+    // Unreadable KV: the provider's configured keys still serve; stored ones join later.
+    return this.accountsOf(providerId).then(keysOf, () => []);
   }
 
   /**
