@@ -129,7 +129,8 @@ function releasing(body: ReadableStream<Uint8Array>, done: () => void): Readable
 /** Sum of header name and value lengths: what `limits.max_header_bytes` bounds. */
 export function headerBytes(headers: Headers): number {
   let n = 0;
-  for (const [k, v] of headers) n += k.length + v.length + 4;
+  // forEach, not the iterator: no [name, value] array per header on the hot path.
+  headers.forEach((v, k) => n += k.length + v.length + 4);
   return n;
 }
 

@@ -209,6 +209,14 @@ async function readWhole(
   return new WholeResponse(bytes, { status, statusText: res.statusText, headers });
 }
 
+/**
+ * The bytes of an answer `fetchUpstream` read whole, else its body stream: relaying the bytes
+ * lets the server send them in one write instead of pumping a stream.
+ */
+export function relayBody(res: Response): BodyInit | null {
+  return res instanceof WholeResponse && !res.bodyUsed ? res.whole : res.body;
+}
+
 const ERROR_BODY = /^\s*\{\s*"(error"\s*:|type"\s*:\s*"error")/;
 const ascii = new TextDecoder();
 
@@ -219,6 +227,13 @@ function isErrorBody(bytes: Uint8Array): boolean {
 
 /** An upstream answer read whole, whose `json()` reports malformed JSON as a 502, not a bug. */
 class WholeResponse extends Response {
+  readonly whole: Uint8Array<ArrayBuffer>;
+
+  constructor(bytes: Uint8Array<ArrayBuffer>, init: ResponseInit) {
+    super(bytes, init);
+    this.whole = bytes;
+  }
+
   override async json(): Promise<unknown> {
     const text = await this.text();
     try {

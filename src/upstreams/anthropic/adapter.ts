@@ -7,7 +7,7 @@ import { anthropicErrorEvent, AnthropicSseToIrStream } from "../../formats/anthr
 import { guardSseStream } from "../../http/stream_guard.ts";
 import type { IrEvent, IrRequest, IrResponse } from "../../ir/types.ts";
 import { maskSecretsInText } from "../../observe/mask.ts";
-import { fetchUpstream, parseRetryAfter } from "../fetch_upstream.ts";
+import { fetchUpstream, parseRetryAfter, relayBody } from "../fetch_upstream.ts";
 import { sseBodyToIr } from "../ir_stream.ts";
 import { DEFAULT_BASE_URLS } from "../presets.ts";
 import type { CallContext, NativeForward, Upstream } from "../types.ts";
@@ -54,7 +54,7 @@ export const anthropicUpstream: Upstream = {
     out.set("content-type", contentType);
     if (!res.body) return new Response(null, { status: res.status, headers: out });
     if (!contentType.includes("text/event-stream")) {
-      return new Response(res.body, { status: res.status, headers: out });
+      return new Response(relayBody(res), { status: res.status, headers: out });
     }
     out.set("cache-control", "no-cache");
     const stream = guardSseStream(res.body, {

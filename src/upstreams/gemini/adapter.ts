@@ -11,7 +11,7 @@ import { guardSseStream } from "../../http/stream_guard.ts";
 import { maskSecretsInText } from "../../observe/mask.ts";
 import type { IrEvent, IrRequest, IrResponse } from "../../ir/types.ts";
 import { SseParserStream } from "../../sse.ts";
-import { ClientGoneError, fetchUpstream } from "../fetch_upstream.ts";
+import { ClientGoneError, fetchUpstream, relayBody } from "../fetch_upstream.ts";
 import type { CallContext, NativeForward, Upstream } from "../types.ts";
 import { clientStatus, geminiUpstreamError, googleRetryAfter, parseGoogleError } from "./errors.ts";
 
@@ -180,7 +180,7 @@ export async function relayGeminiAnswer(
   }
   out.set("content-type", res.headers.get("content-type") ?? "application/json; charset=UTF-8");
   if (!res.body) return new Response(null, { status: res.status, headers: out });
-  if (!options.sse) return new Response(res.body, { status: res.status, headers: out });
+  if (!options.sse) return new Response(relayBody(res), { status: res.status, headers: out });
   out.set("cache-control", "no-cache");
   const body = guardSseStream(res.body, {
     onError: () =>

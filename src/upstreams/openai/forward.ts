@@ -4,7 +4,7 @@ import { guardSseStream } from "../../http/stream_guard.ts";
 import { maskSecretsInText } from "../../observe/mask.ts";
 import { encodeSse } from "../../sse.ts";
 import { OPENAI_COMPATIBLE_PRESETS } from "../presets.ts";
-import { type ClientSignal, fetchUpstream, parseRetryAfter } from "../fetch_upstream.ts";
+import { type ClientSignal, fetchUpstream, parseRetryAfter, relayBody } from "../fetch_upstream.ts";
 
 /** Upstream response headers worth relaying to the client (rate-limit state). */
 const RELAYED_HEADERS = /^(retry-after|x-ratelimit-[a-z-]+)$/;
@@ -79,7 +79,7 @@ export async function forwardOpenAI(
   out["content-type"] = contentType;
   if (!res.body) return new Response(null, { status: res.status, headers: out });
   if (!contentType.includes("text/event-stream")) {
-    return new Response(res.body, { status: res.status, headers: out });
+    return new Response(relayBody(res), { status: res.status, headers: out });
   }
   out["cache-control"] = "no-cache";
   const body = guardSseStream(res.body, {
