@@ -1,0 +1,98 @@
+import assert from "node:assert/strict";
+import { UpstreamError } from "../../src/errors.ts";
+import {
+  fetchUpstream,
+  probeConnect,
+  UpstreamIdleError,
+  watchIdle,
+} from "../../src/upstreams/fetch_upstream.ts";
+
+/** A loopback server that accepts connections and never answers. */
+function silentServer(): { url: string; close(): void } {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns: Deno.Conn[] = [];
+  (async () => {
+    for await (const c of listener) conns.push(c);
+  })().catch(() => {});
+  return {
+    url: `http://127.0.0.1:${(listener.addr as Deno.NetAddr).port}`,
+    close() {
+      listener.close();
+      for (const c of conns) c.close();
+    },
+  };
+}
+
+function deadPort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+Deno.test("probeConnect: a listening host connects, a closed port does not", async () => {
+  const s = silentServer();
+  try {
+    assert.equal(await probeConnect(s.url, 1000), true);
+    assert.equal(await probeConnect(`http://127.0.0.1:${deadPort()}`, 1000), false);
+  } finally {
+    s.close();
+  }
+});
+
+Deno.test("a slow but reachable upstream is not taken for a dead one: 504 at first_byte_timeout_ms", async () => {
+  const s = silentServer();
+  try {
+    const started = Date.now();
+    await assert.rejects(
+      fetchUpstream(s.url, {
+        method: "POST",
+        body: "{}",
+        timeoutMs: 60_000,
+        timeouts: { connect_timeout_ms: 30, first_byte_timeout_ms: 250 },
+        clientSignal: new AbortController().signal,
+      }),
+      (err: unknown) => {
+        assert.ok(err instanceof UpstreamError);
+        assert.equal(err.status, 504);
+        assert.equal(err.code, "upstream_timeout");
+        return true;
+      },
+    );
+    const took = Date.now() - started;
+    assert.ok(took >= 240 && took < 2000, `gave up after ${took} ms`);
+  } finally {
+    s.close();
+  }
+});
+
+Deno.test("watchIdle: a body silent for longer than the idle timeout errors with 504 and aborts the upstream", async () => {
+  const upstream = new AbortController();
+  let pulls = 0;
+  const body = new ReadableStream<Uint8Array>({
+    pull(c) {
+      if (pulls++ === 0) c.enqueue(new Uint8Array([1]));
+      // then silence until aborted
+      return new Promise((_, reject) =>
+        upstream.signal.addEventListener("abort", () => reject(new Error("aborted")))
+      );
+    },
+  });
+  const reader = watchIdle(body, 80, upstream).getReader();
+  assert.deepEqual((await reader.read()).value, new Uint8Array([1]));
+  const started = Date.now();
+  await assert.rejects(reader.read(), (err: unknown) => err instanceof UpstreamIdleError);
+  assert.ok(upstream.signal.aborted);
+  assert.ok(Date.now() - started < 1000);
+});
+
+Deno.test("watchIdle: a client reading slowly is not the upstream's silence", async () => {
+  const upstream = new AbortController();
+  const body = ReadableStream.from([new Uint8Array([1]), new Uint8Array([2])]);
+  const reader = watchIdle(body, 30, upstream).getReader();
+  await reader.read();
+  await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual((await reader.read()).value, new Uint8Array([2]));
+  assert.equal((await reader.read()).done, true);
+  assert.equal(upstream.signal.aborted, false);
+});
