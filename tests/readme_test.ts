@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { parseDoctorArgs, runDoctor } from "../src/cli/doctor.ts";
 import { ENV_OVERRIDES, validateConfig } from "../src/config/load.ts";
+import { parse as parseYaml } from "yaml";
 import { startTestGateway, type TestGateway } from "./e2e/start_gateway.ts";
+import { startEchoServer } from "./fakes/echo_server.ts";
 
 /**
  * Every fenced block of README.md is run or validated: JSON configs against the schema, TS
@@ -51,7 +53,8 @@ Deno.test("README: every json/yaml block is a valid config", () => {
   const configs = BLOCKS.filter((b) => b.lang === "json" || b.lang === "yaml");
   assert.ok(configs.length >= 3, "minimal, full and accounts examples");
   for (const b of configs) {
-    assert.doesNotThrow(() => validateConfig(JSON.parse(b.body)), `README.md:${b.line}`);
+    const raw: unknown = b.lang === "json" ? JSON.parse(b.body) : parseYaml(b.body);
+    assert.doesNotThrow(() => validateConfig(raw), `README.md:${b.line}`);
   }
 });
 
@@ -99,8 +102,17 @@ Deno.test("README: shell blocks run against gateways with fakes, or name what ex
   const open = await startTestGateway({
     providers: [{ id: "demo", type: "echo", models: ["demo"] }],
   });
+  // The pass-through examples name real providers and api.example.com: here their presets and
+  // that host lead to a loopback echo server, which the guard lets through for this host only.
+  const echo = await startEchoServer();
+  const echoHost = `127.0.0.1:${echo.port}`;
+  const toEcho = { targets: [echo.url] };
   const config = {
     auth: { api_keys: [CLIENT_KEY], admin_token: ADMIN_TOKEN },
+    passthrough: {
+      allow_hosts: [echoHost],
+      presets: { openai: toEcho, anthropic: toEcho, groq: toEcho, deepseek: toEcho },
+    },
     providers: [
       { id: "demo", type: "echo", models: ["demo"] },
       { id: "gcli", type: "gemini-cli", models: ["gemini-2.5-pro"] },
@@ -125,7 +137,7 @@ Deno.test("README: shell blocks run against gateways with fakes, or name what ex
         if (word[0] === "curl") {
           curls++;
           await runCurl(
-            cmd,
+            cmd.replace("/https/api.example.com/", `/http/${echoHost}/`),
             /authorization|x-api-key|x-goog-api-key/i.test(cmd) ? keyed : open,
             home,
             where,
@@ -147,7 +159,9 @@ Deno.test("README: shell blocks run against gateways with fakes, or name what ex
       }
     }
     assert.ok(curls >= 8, `ran ${curls} curl commands`);
+    assert.ok(echo.hits >= 5, `pass-through examples reached the echo server ${echo.hits} times`);
   } finally {
+    await echo.close();
     await open.close();
     await keyed.close();
     await Deno.remove(home, { recursive: true });

@@ -20,6 +20,7 @@ export const GATEWAY_ENV = [
   "ALLOW_OPEN",
   "LLM_PROXY_CONFIG",
   "DENO_DEPLOYMENT_ID",
+  "DENO_DEPLOY",
 ];
 
 /** A stack frame as V8/Deno print them. */
