@@ -1,6 +1,5 @@
 import { Hono } from "hono";
 import { z } from "zod";
-import { constantTimeEqual } from "../auth/client_auth.ts";
 import type { KvConfigStore, KvConfigWriteResult } from "../config/kv_config.ts";
 import { type ConfigLayers, maskConfig } from "../config/layers.ts";
 import { ConfigError } from "../config/load.ts";
@@ -9,6 +8,7 @@ import type { Config } from "../config/schema.ts";
 import { GatewayError, RequestError } from "../errors.ts";
 import { describeIssue } from "../formats/describe_issue.ts";
 import { readJsonBody } from "../http/body.ts";
+import { adminTokenMiddleware } from "./admin_token.ts";
 
 export interface ConfigAdminDeps {
   state: () => RuntimeState;
@@ -26,8 +26,8 @@ const rollbackSchema = z.strictObject({ version: z.number().int().positive().opt
 export function configAdminRoutes(deps: ConfigAdminDeps): Hono {
   const app = new Hono();
 
-  app.use("/config", adminAuth(deps));
-  app.use("/config/*", adminAuth(deps));
+  app.use("/config", adminTokenMiddleware(deps.state));
+  app.use("/config/*", adminTokenMiddleware(deps.state));
 
   app.get("/config", async (c) => {
     const kv = await deps.kvConfig.current();
@@ -148,32 +148,4 @@ function expectedVersion(header: string | undefined): number | undefined {
   const m = /^\s*(?:W\/)?"?(\d{1,9})"?\s*$/.exec(header);
   if (!m) throw new RequestError("If-Match must be a config version number.", "invalid_if_match");
   return Number(m[1]);
-}
-
-function adminAuth(
-  deps: ConfigAdminDeps,
-): (
-  c: { req: { header(name: string): string | undefined } },
-  next: () => Promise<void>,
-) => Promise<void> {
-  return async (c, next) => {
-    const token = deps.state().config.auth.admin_token;
-    if (!token) {
-      throw new GatewayError(
-        403,
-        "permission",
-        "The admin API is disabled: no admin token is set.",
-        {
-          code: "admin_disabled",
-        },
-      );
-    }
-    const m = /^Bearer\s+(.+)$/i.exec(c.req.header("authorization") ?? "");
-    if (!m || !constantTimeEqual(m[1].trim(), token)) {
-      throw new GatewayError(401, "authentication", "Invalid or missing admin token.", {
-        code: "invalid_admin_token",
-      });
-    }
-    await next();
-  };
 }

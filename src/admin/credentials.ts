@@ -3,7 +3,7 @@ import { z } from "zod";
 import type { AccountManager } from "../accounts/manager.ts";
 import { credentialExpiry } from "../accounts/store.ts";
 import type { Account, Credential } from "../accounts/types.ts";
-import { constantTimeEqual } from "../auth/client_auth.ts";
+import { adminTokenMiddleware } from "./admin_token.ts";
 import type { ProviderConfig } from "../config/schema.ts";
 import type { RuntimeState } from "../config/store.ts";
 import { GatewayError, NotFoundError, RequestError } from "../errors.ts";
@@ -50,26 +50,7 @@ const patchSchema = z.strictObject({
 export function adminRoutes(deps: AdminDeps): Hono {
   const app = new Hono();
 
-  app.use("*", async (c, next) => {
-    const token = deps.state().config.auth.admin_token;
-    if (!token) {
-      throw new GatewayError(
-        403,
-        "permission",
-        "The admin API is disabled: no admin token is set.",
-        {
-          code: "admin_disabled",
-        },
-      );
-    }
-    const m = /^Bearer\s+(.+)$/i.exec(c.req.header("authorization") ?? "");
-    if (!m || !constantTimeEqual(m[1].trim(), token)) {
-      throw new GatewayError(401, "authentication", "Invalid or missing admin token.", {
-        code: "invalid_admin_token",
-      });
-    }
-    await next();
-  });
+  app.use("*", adminTokenMiddleware(deps.state));
 
   app.get("/credentials", async (c) => {
     const out: AccountView[] = [];
