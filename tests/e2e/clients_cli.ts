@@ -1,3 +1,11 @@
+import assert from "node:assert/strict";
+import {
+  type FakeOpenAI,
+  type RecordedRequest,
+  startFakeOpenAI,
+} from "../fakes/openai_upstream.ts";
+import { startTestGateway } from "./start_gateway.ts";
+
 /**
  * Runs the real coding CLIs (installed by `.ci/run` into `.cache/clients/`, git-ignored)
  * against a gateway on 127.0.0.1. Each run gets a throwaway HOME, telemetry and update checks
@@ -80,4 +88,54 @@ export async function runCli(
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** What one CLI test drives: a fake OpenAI upstream, the gateway in front, a throwaway HOME. */
+export interface ClientRig {
+  up: FakeOpenAI;
+  gatewayUrl: string;
+  home: string;
+}
+
+/**
+ * Runs `fn` with a fake OpenAI upstream serving `fake-gpt` (upstream key `upstreamKey`), a
+ * gateway accepting `clientKey` in front of it, and an empty HOME; all removed afterwards.
+ */
+export async function withClientRig(
+  keys: { clientKey: string; upstreamKey: string },
+  fn: (rig: ClientRig) => Promise<void>,
+): Promise<void> {
+  const up = await startFakeOpenAI();
+  const gw = await startTestGateway({
+    auth: { api_keys: [keys.clientKey] },
+    providers: [{
+      id: "oa",
+      type: "openai",
+      base_url: `${up.url}/v1`,
+      api_keys: [keys.upstreamKey],
+      models: ["fake-gpt"],
+    }],
+  });
+  const home = await Deno.makeTempDir();
+  try {
+    await fn({ up, gatewayUrl: gw.url, home });
+  } finally {
+    await gw.close();
+    await up.close();
+    await Deno.remove(home, { recursive: true });
+  }
+}
+
+/**
+ * Asserts the CLI finished by itself with exit code 0 and printed the fake's answer, and
+ * returns the Chat Completions requests the upstream received (at least one).
+ */
+export function assertAnswered(res: CliResult, up: FakeOpenAI, what: string): RecordedRequest[] {
+  const all = `code=${res.code} timedOut=${res.timedOut}\n${res.stdout}\n${res.stderr}`;
+  assert.equal(res.timedOut, false, all);
+  assert.equal(res.code, 0, all);
+  assert.match(res.stdout, /Hello from fake-gpt/, all);
+  const chat = up.requests.filter((r) => r.path === "/v1/chat/completions");
+  assert.ok(chat.length >= 1, what);
+  return chat;
 }
