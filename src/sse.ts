@@ -15,88 +15,93 @@ export interface SseEvent {
 /** Bytes → SSE events. Events without data lines are dropped, as browsers do. */
 export class SseParserStream extends TransformStream<Uint8Array, SseEvent> {
   constructor() {
-    const decoder = new TextDecoder();
-    let buffer = "";
-    let data: string[] = [];
-    let event: string | undefined;
-    let id: string | undefined;
-    let retry: number | undefined;
-    let skipLeadingLf = false;
-
-    const dispatch = (controller: TransformStreamDefaultController<SseEvent>): void => {
-      if (data.length > 0) {
-        const out: SseEvent = { data: data.join("\n") };
-        if (event !== undefined) out.event = event;
-        if (id !== undefined) out.id = id;
-        if (retry !== undefined) out.retry = retry;
-        controller.enqueue(out);
-      }
-      data = [];
-      event = undefined;
-      retry = undefined;
-    };
-
-    const processLine = (
-      line: string,
-      controller: TransformStreamDefaultController<SseEvent>,
-    ): void => {
-      if (line === "") return dispatch(controller);
-      if (line.startsWith(":")) return;
-      const colon = line.indexOf(":");
-      const field = colon === -1 ? line : line.slice(0, colon);
-      let value = colon === -1 ? "" : line.slice(colon + 1);
-      if (value.startsWith(" ")) value = value.slice(1);
-      if (field === "data") data.push(value);
-      else if (field === "event") event = value;
-      else if (field === "id") id = value;
-      else if (field === "retry" && /^\d+$/.test(value)) retry = Number(value);
-    };
-
-    const drain = (controller: TransformStreamDefaultController<SseEvent>): void => {
-      let start = 0;
-      for (let i = 0; i < buffer.length; i++) {
-        const ch = buffer.charCodeAt(i);
-        if (skipLeadingLf) {
-          skipLeadingLf = false;
-          if (ch === 10) {
-            start = i + 1;
-            continue;
-          }
-        }
-        if (ch === 10 || ch === 13) {
-          processLine(buffer.slice(start, i), controller);
-          start = i + 1;
-          // A CR may be followed by LF in the next chunk: remember to swallow it.
-          if (ch === 13) {
-            if (i + 1 < buffer.length) {
-              if (buffer.charCodeAt(i + 1) === 10) {
-                i++;
-                start = i + 1;
-              }
-            } else {
-              skipLeadingLf = true;
-            }
-          }
-        }
-      }
-      buffer = buffer.slice(start);
-    };
-
-    super({
-      transform(chunk, controller) {
-        buffer += decoder.decode(chunk, { stream: true });
-        drain(controller);
-      },
-      flush(controller) {
-        buffer += decoder.decode();
-        drain(controller);
-        // A stream that ends without the final blank line still delivers its last event.
-        if (buffer !== "") processLine(buffer, controller);
-        buffer = "";
-        dispatch(controller);
-      },
-    });
+    super(sseParserTransformer());
   }
+}
+
+/** `SseParserStream` as a transformer, to fuse with other stages (`src/http/fused_stream.ts`). */
+export function sseParserTransformer(): Transformer<Uint8Array, SseEvent> {
+  const decoder = new TextDecoder();
+  let buffer = "";
+  let data: string[] = [];
+  let event: string | undefined;
+  let id: string | undefined;
+  let retry: number | undefined;
+  let skipLeadingLf = false;
+
+  const dispatch = (controller: TransformStreamDefaultController<SseEvent>): void => {
+    if (data.length > 0) {
+      const out: SseEvent = { data: data.join("\n") };
+      if (event !== undefined) out.event = event;
+      if (id !== undefined) out.id = id;
+      if (retry !== undefined) out.retry = retry;
+      controller.enqueue(out);
+    }
+    data = [];
+    event = undefined;
+    retry = undefined;
+  };
+
+  const processLine = (
+    line: string,
+    controller: TransformStreamDefaultController<SseEvent>,
+  ): void => {
+    if (line === "") return dispatch(controller);
+    if (line.startsWith(":")) return;
+    const colon = line.indexOf(":");
+    const field = colon === -1 ? line : line.slice(0, colon);
+    let value = colon === -1 ? "" : line.slice(colon + 1);
+    if (value.startsWith(" ")) value = value.slice(1);
+    if (field === "data") data.push(value);
+    else if (field === "event") event = value;
+    else if (field === "id") id = value;
+    else if (field === "retry" && /^\d+$/.test(value)) retry = Number(value);
+  };
+
+  const drain = (controller: TransformStreamDefaultController<SseEvent>): void => {
+    let start = 0;
+    for (let i = 0; i < buffer.length; i++) {
+      const ch = buffer.charCodeAt(i);
+      if (skipLeadingLf) {
+        skipLeadingLf = false;
+        if (ch === 10) {
+          start = i + 1;
+          continue;
+        }
+      }
+      if (ch === 10 || ch === 13) {
+        processLine(buffer.slice(start, i), controller);
+        start = i + 1;
+        // A CR may be followed by LF in the next chunk: remember to swallow it.
+        if (ch === 13) {
+          if (i + 1 < buffer.length) {
+            if (buffer.charCodeAt(i + 1) === 10) {
+              i++;
+              start = i + 1;
+            }
+          } else {
+            skipLeadingLf = true;
+          }
+        }
+      }
+    }
+    buffer = buffer.slice(start);
+  };
+
+  return {
+    transform(chunk, controller) {
+      buffer += decoder.decode(chunk, { stream: true });
+      drain(controller);
+    },
+    flush(controller) {
+      buffer += decoder.decode();
+      drain(controller);
+      // A stream that ends without the final blank line still delivers its last event.
+      if (buffer !== "") processLine(buffer, controller);
+      buffer = "";
+      dispatch(controller);
+    },
+  };
 }
 
 const encoder = new TextEncoder();
@@ -121,10 +126,15 @@ export function encodeSse(event: SseEvent, eol: "\n" | "\r\n" = "\n"): Uint8Arra
 /** SSE events → bytes. */
 export class SseWriterStream extends TransformStream<SseEvent, Uint8Array> {
   constructor() {
-    super({
-      transform(event, controller) {
-        controller.enqueue(encodeSse(event));
-      },
-    });
+    super(sseWriterTransformer());
   }
+}
+
+/** `SseWriterStream` as a transformer, to fuse with other stages (`src/http/fused_stream.ts`). */
+export function sseWriterTransformer(): Transformer<SseEvent, Uint8Array> {
+  return {
+    transform(event, controller) {
+      controller.enqueue(encodeSse(event));
+    },
+  };
 }

@@ -17,7 +17,8 @@ export interface RequestHints {
 /** An encoded stream and the content type it is sent with. */
 export interface EncodedStream {
   contentType: string;
-  stream: TransformStream<IrEvent, Uint8Array>;
+  /** IR events → bytes; run with `fuse` (or `new TransformStream(transformer)`). */
+  transformer: Transformer<IrEvent, Uint8Array>;
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { ObservabilityConfig } from "./config.ts";
+import { fuse } from "../http/fused_stream.ts";
 import type { Logger } from "./logger.ts";
 import { maskSecretsInText } from "./mask.ts";
 import { currentRequestId, newRequestId } from "./request_context.ts";
@@ -140,7 +141,7 @@ export class Observer {
       rec.usage = scanUsage(text);
       this.finish(rec, status);
     };
-    const tap = new TransformStream<Uint8Array, Uint8Array>({
+    const tap: Transformer<Uint8Array, Uint8Array> = {
       transform(chunk, controller) {
         if (head === undefined) {
           rec.ttfb = performance.now() - rec.start;
@@ -157,8 +158,8 @@ export class Observer {
       cancel() {
         finish(499);
       },
-    });
-    return new Response(body.pipeThrough(tap), {
+    };
+    return new Response(fuse(body, [tap]), {
       status: res.status,
       statusText: res.statusText,
       headers: res.headers,

@@ -18,6 +18,7 @@ import type { RuntimeState } from "../config/store.ts";
 import { GatewayError, NotFoundError, toGatewayError, UpstreamError } from "../errors.ts";
 import type { ClientFormat, RequestHints } from "../formats/client_format.ts";
 import { readJsonBody } from "../http/body.ts";
+import { fuse } from "../http/fused_stream.ts";
 import type { IrRequest } from "../ir/types.ts";
 import type { Route } from "../routing/routing_table.ts";
 import { upstreamFor } from "../upstreams/registry.ts";
@@ -432,7 +433,7 @@ async function send(call: Call, upstream: Upstream, ctx: CallContext): Promise<R
     ? await recoverableStream(upstream, ir, ctx, recovery, call.deps.logger)
     : await upstream.stream(ir, ctx);
   const encoded = format.encodeStream(ir, hints);
-  return new Response(events.pipeThrough(encoded.stream), {
+  return new Response(fuse(events, [encoded.transformer]), {
     headers: { "content-type": encoded.contentType, "cache-control": "no-cache" },
   });
 }

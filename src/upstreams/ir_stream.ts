@@ -1,37 +1,33 @@
 import { GatewayError } from "../errors.ts";
+import { fuse } from "../http/fused_stream.ts";
 import type { IrEvent } from "../ir/types.ts";
-import { type SseEvent, SseParserStream } from "../sse.ts";
+import { type SseEvent, sseParserTransformer } from "../sse.ts";
 
 /**
- * Upstream SSE body → IR events through a format's decoder. A broken connection or a
- * decoder failure becomes one IR `error` event and a clean end, so client encoders can
- * finish their stream well-formed; cancelling (client gone) cancels the upstream body.
+ * Upstream SSE body → IR events through a format's decoder (after `unwrap`, for upstreams
+ * that wrap each event in an envelope). A broken connection or a decoder failure becomes one
+ * IR `error` event and a clean end, so client encoders can finish their stream well-formed;
+ * cancelling (client gone) cancels the upstream body. Parser, unwrapper and decoder run fused
+ * in one stream.
  */
 export function sseBodyToIr(
   body: ReadableStream<Uint8Array>,
-  decoder: TransformStream<SseEvent, IrEvent>,
+  decoder: Transformer<SseEvent, IrEvent>,
+  unwrap?: Transformer<SseEvent, SseEvent>,
 ): ReadableStream<IrEvent> {
-  const reader = body.pipeThrough(new SseParserStream()).pipeThrough(decoder).getReader();
-  return new ReadableStream<IrEvent>({
-    async pull(controller) {
-      try {
-        const { done, value } = await reader.read();
-        if (done) controller.close();
-        else controller.enqueue(value);
-      } catch (err) {
-        // A typed failure (e.g. the idle timeout) says what happened; anything else is a break.
-        controller.enqueue({
-          type: "error",
-          status: err instanceof GatewayError ? err.status : 502,
-          message: err instanceof GatewayError
-            ? err.message
-            : "The upstream stream broke off before the answer was complete.",
-        });
-        controller.close();
-      }
-    },
-    async cancel(reason) {
-      await reader.cancel(reason).catch(() => {});
-    },
-  });
+  const options = { onError: brokenStreamEvent };
+  return unwrap
+    ? fuse(body, [sseParserTransformer(), unwrap, decoder], options)
+    : fuse(body, [sseParserTransformer(), decoder], options);
+}
+
+function brokenStreamEvent(err: unknown): IrEvent {
+  // A typed failure (e.g. the idle timeout) says what happened; anything else is a break.
+  return {
+    type: "error",
+    status: err instanceof GatewayError ? err.status : 502,
+    message: err instanceof GatewayError
+      ? err.message
+      : "The upstream stream broke off before the answer was complete.",
+  };
 }

@@ -2,15 +2,17 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { GatewayError } from "../../src/errors.ts";
 import { anthropicFormat } from "../../src/formats/anthropic/format.ts";
-import { AnthropicSseToIrStream } from "../../src/formats/anthropic/stream.ts";
+import { anthropicSseToIrTransformer } from "../../src/formats/anthropic/stream.ts";
 import type { ClientFormat } from "../../src/formats/client_format.ts";
 import { geminiFormat } from "../../src/formats/gemini/format.ts";
-import { GeminiSseToIrStream } from "../../src/formats/gemini/stream.ts";
+import { geminiSseToIrTransformer } from "../../src/formats/gemini/stream.ts";
 import { openAIChatFormat } from "../../src/formats/openai_chat/format.ts";
-import { ChatSseToIrStream } from "../../src/formats/openai_chat/from_upstream.ts";
+import { chatSseToIrTransformer } from "../../src/formats/openai_chat/from_upstream.ts";
 import { openAIResponsesFormat } from "../../src/formats/openai_responses/format.ts";
 import { readJsonBody } from "../../src/http/body.ts";
+import { fuse } from "../../src/http/fused_stream.ts";
 import type { IrEvent, IrRequest } from "../../src/ir/types.ts";
+import type { SseEvent } from "../../src/sse.ts";
 import { sseBodyToIr } from "../../src/upstreams/ir_stream.ts";
 
 /**
@@ -119,10 +121,10 @@ Deno.test("request bodies with invalid UTF-8, lone surrogates or absurd sizes ar
   }
 });
 
-const DECODERS: [string, () => TransformStream<never, IrEvent>][] = [
-  ["openai", () => new ChatSseToIrStream("m")],
-  ["anthropic", () => new AnthropicSseToIrStream()],
-  ["gemini", () => new GeminiSseToIrStream({ model: "m" })],
+const DECODERS: [string, () => Transformer<SseEvent, IrEvent>][] = [
+  ["openai", () => chatSseToIrTransformer("m")],
+  ["anthropic", () => anthropicSseToIrTransformer()],
+  ["gemini", () => geminiSseToIrTransformer({ model: "m" })],
 ];
 
 /** Upstream SSE-ish bytes: real-looking events with random JSON, and plain garbage. */
@@ -162,12 +164,9 @@ Deno.test("upstream stream decoders → every client encoder: any bytes end clea
           // Split the bytes anywhere, as the network does.
           const at = Math.min(cut, bytes.byteLength);
           const source = ReadableStream.from([bytes.subarray(0, at), bytes.subarray(at)]);
-          const events = sseBodyToIr(
-            source,
-            decoder() as unknown as TransformStream<never, IrEvent>,
-          );
+          const events = sseBodyToIr(source, decoder());
           const encoded = format.encodeStream(IR_REQUEST, { ...hints, stream: true, sse: true });
-          const out = await new Response(events.pipeThrough(encoded.stream)).text().catch(
+          const out = await new Response(fuse(events, [encoded.transformer])).text().catch(
             (err) => {
               throw new Error(`${name} → ${fname}: ${err instanceof Error ? err.stack : err}`);
             },

@@ -4,7 +4,7 @@ import { describeIssue } from "../describe_issue.ts";
 import { anthropicRequestToIr } from "./request.ts";
 import { irResponseToAnthropic } from "./response.ts";
 import { messagesRequestSchema } from "./schema.ts";
-import { IrToAnthropicSseStream } from "./stream.ts";
+import { irToAnthropicSseTransformer } from "./stream.ts";
 
 /** Anthropic Messages (`POST /v1/messages`) as a client-facing format. */
 export const anthropicFormat: ClientFormat = {
@@ -19,7 +19,7 @@ export const anthropicFormat: ClientFormat = {
   fromIrResponse: (res, req) => irResponseToAnthropic(res, req),
   encodeStream: (req) => ({
     contentType: "text/event-stream; charset=utf-8",
-    stream: new IrToAnthropicSseStream(req),
+    transformer: irToAnthropicSseTransformer(req),
   }),
 };
 

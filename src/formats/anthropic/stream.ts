@@ -34,160 +34,163 @@ export function anthropicErrorEvent(status: number, message: string): Uint8Array
  */
 export class IrToAnthropicSseStream extends TransformStream<IrEvent, Uint8Array> {
   constructor(req: IrRequest) {
-    let started = false;
-    let done = false;
-    let nextIndex = 0;
-    let open: { kind: "text" | "thinking" | "tool"; index: number; tool?: number } | null = null;
-    // IR tool index → content block index, for argument deltas of a block already closed.
-    const toolBlocks = new Map<number, number>();
-    let outputChars = 0;
+    super(irToAnthropicSseTransformer(req));
+  }
+}
 
-    const start = (controller: Out, id?: string, model?: string): void => {
-      if (started) return;
-      started = true;
-      send(controller, "message_start", {
-        type: "message_start",
-        message: {
-          id: id ?? `msg_${crypto.randomUUID().replaceAll("-", "").slice(0, 24)}`,
-          type: "message",
-          role: "assistant",
-          model: model ?? req.model,
-          content: [],
-          stop_reason: null,
-          stop_sequence: null,
-          // The real count only arrives with the finish; message_delta repeats it then.
-          usage: { input_tokens: estimateInputTokens(req), output_tokens: 0 },
-        },
-      });
-    };
+/** `IrToAnthropicSseStream` as a transformer, to fuse with other stages (`src/http/fused_stream.ts`). */
+export function irToAnthropicSseTransformer(req: IrRequest): Transformer<IrEvent, Uint8Array> {
+  let started = false;
+  let done = false;
+  let nextIndex = 0;
+  let open: { kind: "text" | "thinking" | "tool"; index: number; tool?: number } | null = null;
+  // IR tool index → content block index, for argument deltas of a block already closed.
+  const toolBlocks = new Map<number, number>();
+  let outputChars = 0;
 
-    const close = (controller: Out): void => {
-      if (!open) return;
-      send(controller, "content_block_stop", { type: "content_block_stop", index: open.index });
-      open = null;
-    };
-
-    const openBlock = (
-      controller: Out,
-      kind: "text" | "thinking" | "tool",
-      block: Record<string, unknown>,
-      tool?: number,
-    ): number => {
-      close(controller);
-      const index = nextIndex++;
-      open = { kind, index, tool };
-      send(controller, "content_block_start", {
-        type: "content_block_start",
-        index,
-        content_block: block,
-      });
-      return index;
-    };
-
-    const delta = (controller: Out, index: number, d: Record<string, unknown>): void =>
-      send(controller, "content_block_delta", { type: "content_block_delta", index, delta: d });
-
-    super({
-      transform(event, controller) {
-        if (done) return;
-        if (event.type === "error") {
-          done = true;
-          controller.enqueue(anthropicErrorEvent(event.status, event.message));
-          return;
-        }
-        if (event.type === "start") return start(controller, event.id, event.model);
-        start(controller);
-        switch (event.type) {
-          case "text_delta": {
-            if (event.text === "") return;
-            const index = open?.kind === "text"
-              ? open.index
-              : openBlock(controller, "text", { type: "text", text: "" });
-            outputChars += event.text.length;
-            delta(controller, index, { type: "text_delta", text: event.text });
-            return;
-          }
-          case "reasoning_delta": {
-            if (event.redacted !== undefined) {
-              openBlock(controller, "thinking", {
-                type: "redacted_thinking",
-                data: signatureToClient(event.redacted, event.origin),
-              });
-              close(controller);
-              return;
-            }
-            if (event.text === "" && !event.signature) return;
-            const index = open?.kind === "thinking"
-              ? open.index
-              : openBlock(controller, "thinking", {
-                type: "thinking",
-                thinking: "",
-                signature: "",
-              });
-            if (event.text !== "") {
-              outputChars += event.text.length;
-              delta(controller, index, { type: "thinking_delta", thinking: event.text });
-            }
-            if (event.signature) {
-              delta(controller, index, {
-                type: "signature_delta",
-                signature: signatureToClient(event.signature, event.origin),
-              });
-              // A signature seals its block; more thinking starts a new one, as Anthropic does.
-              close(controller);
-            }
-            return;
-          }
-          case "tool_call_start": {
-            const index = openBlock(
-              controller,
-              "tool",
-              { type: "tool_use", id: event.id, name: event.name, input: {} },
-              event.index,
-            );
-            toolBlocks.set(event.index, index);
-            return;
-          }
-          case "tool_call_delta": {
-            const index = toolBlocks.get(event.index);
-            if (index === undefined || event.argumentsDelta === "") return;
-            outputChars += event.argumentsDelta.length;
-            // Interleaved arguments (never seen from real upstreams) keep their block's index.
-            delta(controller, index, {
-              type: "input_json_delta",
-              partial_json: event.argumentsDelta,
-            });
-            return;
-          }
-          case "tool_call_end":
-            if (open?.kind === "tool" && open.tool === event.index) close(controller);
-            return;
-          case "finish": {
-            close(controller);
-            const usage: IrUsage = event.usage ??
-              { inputTokens: estimateInputTokens(req), outputTokens: Math.ceil(outputChars / 4) };
-            send(controller, "message_delta", {
-              type: "message_delta",
-              delta: { stop_reason: finishReasonToAnthropic(event.reason), stop_sequence: null },
-              // Cumulative totals: input repeated here since message_start only had an estimate.
-              usage: usageToAnthropic(usage),
-            });
-            send(controller, "message_stop", { type: "message_stop" });
-            done = true;
-            return;
-          }
-        }
-      },
-      flush(controller) {
-        // The IR stream ended without finish or error: the answer is incomplete, say so.
-        if (!done) {
-          controller.enqueue(
-            anthropicErrorEvent(502, "The upstream stream ended before the answer was complete."),
-          );
-        }
+  const start = (controller: Out, id?: string, model?: string): void => {
+    if (started) return;
+    started = true;
+    send(controller, "message_start", {
+      type: "message_start",
+      message: {
+        id: id ?? `msg_${crypto.randomUUID().replaceAll("-", "").slice(0, 24)}`,
+        type: "message",
+        role: "assistant",
+        model: model ?? req.model,
+        content: [],
+        stop_reason: null,
+        stop_sequence: null,
+        // The real count only arrives with the finish; message_delta repeats it then.
+        usage: { input_tokens: estimateInputTokens(req), output_tokens: 0 },
       },
     });
-  }
+  };
+
+  const close = (controller: Out): void => {
+    if (!open) return;
+    send(controller, "content_block_stop", { type: "content_block_stop", index: open.index });
+    open = null;
+  };
+
+  const openBlock = (
+    controller: Out,
+    kind: "text" | "thinking" | "tool",
+    block: Record<string, unknown>,
+    tool?: number,
+  ): number => {
+    close(controller);
+    const index = nextIndex++;
+    open = { kind, index, tool };
+    send(controller, "content_block_start", {
+      type: "content_block_start",
+      index,
+      content_block: block,
+    });
+    return index;
+  };
+
+  const delta = (controller: Out, index: number, d: Record<string, unknown>): void =>
+    send(controller, "content_block_delta", { type: "content_block_delta", index, delta: d });
+
+  return {
+    transform(event, controller) {
+      if (done) return;
+      if (event.type === "error") {
+        done = true;
+        controller.enqueue(anthropicErrorEvent(event.status, event.message));
+        return;
+      }
+      if (event.type === "start") return start(controller, event.id, event.model);
+      start(controller);
+      switch (event.type) {
+        case "text_delta": {
+          if (event.text === "") return;
+          const index = open?.kind === "text"
+            ? open.index
+            : openBlock(controller, "text", { type: "text", text: "" });
+          outputChars += event.text.length;
+          delta(controller, index, { type: "text_delta", text: event.text });
+          return;
+        }
+        case "reasoning_delta": {
+          if (event.redacted !== undefined) {
+            openBlock(controller, "thinking", {
+              type: "redacted_thinking",
+              data: signatureToClient(event.redacted, event.origin),
+            });
+            close(controller);
+            return;
+          }
+          if (event.text === "" && !event.signature) return;
+          const index = open?.kind === "thinking" ? open.index : openBlock(controller, "thinking", {
+            type: "thinking",
+            thinking: "",
+            signature: "",
+          });
+          if (event.text !== "") {
+            outputChars += event.text.length;
+            delta(controller, index, { type: "thinking_delta", thinking: event.text });
+          }
+          if (event.signature) {
+            delta(controller, index, {
+              type: "signature_delta",
+              signature: signatureToClient(event.signature, event.origin),
+            });
+            // A signature seals its block; more thinking starts a new one, as Anthropic does.
+            close(controller);
+          }
+          return;
+        }
+        case "tool_call_start": {
+          const index = openBlock(
+            controller,
+            "tool",
+            { type: "tool_use", id: event.id, name: event.name, input: {} },
+            event.index,
+          );
+          toolBlocks.set(event.index, index);
+          return;
+        }
+        case "tool_call_delta": {
+          const index = toolBlocks.get(event.index);
+          if (index === undefined || event.argumentsDelta === "") return;
+          outputChars += event.argumentsDelta.length;
+          // Interleaved arguments (never seen from real upstreams) keep their block's index.
+          delta(controller, index, {
+            type: "input_json_delta",
+            partial_json: event.argumentsDelta,
+          });
+          return;
+        }
+        case "tool_call_end":
+          if (open?.kind === "tool" && open.tool === event.index) close(controller);
+          return;
+        case "finish": {
+          close(controller);
+          const usage: IrUsage = event.usage ??
+            { inputTokens: estimateInputTokens(req), outputTokens: Math.ceil(outputChars / 4) };
+          send(controller, "message_delta", {
+            type: "message_delta",
+            delta: { stop_reason: finishReasonToAnthropic(event.reason), stop_sequence: null },
+            // Cumulative totals: input repeated here since message_start only had an estimate.
+            usage: usageToAnthropic(usage),
+          });
+          send(controller, "message_stop", { type: "message_stop" });
+          done = true;
+          return;
+        }
+      }
+    },
+    flush(controller) {
+      // The IR stream ended without finish or error: the answer is incomplete, say so.
+      if (!done) {
+        controller.enqueue(
+          anthropicErrorEvent(502, "The upstream stream ended before the answer was complete."),
+        );
+      }
+    },
+  };
 }
 
 interface BlockState {
@@ -204,175 +207,180 @@ interface BlockState {
  */
 export class AnthropicSseToIrStream extends TransformStream<SseEvent, IrEvent> {
   constructor() {
-    let done = false;
-    let nextTool = 0;
-    const blocks = new Map<number, BlockState>();
-    let usage: WireUsage = {};
-    let stopReason: string | null | undefined;
-    let sawDelta = false;
+    super(anthropicSseToIrTransformer());
+  }
+}
 
-    const fail = (
-      controller: TransformStreamDefaultController<IrEvent>,
-      status: number,
-      message: string,
-    ): void => {
-      done = true;
-      controller.enqueue({ type: "error", status, message });
-    };
+/** `AnthropicSseToIrStream` as a transformer, to fuse with other stages (`src/http/fused_stream.ts`). */
+export function anthropicSseToIrTransformer(): Transformer<SseEvent, IrEvent> {
+  let done = false;
+  let nextTool = 0;
+  const blocks = new Map<number, BlockState>();
+  let usage: WireUsage = {};
+  let stopReason: string | null | undefined;
+  let sawDelta = false;
 
-    super({
-      transform(sse, controller) {
-        if (done) return;
-        let json: unknown;
-        try {
-          json = JSON.parse(sse.data);
-        } catch {
-          if (sse.event === "ping") return;
-          return fail(controller, 502, "The upstream sent a malformed stream event.");
-        }
-        // Anthropic repeats the event name as `type` in the data; trust the name if it is missing.
-        if (
-          sse.event !== undefined && typeof json === "object" && json !== null && !("type" in json)
-        ) {
-          json = { ...json, type: sse.event };
-        }
-        const parsed = streamEventSchema.safeParse(json);
-        if (!parsed.success) {
-          return fail(controller, 502, "The upstream sent a malformed stream event.");
-        }
-        const ev = parsed.data;
-        switch (ev.type) {
-          case "message_start":
-            if (ev.message.usage) usage = { ...ev.message.usage };
+  const fail = (
+    controller: TransformStreamDefaultController<IrEvent>,
+    status: number,
+    message: string,
+  ): void => {
+    done = true;
+    controller.enqueue({ type: "error", status, message });
+  };
+
+  return {
+    transform(sse, controller) {
+      if (done) return;
+      let json: unknown;
+      try {
+        json = JSON.parse(sse.data);
+      } catch {
+        if (sse.event === "ping") return;
+        return fail(controller, 502, "The upstream sent a malformed stream event.");
+      }
+      // Anthropic repeats the event name as `type` in the data; trust the name if it is missing.
+      if (
+        sse.event !== undefined && typeof json === "object" && json !== null && !("type" in json)
+      ) {
+        json = { ...json, type: sse.event };
+      }
+      const parsed = streamEventSchema.safeParse(json);
+      if (!parsed.success) {
+        return fail(controller, 502, "The upstream sent a malformed stream event.");
+      }
+      const ev = parsed.data;
+      switch (ev.type) {
+        case "message_start":
+          if (ev.message.usage) usage = { ...ev.message.usage };
+          controller.enqueue({
+            type: "start",
+            id: ev.message.id,
+            model: ev.message.model,
+            created: Math.floor(Date.now() / 1000),
+          });
+          return;
+        case "content_block_start": {
+          const b = ev.content_block;
+          if (b.type === "text") {
+            blocks.set(ev.index, { kind: "text" });
+            if (b.text) controller.enqueue({ type: "text_delta", text: b.text });
+          } else if (b.type === "thinking") {
+            blocks.set(ev.index, { kind: "thinking" });
+            if (b.thinking) controller.enqueue({ type: "reasoning_delta", text: b.thinking });
+          } else if (b.type === "redacted_thinking" && b.data) {
+            blocks.set(ev.index, { kind: "other" });
             controller.enqueue({
-              type: "start",
-              id: ev.message.id,
-              model: ev.message.model,
-              created: Math.floor(Date.now() / 1000),
+              type: "reasoning_delta",
+              text: "",
+              redacted: b.data,
+              origin: "anthropic",
             });
-            return;
-          case "content_block_start": {
-            const b = ev.content_block;
-            if (b.type === "text") {
-              blocks.set(ev.index, { kind: "text" });
-              if (b.text) controller.enqueue({ type: "text_delta", text: b.text });
-            } else if (b.type === "thinking") {
-              blocks.set(ev.index, { kind: "thinking" });
-              if (b.thinking) controller.enqueue({ type: "reasoning_delta", text: b.thinking });
-            } else if (b.type === "redacted_thinking" && b.data) {
-              blocks.set(ev.index, { kind: "other" });
-              controller.enqueue({
-                type: "reasoning_delta",
-                text: "",
-                redacted: b.data,
-                origin: "anthropic",
-              });
-            } else if (b.type === "tool_use") {
-              const tool = nextTool++;
-              const input = b.input != null && typeof b.input === "object" &&
-                  Object.keys(b.input).length > 0
-                ? JSON.stringify(b.input)
-                : "";
-              blocks.set(ev.index, { kind: "tool", tool, hasArgs: input !== "" });
-              controller.enqueue({
-                type: "tool_call_start",
-                index: tool,
-                id: b.id ?? `toolu_${ev.index}`,
-                name: b.name ?? "",
-              });
-              if (input !== "") {
-                controller.enqueue({ type: "tool_call_delta", index: tool, argumentsDelta: input });
-              }
-            } else {
-              // Server tool blocks and newer kinds: no IR equivalent.
-              blocks.set(ev.index, { kind: "other" });
+          } else if (b.type === "tool_use") {
+            const tool = nextTool++;
+            const input = b.input != null && typeof b.input === "object" &&
+                Object.keys(b.input).length > 0
+              ? JSON.stringify(b.input)
+              : "";
+            blocks.set(ev.index, { kind: "tool", tool, hasArgs: input !== "" });
+            controller.enqueue({
+              type: "tool_call_start",
+              index: tool,
+              id: b.id ?? `toolu_${ev.index}`,
+              name: b.name ?? "",
+            });
+            if (input !== "") {
+              controller.enqueue({ type: "tool_call_delta", index: tool, argumentsDelta: input });
             }
-            return;
+          } else {
+            // Server tool blocks and newer kinds: no IR equivalent.
+            blocks.set(ev.index, { kind: "other" });
           }
-          case "content_block_delta": {
-            const block = blocks.get(ev.index);
-            const d = ev.delta;
-            if (!block) return;
-            if (d.type === "text_delta" && block.kind === "text" && d.text) {
-              controller.enqueue({ type: "text_delta", text: d.text });
-            } else if (d.type === "thinking_delta" && block.kind === "thinking" && d.thinking) {
-              controller.enqueue({ type: "reasoning_delta", text: d.thinking });
-            } else if (d.type === "signature_delta" && block.kind === "thinking" && d.signature) {
-              controller.enqueue({
-                type: "reasoning_delta",
-                text: "",
-                signature: d.signature,
-                origin: "anthropic",
-              });
-            } else if (
-              d.type === "input_json_delta" && block.kind === "tool" && block.tool !== undefined &&
-              d.partial_json
-            ) {
-              block.hasArgs = true;
+          return;
+        }
+        case "content_block_delta": {
+          const block = blocks.get(ev.index);
+          const d = ev.delta;
+          if (!block) return;
+          if (d.type === "text_delta" && block.kind === "text" && d.text) {
+            controller.enqueue({ type: "text_delta", text: d.text });
+          } else if (d.type === "thinking_delta" && block.kind === "thinking" && d.thinking) {
+            controller.enqueue({ type: "reasoning_delta", text: d.thinking });
+          } else if (d.type === "signature_delta" && block.kind === "thinking" && d.signature) {
+            controller.enqueue({
+              type: "reasoning_delta",
+              text: "",
+              signature: d.signature,
+              origin: "anthropic",
+            });
+          } else if (
+            d.type === "input_json_delta" && block.kind === "tool" && block.tool !== undefined &&
+            d.partial_json
+          ) {
+            block.hasArgs = true;
+            controller.enqueue({
+              type: "tool_call_delta",
+              index: block.tool,
+              argumentsDelta: d.partial_json,
+            });
+          }
+          return;
+        }
+        case "content_block_stop": {
+          const block = blocks.get(ev.index);
+          if (block?.kind === "tool" && block.tool !== undefined) {
+            // A tool called without arguments still needs a complete JSON text.
+            if (!block.hasArgs) {
               controller.enqueue({
                 type: "tool_call_delta",
                 index: block.tool,
-                argumentsDelta: d.partial_json,
+                argumentsDelta: "{}",
               });
             }
-            return;
+            controller.enqueue({ type: "tool_call_end", index: block.tool });
           }
-          case "content_block_stop": {
-            const block = blocks.get(ev.index);
-            if (block?.kind === "tool" && block.tool !== undefined) {
-              // A tool called without arguments still needs a complete JSON text.
-              if (!block.hasArgs) {
-                controller.enqueue({
-                  type: "tool_call_delta",
-                  index: block.tool,
-                  argumentsDelta: "{}",
-                });
-              }
-              controller.enqueue({ type: "tool_call_end", index: block.tool });
-            }
-            blocks.delete(ev.index);
-            return;
-          }
-          case "message_delta":
-            sawDelta = true;
-            if (ev.delta?.stop_reason != null) stopReason = ev.delta.stop_reason;
-            // message_delta counts are cumulative: present fields replace, never add.
-            for (const [k, v] of Object.entries(ev.usage ?? {})) {
-              if (typeof v === "number") usage = { ...usage, [k]: v };
-            }
-            return;
-          case "message_stop":
-            done = true;
-            controller.enqueue({
-              type: "finish",
-              reason: stopReasonToIr(stopReason),
-              usage: usageToIr(usage),
-            });
-            return;
-          case "error":
-            return fail(
-              controller,
-              statusForAnthropicErrorType(ev.error?.type),
-              ev.error?.message ?? "The upstream reported an error.",
-            );
-          default:
-            // ping, and event types added after this was written.
-            return;
+          blocks.delete(ev.index);
+          return;
         }
-      },
-      flush(controller) {
-        if (done) return;
-        // Tolerate a host that ends right after message_delta; anything earlier is truncated.
-        if (sawDelta) {
+        case "message_delta":
+          sawDelta = true;
+          if (ev.delta?.stop_reason != null) stopReason = ev.delta.stop_reason;
+          // message_delta counts are cumulative: present fields replace, never add.
+          for (const [k, v] of Object.entries(ev.usage ?? {})) {
+            if (typeof v === "number") usage = { ...usage, [k]: v };
+          }
+          return;
+        case "message_stop":
+          done = true;
           controller.enqueue({
             type: "finish",
             reason: stopReasonToIr(stopReason),
             usage: usageToIr(usage),
           });
-        } else {
-          fail(controller, 502, "The upstream stream ended before the answer was complete.");
-        }
-      },
-    });
-  }
+          return;
+        case "error":
+          return fail(
+            controller,
+            statusForAnthropicErrorType(ev.error?.type),
+            ev.error?.message ?? "The upstream reported an error.",
+          );
+        default:
+          // ping, and event types added after this was written.
+          return;
+      }
+    },
+    flush(controller) {
+      if (done) return;
+      // Tolerate a host that ends right after message_delta; anything earlier is truncated.
+      if (sawDelta) {
+        controller.enqueue({
+          type: "finish",
+          reason: stopReasonToIr(stopReason),
+          usage: usageToIr(usage),
+        });
+      } else {
+        fail(controller, 502, "The upstream stream ended before the answer was complete.");
+      }
+    },
+  };
 }

@@ -4,7 +4,7 @@ import { describeIssue } from "../describe_issue.ts";
 import { geminiRequestToIr } from "./request.ts";
 import { irResponseToGemini } from "./response.ts";
 import { geminiRequestSchema } from "./schema.ts";
-import { IrToGeminiStream } from "./stream.ts";
+import { irToGeminiTransformer } from "./stream.ts";
 
 /**
  * Gemini `generateContent` as a client-facing format. The model and streaming come from the URL
@@ -32,10 +32,10 @@ export const geminiFormat: ClientFormat = {
   fromIrResponse: (res, req) => irResponseToGemini(res, req),
   encodeStream: (_req, hints) =>
     hints.sse === true
-      ? { contentType: "text/event-stream", stream: new IrToGeminiStream({ sse: true }) }
+      ? { contentType: "text/event-stream", transformer: irToGeminiTransformer({ sse: true }) }
       : {
         contentType: "application/json; charset=UTF-8",
-        stream: new IrToGeminiStream({ sse: false }),
+        transformer: irToGeminiTransformer({ sse: false }),
       },
 };
 

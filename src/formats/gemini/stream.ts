@@ -69,133 +69,138 @@ interface PendingCall {
  */
 export class IrToGeminiStream extends TransformStream<IrEvent, Uint8Array> {
   constructor(options: { sse: boolean }) {
-    let id = "";
-    let model = "";
-    let elements = 0;
-    let done = false;
-    let pendingSignature: string | undefined;
-    const calls = new Map<number, PendingCall>();
-
-    const write = (
-      controller: TransformStreamDefaultController<Uint8Array>,
-      body: unknown,
-    ): void => {
-      if (options.sse) controller.enqueue(geminiSseChunk(body));
-      else {
-        const prefix = elements === 0 ? "[" : ",\r\n";
-        controller.enqueue(encoder.encode(prefix + JSON.stringify(body)));
-      }
-      elements++;
-    };
-
-    const chunk = (
-      parts: GeminiWirePart[],
-      end?: { reason: IrFinishReason; usage?: IrUsage },
-    ): GeminiResponseBody => {
-      const candidate: NonNullable<GeminiResponseBody["candidates"]>[number] = {
-        content: { role: "model", parts },
-      };
-      if (end) candidate.finishReason = finishReasonToGemini(end.reason);
-      candidate.index = 0;
-      const body: GeminiResponseBody = { candidates: [candidate] };
-      if (end?.usage) body.usageMetadata = usageToGemini(end.usage);
-      body.modelVersion = model;
-      body.responseId = id;
-      return body;
-    };
-
-    /** A part takes the signature of an empty signed reasoning event that came before it. */
-    const signed = (part: GeminiWirePart): GeminiWirePart => {
-      if (pendingSignature !== undefined && part.thoughtSignature === undefined) {
-        part.thoughtSignature = pendingSignature;
-      }
-      pendingSignature = undefined;
-      return part;
-    };
-
-    const emitCall = (
-      controller: TransformStreamDefaultController<Uint8Array>,
-      call: PendingCall,
-    ): void => {
-      const part: GeminiWirePart = {
-        functionCall: { name: call.name, args: argsFromJson(call.args) },
-      };
-      if (call.signature !== undefined) part.thoughtSignature = call.signature;
-      write(controller, chunk([signed(part)]));
-    };
-
-    const close = (controller: TransformStreamDefaultController<Uint8Array>): void => {
-      if (!options.sse) controller.enqueue(encoder.encode(elements === 0 ? "[]" : "]"));
-      done = true;
-    };
-
-    super({
-      transform(event, controller) {
-        if (done) return;
-        switch (event.type) {
-          case "start":
-            id = event.id;
-            model = event.model;
-            break;
-          case "text_delta":
-            if (event.text !== "") write(controller, chunk([signed({ text: event.text })]));
-            break;
-          case "reasoning_delta": {
-            const signature = event.origin === "gemini" ? event.signature : undefined;
-            if (event.text === "") {
-              if (signature !== undefined) pendingSignature = signature;
-              break;
-            }
-            const part: GeminiWirePart = { text: event.text, thought: true };
-            if (signature !== undefined) part.thoughtSignature = signature;
-            write(controller, chunk([signed(part)]));
-            break;
-          }
-          case "tool_call_start": {
-            const call: PendingCall = { name: event.name, args: "" };
-            if (event.origin === "gemini" && event.signature !== undefined) {
-              call.signature = event.signature;
-            }
-            calls.set(event.index, call);
-            break;
-          }
-          case "tool_call_delta": {
-            const call = calls.get(event.index);
-            if (call) call.args += event.argumentsDelta;
-            break;
-          }
-          case "tool_call_end": {
-            const call = calls.get(event.index);
-            if (call) {
-              calls.delete(event.index);
-              emitCall(controller, call);
-            }
-            break;
-          }
-          case "finish": {
-            const open = [...calls.entries()].sort(([a], [b]) => a - b);
-            for (const [, call] of open) emitCall(controller, call);
-            calls.clear();
-            // Every chunk needs a non-empty part list: the SDK's chat drops the turn otherwise.
-            const last: GeminiWirePart = pendingSignature !== undefined
-              ? { text: "", thoughtSignature: pendingSignature }
-              : { text: "" };
-            pendingSignature = undefined;
-            write(controller, chunk([last], { reason: event.reason, usage: event.usage }));
-            close(controller);
-            break;
-          }
-          case "error":
-            write(controller, geminiErrorChunk(event.status, event.message));
-            close(controller);
-            break;
-        }
-      },
-      flush(controller) {
-        if (!done) close(controller);
-      },
-    });
+    super(irToGeminiTransformer(options));
   }
+}
+
+/** `IrToGeminiStream` as a transformer, to fuse with other stages (`src/http/fused_stream.ts`). */
+export function irToGeminiTransformer(options: { sse: boolean }): Transformer<IrEvent, Uint8Array> {
+  let id = "";
+  let model = "";
+  let elements = 0;
+  let done = false;
+  let pendingSignature: string | undefined;
+  const calls = new Map<number, PendingCall>();
+
+  const write = (
+    controller: TransformStreamDefaultController<Uint8Array>,
+    body: unknown,
+  ): void => {
+    if (options.sse) controller.enqueue(geminiSseChunk(body));
+    else {
+      const prefix = elements === 0 ? "[" : ",\r\n";
+      controller.enqueue(encoder.encode(prefix + JSON.stringify(body)));
+    }
+    elements++;
+  };
+
+  const chunk = (
+    parts: GeminiWirePart[],
+    end?: { reason: IrFinishReason; usage?: IrUsage },
+  ): GeminiResponseBody => {
+    const candidate: NonNullable<GeminiResponseBody["candidates"]>[number] = {
+      content: { role: "model", parts },
+    };
+    if (end) candidate.finishReason = finishReasonToGemini(end.reason);
+    candidate.index = 0;
+    const body: GeminiResponseBody = { candidates: [candidate] };
+    if (end?.usage) body.usageMetadata = usageToGemini(end.usage);
+    body.modelVersion = model;
+    body.responseId = id;
+    return body;
+  };
+
+  /** A part takes the signature of an empty signed reasoning event that came before it. */
+  const signed = (part: GeminiWirePart): GeminiWirePart => {
+    if (pendingSignature !== undefined && part.thoughtSignature === undefined) {
+      part.thoughtSignature = pendingSignature;
+    }
+    pendingSignature = undefined;
+    return part;
+  };
+
+  const emitCall = (
+    controller: TransformStreamDefaultController<Uint8Array>,
+    call: PendingCall,
+  ): void => {
+    const part: GeminiWirePart = {
+      functionCall: { name: call.name, args: argsFromJson(call.args) },
+    };
+    if (call.signature !== undefined) part.thoughtSignature = call.signature;
+    write(controller, chunk([signed(part)]));
+  };
+
+  const close = (controller: TransformStreamDefaultController<Uint8Array>): void => {
+    if (!options.sse) controller.enqueue(encoder.encode(elements === 0 ? "[]" : "]"));
+    done = true;
+  };
+
+  return {
+    transform(event, controller) {
+      if (done) return;
+      switch (event.type) {
+        case "start":
+          id = event.id;
+          model = event.model;
+          break;
+        case "text_delta":
+          if (event.text !== "") write(controller, chunk([signed({ text: event.text })]));
+          break;
+        case "reasoning_delta": {
+          const signature = event.origin === "gemini" ? event.signature : undefined;
+          if (event.text === "") {
+            if (signature !== undefined) pendingSignature = signature;
+            break;
+          }
+          const part: GeminiWirePart = { text: event.text, thought: true };
+          if (signature !== undefined) part.thoughtSignature = signature;
+          write(controller, chunk([signed(part)]));
+          break;
+        }
+        case "tool_call_start": {
+          const call: PendingCall = { name: event.name, args: "" };
+          if (event.origin === "gemini" && event.signature !== undefined) {
+            call.signature = event.signature;
+          }
+          calls.set(event.index, call);
+          break;
+        }
+        case "tool_call_delta": {
+          const call = calls.get(event.index);
+          if (call) call.args += event.argumentsDelta;
+          break;
+        }
+        case "tool_call_end": {
+          const call = calls.get(event.index);
+          if (call) {
+            calls.delete(event.index);
+            emitCall(controller, call);
+          }
+          break;
+        }
+        case "finish": {
+          const open = [...calls.entries()].sort(([a], [b]) => a - b);
+          for (const [, call] of open) emitCall(controller, call);
+          calls.clear();
+          // Every chunk needs a non-empty part list: the SDK's chat drops the turn otherwise.
+          const last: GeminiWirePart = pendingSignature !== undefined
+            ? { text: "", thoughtSignature: pendingSignature }
+            : { text: "" };
+          pendingSignature = undefined;
+          write(controller, chunk([last], { reason: event.reason, usage: event.usage }));
+          close(controller);
+          break;
+        }
+        case "error":
+          write(controller, geminiErrorChunk(event.status, event.message));
+          close(controller);
+          break;
+      }
+    },
+    flush(controller) {
+      if (!done) close(controller);
+    },
+  };
 }
 
 /**
@@ -207,98 +212,105 @@ export class IrToGeminiStream extends TransformStream<IrEvent, Uint8Array> {
  */
 export class GeminiSseToIrStream extends TransformStream<SseEvent, IrEvent> {
   constructor(options: { model?: string; ids?: CallIdSource } = {}) {
-    const ids = options.ids ?? randomCallIds();
-    let started = false;
-    let done = false;
-    let toolIndex = 0;
-    let finishReason: string | undefined;
-    let blocked = false;
-    let usage: IrUsage | undefined;
+    super(geminiSseToIrTransformer(options));
+  }
+}
 
-    const fail = (
-      controller: TransformStreamDefaultController<IrEvent>,
-      status: number,
-      message: string,
-    ): void => {
-      controller.enqueue({ type: "error", status, message });
-      done = true;
-    };
+/** `GeminiSseToIrStream` as a transformer, to fuse with other stages (`src/http/fused_stream.ts`). */
+export function geminiSseToIrTransformer(
+  options: { model?: string; ids?: CallIdSource } = {},
+): Transformer<SseEvent, IrEvent> {
+  const ids = options.ids ?? randomCallIds();
+  let started = false;
+  let done = false;
+  let toolIndex = 0;
+  let finishReason: string | undefined;
+  let blocked = false;
+  let usage: IrUsage | undefined;
 
-    super({
-      transform(event, controller) {
-        if (done) return;
-        let json: unknown;
-        try {
-          json = JSON.parse(event.data);
-        } catch {
-          return fail(controller, 502, "The Gemini upstream sent a chunk that is not JSON.");
-        }
-        const parsed = geminiResponseSchema.safeParse(json);
-        if (!parsed.success) {
-          return fail(controller, 502, "The Gemini upstream sent an unexpected chunk.");
-        }
-        const data = parsed.data;
-        if (data.error) {
-          const code = data.error.code ?? 500;
-          const status = code >= 500 || code < 400 ? 502 : code;
-          const name = data.error.status ? `${data.error.status}: ` : "";
-          return fail(
-            controller,
-            status,
-            `Gemini upstream error ${name}${data.error.message ?? ""}`,
-          );
-        }
-        if (!started) {
-          started = true;
-          controller.enqueue({
-            type: "start",
-            id: data.responseId ?? newResponseId(),
-            model: data.modelVersion ?? options.model ?? "",
-            created: Math.floor(Date.now() / 1000),
-          });
-        }
-        const candidate = data.candidates?.[0];
-        for (const part of candidate?.content?.parts ?? []) {
-          for (const p of geminiModelPartToIr(part, ids)) {
-            if (p.type === "text") controller.enqueue({ type: "text_delta", text: p.text });
-            else if (p.type === "reasoning") {
-              controller.enqueue({
-                type: "reasoning_delta",
-                text: p.text,
-                ...(p.signature !== undefined ? { signature: p.signature } : {}),
-                origin: "gemini",
-              });
-            } else if (p.type === "tool_call") {
-              const index = toolIndex++;
-              controller.enqueue({
-                type: "tool_call_start",
-                index,
-                id: p.id,
-                name: p.name,
-                ...(p.signature !== undefined ? { signature: p.signature, origin: "gemini" } : {}),
-              });
-              controller.enqueue({ type: "tool_call_delta", index, argumentsDelta: p.arguments });
-              controller.enqueue({ type: "tool_call_end", index });
-            }
+  const fail = (
+    controller: TransformStreamDefaultController<IrEvent>,
+    status: number,
+    message: string,
+  ): void => {
+    controller.enqueue({ type: "error", status, message });
+    done = true;
+  };
+
+  return {
+    transform(event, controller) {
+      if (done) return;
+      let json: unknown;
+      try {
+        json = JSON.parse(event.data);
+      } catch {
+        return fail(controller, 502, "The Gemini upstream sent a chunk that is not JSON.");
+      }
+      const parsed = geminiResponseSchema.safeParse(json);
+      if (!parsed.success) {
+        return fail(controller, 502, "The Gemini upstream sent an unexpected chunk.");
+      }
+      const data = parsed.data;
+      if (data.error) {
+        const code = data.error.code ?? 500;
+        const status = code >= 500 || code < 400 ? 502 : code;
+        const name = data.error.status ? `${data.error.status}: ` : "";
+        return fail(
+          controller,
+          status,
+          `Gemini upstream error ${name}${data.error.message ?? ""}`,
+        );
+      }
+      if (!started) {
+        started = true;
+        controller.enqueue({
+          type: "start",
+          id: data.responseId ?? newResponseId(),
+          model: data.modelVersion ?? options.model ?? "",
+          created: Math.floor(Date.now() / 1000),
+        });
+      }
+      const candidate = data.candidates?.[0];
+      for (const part of candidate?.content?.parts ?? []) {
+        for (const p of geminiModelPartToIr(part, ids)) {
+          if (p.type === "text") controller.enqueue({ type: "text_delta", text: p.text });
+          else if (p.type === "reasoning") {
+            controller.enqueue({
+              type: "reasoning_delta",
+              text: p.text,
+              ...(p.signature !== undefined ? { signature: p.signature } : {}),
+              origin: "gemini",
+            });
+          } else if (p.type === "tool_call") {
+            const index = toolIndex++;
+            controller.enqueue({
+              type: "tool_call_start",
+              index,
+              id: p.id,
+              name: p.name,
+              ...(p.signature !== undefined ? { signature: p.signature, origin: "gemini" } : {}),
+            });
+            controller.enqueue({ type: "tool_call_delta", index, argumentsDelta: p.arguments });
+            controller.enqueue({ type: "tool_call_end", index });
           }
         }
-        if (candidate?.finishReason) finishReason = candidate.finishReason;
-        if (!candidate && data.promptFeedback?.blockReason) blocked = true;
-        const u = usageToIr(data.usageMetadata);
-        if (u) usage = u;
-      },
-      flush(controller) {
-        if (done) return;
-        if (!finishReason && !blocked) {
-          return fail(
-            controller,
-            502,
-            "The Gemini upstream stream ended before the answer was complete.",
-          );
-        }
-        const reason = blocked ? "content_filter" : finishReasonToIr(finishReason, toolIndex > 0);
-        controller.enqueue({ type: "finish", reason, ...(usage ? { usage } : {}) });
-      },
-    });
-  }
+      }
+      if (candidate?.finishReason) finishReason = candidate.finishReason;
+      if (!candidate && data.promptFeedback?.blockReason) blocked = true;
+      const u = usageToIr(data.usageMetadata);
+      if (u) usage = u;
+    },
+    flush(controller) {
+      if (done) return;
+      if (!finishReason && !blocked) {
+        return fail(
+          controller,
+          502,
+          "The Gemini upstream stream ended before the answer was complete.",
+        );
+      }
+      const reason = blocked ? "content_filter" : finishReasonToIr(finishReason, toolIndex > 0);
+      controller.enqueue({ type: "finish", reason, ...(usage ? { usage } : {}) });
+    },
+  };
 }

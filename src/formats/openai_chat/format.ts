@@ -4,7 +4,7 @@ import { describeIssue } from "../describe_issue.ts";
 import { chatRequestToIr } from "./request.ts";
 import { irResponseToChat } from "./response.ts";
 import { chatRequestSchema } from "./schema.ts";
-import { IrToChatSseStream } from "./stream.ts";
+import { irToChatSseTransformer } from "./stream.ts";
 
 /** OpenAI Chat Completions as a client-facing format. */
 export const openAIChatFormat: ClientFormat = {
@@ -19,6 +19,6 @@ export const openAIChatFormat: ClientFormat = {
   fromIrResponse: (res) => irResponseToChat(res),
   encodeStream: (req) => ({
     contentType: "text/event-stream; charset=utf-8",
-    stream: new IrToChatSseStream({ includeUsage: req.includeUsage === true }),
+    transformer: irToChatSseTransformer({ includeUsage: req.includeUsage === true }),
   }),
 };

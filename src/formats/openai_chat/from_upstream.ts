@@ -104,87 +104,92 @@ export function chatResponseToIr(body: unknown, fallbackModel: string): IrRespon
  */
 export class ChatSseToIrStream extends TransformStream<SseEvent, IrEvent> {
   constructor(fallbackModel: string) {
-    let started = false;
-    let finish: IrFinishReason | undefined;
-    let usage: IrUsage | undefined;
-    let ended = false;
-    const open = new Map<number, number>();
+    super(chatSseToIrTransformer(fallbackModel));
+  }
+}
 
-    const end = (controller: TransformStreamDefaultController<IrEvent>): void => {
+/** `ChatSseToIrStream` as a transformer, to fuse with other stages (`src/http/fused_stream.ts`). */
+export function chatSseToIrTransformer(fallbackModel: string): Transformer<SseEvent, IrEvent> {
+  let started = false;
+  let finish: IrFinishReason | undefined;
+  let usage: IrUsage | undefined;
+  let ended = false;
+  const open = new Map<number, number>();
+
+  const end = (controller: TransformStreamDefaultController<IrEvent>): void => {
+    if (ended) return;
+    ended = true;
+    for (const index of open.values()) controller.enqueue({ type: "tool_call_end", index });
+    open.clear();
+    if (finish === undefined) {
+      controller.enqueue({
+        type: "error",
+        status: 502,
+        message: "The upstream stream ended before the answer was complete.",
+      });
+      return;
+    }
+    controller.enqueue(
+      usage ? { type: "finish", reason: finish, usage } : { type: "finish", reason: finish },
+    );
+  };
+
+  return {
+    transform(event, controller) {
       if (ended) return;
-      ended = true;
-      for (const index of open.values()) controller.enqueue({ type: "tool_call_end", index });
-      open.clear();
-      if (finish === undefined) {
+      if (event.data === "[DONE]") return end(controller);
+      let chunk: WireCompletion;
+      try {
+        chunk = JSON.parse(event.data);
+      } catch {
+        return; // Malformed chunk: skip it rather than kill the answer.
+      }
+      if (chunk.error) {
+        ended = true;
         controller.enqueue({
           type: "error",
           status: 502,
-          message: "The upstream stream ended before the answer was complete.",
+          message: chunk.error.message ?? "Upstream error",
         });
         return;
       }
-      controller.enqueue(
-        usage ? { type: "finish", reason: finish, usage } : { type: "finish", reason: finish },
-      );
-    };
-
-    super({
-      transform(event, controller) {
-        if (ended) return;
-        if (event.data === "[DONE]") return end(controller);
-        let chunk: WireCompletion;
-        try {
-          chunk = JSON.parse(event.data);
-        } catch {
-          return; // Malformed chunk: skip it rather than kill the answer.
-        }
-        if (chunk.error) {
-          ended = true;
+      if (!started) {
+        started = true;
+        controller.enqueue({
+          type: "start",
+          id: chunk.id ?? `chatcmpl-${crypto.randomUUID()}`,
+          model: chunk.model ?? fallbackModel,
+          created: chunk.created ?? Math.floor(Date.now() / 1000),
+        });
+      }
+      const u = chatUsageToIr(chunk.usage);
+      if (u) usage = u;
+      const choice = chunk.choices?.[0];
+      if (!choice) return;
+      const delta = choice.delta ?? {};
+      const reasoning = delta.reasoning_content ?? delta.reasoning;
+      if (reasoning) controller.enqueue({ type: "reasoning_delta", text: reasoning });
+      if (delta.content) controller.enqueue({ type: "text_delta", text: delta.content });
+      for (const call of delta.tool_calls ?? []) {
+        const upstreamIndex = call.index ?? 0;
+        let index = open.get(upstreamIndex);
+        if (index === undefined) {
+          index = open.size;
+          open.set(upstreamIndex, index);
           controller.enqueue({
-            type: "error",
-            status: 502,
-            message: chunk.error.message ?? "Upstream error",
-          });
-          return;
-        }
-        if (!started) {
-          started = true;
-          controller.enqueue({
-            type: "start",
-            id: chunk.id ?? `chatcmpl-${crypto.randomUUID()}`,
-            model: chunk.model ?? fallbackModel,
-            created: chunk.created ?? Math.floor(Date.now() / 1000),
+            type: "tool_call_start",
+            index,
+            id: call.id ?? `call_${crypto.randomUUID().slice(0, 8)}`,
+            name: call.function?.name ?? "",
           });
         }
-        const u = chatUsageToIr(chunk.usage);
-        if (u) usage = u;
-        const choice = chunk.choices?.[0];
-        if (!choice) return;
-        const delta = choice.delta ?? {};
-        const reasoning = delta.reasoning_content ?? delta.reasoning;
-        if (reasoning) controller.enqueue({ type: "reasoning_delta", text: reasoning });
-        if (delta.content) controller.enqueue({ type: "text_delta", text: delta.content });
-        for (const call of delta.tool_calls ?? []) {
-          const upstreamIndex = call.index ?? 0;
-          let index = open.get(upstreamIndex);
-          if (index === undefined) {
-            index = open.size;
-            open.set(upstreamIndex, index);
-            controller.enqueue({
-              type: "tool_call_start",
-              index,
-              id: call.id ?? `call_${crypto.randomUUID().slice(0, 8)}`,
-              name: call.function?.name ?? "",
-            });
-          }
-          const args = call.function?.arguments;
-          if (args) controller.enqueue({ type: "tool_call_delta", index, argumentsDelta: args });
-        }
-        if (choice.finish_reason) finish = chatFinishToIr(choice.finish_reason);
-      },
-      flush(controller) {
-        end(controller);
-      },
-    });
-  }
+        const args = call.function?.arguments;
+        if (args) controller.enqueue({ type: "tool_call_delta", index, argumentsDelta: args });
+      }
+      if (choice.finish_reason) finish = chatFinishToIr(choice.finish_reason);
+    },
+    flush(controller) {
+      end(controller);
+    },
+  };
 }

@@ -9,93 +9,100 @@ import { finishReasonToChat, usageToChat } from "./response.ts";
  */
 export class IrToChatSseStream extends TransformStream<IrEvent, Uint8Array> {
   constructor(options: { includeUsage: boolean }) {
-    let id = "chatcmpl-gateway";
-    let model = "";
-    let created = Math.floor(Date.now() / 1000);
-    let started = false;
-    let done = false;
+    super(irToChatSseTransformer(options));
+  }
+}
 
-    const chunk = (delta: Record<string, unknown>, finish: string | null = null): Uint8Array =>
-      encodeSse({
-        data: JSON.stringify({
-          id,
-          object: "chat.completion.chunk",
-          created,
-          model,
-          choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }],
-        }),
-      });
+/** `IrToChatSseStream` as a transformer, to fuse with other stages (`src/http/fused_stream.ts`). */
+export function irToChatSseTransformer(
+  options: { includeUsage: boolean },
+): Transformer<IrEvent, Uint8Array> {
+  let id = "chatcmpl-gateway";
+  let model = "";
+  let created = Math.floor(Date.now() / 1000);
+  let started = false;
+  let done = false;
 
-    const ensureStarted = (controller: TransformStreamDefaultController<Uint8Array>): void => {
-      if (started) return;
-      started = true;
-      controller.enqueue(chunk({ role: "assistant", content: "" }));
-    };
+  const chunk = (delta: Record<string, unknown>, finish: string | null = null): Uint8Array =>
+    encodeSse({
+      data: JSON.stringify({
+        id,
+        object: "chat.completion.chunk",
+        created,
+        model,
+        choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }],
+      }),
+    });
 
-    super({
-      transform(event, controller) {
-        if (done) return;
-        switch (event.type) {
-          case "start":
-            id = event.id;
-            model = event.model;
-            created = event.created;
-            ensureStarted(controller);
-            break;
-          case "text_delta":
-            ensureStarted(controller);
-            controller.enqueue(chunk({ content: event.text }));
-            break;
-          case "reasoning_delta":
-            ensureStarted(controller);
-            if (event.text !== "") controller.enqueue(chunk({ reasoning_content: event.text }));
-            break;
-          case "tool_call_start":
-            ensureStarted(controller);
-            controller.enqueue(chunk({
-              tool_calls: [{
-                index: event.index,
-                id: event.id,
-                type: "function",
-                function: { name: event.name, arguments: "" },
-              }],
-            }));
-            break;
-          case "tool_call_delta":
-            controller.enqueue(chunk({
-              tool_calls: [{ index: event.index, function: { arguments: event.argumentsDelta } }],
-            }));
-            break;
-          case "tool_call_end":
-            break;
-          case "finish":
-            ensureStarted(controller);
-            controller.enqueue(chunk({}, finishReasonToChat(event.reason)));
-            if (options.includeUsage && event.usage) {
-              controller.enqueue(encodeSse({
-                data: JSON.stringify({
-                  id,
-                  object: "chat.completion.chunk",
-                  created,
-                  model,
-                  choices: [],
-                  usage: usageToChat(event.usage),
-                }),
-              }));
-            }
-            controller.enqueue(encodeSse({ data: "[DONE]" }));
-            done = true;
-            break;
-          case "error":
+  const ensureStarted = (controller: TransformStreamDefaultController<Uint8Array>): void => {
+    if (started) return;
+    started = true;
+    controller.enqueue(chunk({ role: "assistant", content: "" }));
+  };
+
+  return {
+    transform(event, controller) {
+      if (done) return;
+      switch (event.type) {
+        case "start":
+          id = event.id;
+          model = event.model;
+          created = event.created;
+          ensureStarted(controller);
+          break;
+        case "text_delta":
+          ensureStarted(controller);
+          controller.enqueue(chunk({ content: event.text }));
+          break;
+        case "reasoning_delta":
+          ensureStarted(controller);
+          if (event.text !== "") controller.enqueue(chunk({ reasoning_content: event.text }));
+          break;
+        case "tool_call_start":
+          ensureStarted(controller);
+          controller.enqueue(chunk({
+            tool_calls: [{
+              index: event.index,
+              id: event.id,
+              type: "function",
+              function: { name: event.name, arguments: "" },
+            }],
+          }));
+          break;
+        case "tool_call_delta":
+          controller.enqueue(chunk({
+            tool_calls: [{ index: event.index, function: { arguments: event.argumentsDelta } }],
+          }));
+          break;
+        case "tool_call_end":
+          break;
+        case "finish":
+          ensureStarted(controller);
+          controller.enqueue(chunk({}, finishReasonToChat(event.reason)));
+          if (options.includeUsage && event.usage) {
             controller.enqueue(encodeSse({
               data: JSON.stringify({
-                error: { message: event.message, type: "api_error", code: event.status },
+                id,
+                object: "chat.completion.chunk",
+                created,
+                model,
+                choices: [],
+                usage: usageToChat(event.usage),
               }),
             }));
-            done = true;
-            break;
-        }
-      },
-    });
-  }
+          }
+          controller.enqueue(encodeSse({ data: "[DONE]" }));
+          done = true;
+          break;
+        case "error":
+          controller.enqueue(encodeSse({
+            data: JSON.stringify({
+              error: { message: event.message, type: "api_error", code: event.status },
+            }),
+          }));
+          done = true;
+          break;
+      }
+    },
+  };
 }

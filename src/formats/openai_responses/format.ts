@@ -4,7 +4,7 @@ import { describeIssue } from "../describe_issue.ts";
 import { responsesRequestToIr } from "./request.ts";
 import { irResponseToResponses } from "./response.ts";
 import { responsesRequestSchema } from "./schema.ts";
-import { IrToResponsesSseStream } from "./stream.ts";
+import { irToResponsesSseTransformer } from "./stream.ts";
 
 /** OpenAI Responses (`POST /v1/responses`) as a client-facing format; errors use the OpenAI shape. */
 export const openAIResponsesFormat: ClientFormat = {
@@ -19,6 +19,6 @@ export const openAIResponsesFormat: ClientFormat = {
   fromIrResponse: (res, req) => irResponseToResponses(res, req),
   encodeStream: (req) => ({
     contentType: "text/event-stream; charset=utf-8",
-    stream: new IrToResponsesSseStream(req),
+    transformer: irToResponsesSseTransformer(req),
   }),
 };

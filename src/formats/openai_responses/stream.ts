@@ -61,347 +61,352 @@ export function errorCodeForStatus(status: number): string {
  */
 export class IrToResponsesSseStream extends TransformStream<IrEvent, Uint8Array> {
   constructor(req: IrRequest) {
-    const asSummary = reasoningAsSummary(req);
-    let id = newResponsesId("resp");
-    let model = req.model;
-    let createdAt = Math.floor(Date.now() / 1000);
-    let seq = 0;
-    let started = false;
-    let done = false;
-    // Finished items by output index; open items reserve their index until they close.
-    const output: Array<ResponsesOutputItem | undefined> = [];
-    let message: OpenMessage | undefined;
-    let reasoning: OpenReasoning | undefined;
-    const calls = new Map<number, OpenCall>();
+    super(irToResponsesSseTransformer(req));
+  }
+}
 
-    const emit = (c: Controller, type: string, payload: Record<string, unknown>): void => {
-      const data = JSON.stringify({ type, ...payload, sequence_number: seq++ });
-      c.enqueue(encodeSse({ event: type, data }));
-    };
+/** `IrToResponsesSseStream` as a transformer, to fuse with other stages (`src/http/fused_stream.ts`). */
+export function irToResponsesSseTransformer(req: IrRequest): Transformer<IrEvent, Uint8Array> {
+  const asSummary = reasoningAsSummary(req);
+  let id = newResponsesId("resp");
+  let model = req.model;
+  let createdAt = Math.floor(Date.now() / 1000);
+  let seq = 0;
+  let started = false;
+  let done = false;
+  // Finished items by output index; open items reserve their index until they close.
+  const output: Array<ResponsesOutputItem | undefined> = [];
+  let message: OpenMessage | undefined;
+  let reasoning: OpenReasoning | undefined;
+  const calls = new Map<number, OpenCall>();
 
-    const snapshot = (
-      status: ResponseStatus,
-      extra: {
-        usage?: IrUsage;
-        incompleteDetails?: ResponsesResponse["incomplete_details"];
-        error?: ResponsesError | null;
-      } = {},
-    ) =>
-      buildResponse({
-        id,
-        createdAt,
-        model,
-        status,
-        output: output.filter((item): item is ResponsesOutputItem => item !== undefined),
-        ...extra,
-      }, req);
+  const emit = (c: Controller, type: string, payload: Record<string, unknown>): void => {
+    const data = JSON.stringify({ type, ...payload, sequence_number: seq++ });
+    c.enqueue(encodeSse({ event: type, data }));
+  };
 
-    const ensureStarted = (c: Controller): void => {
-      if (started) return;
-      started = true;
-      emit(c, "response.created", { response: snapshot("in_progress") });
-      emit(c, "response.in_progress", { response: snapshot("in_progress") });
-    };
-
-    const reserve = (): number => {
-      output.push(undefined);
-      return output.length - 1;
-    };
-
-    // ---- message items ----------------------------------------------------------------------
-
-    const messageItem = (m: OpenMessage, status: ItemStatus): ResponsesMessageItem => ({
-      id: m.id,
-      type: "message",
+  const snapshot = (
+    status: ResponseStatus,
+    extra: {
+      usage?: IrUsage;
+      incompleteDetails?: ResponsesResponse["incomplete_details"];
+      error?: ResponsesError | null;
+    } = {},
+  ) =>
+    buildResponse({
+      id,
+      createdAt,
+      model,
       status,
-      role: "assistant",
-      content: status === "in_progress" ? [] : [outputText(m.text)],
+      output: output.filter((item): item is ResponsesOutputItem => item !== undefined),
+      ...extra,
+    }, req);
+
+  const ensureStarted = (c: Controller): void => {
+    if (started) return;
+    started = true;
+    emit(c, "response.created", { response: snapshot("in_progress") });
+    emit(c, "response.in_progress", { response: snapshot("in_progress") });
+  };
+
+  const reserve = (): number => {
+    output.push(undefined);
+    return output.length - 1;
+  };
+
+  // ---- message items ----------------------------------------------------------------------
+
+  const messageItem = (m: OpenMessage, status: ItemStatus): ResponsesMessageItem => ({
+    id: m.id,
+    type: "message",
+    status,
+    role: "assistant",
+    content: status === "in_progress" ? [] : [outputText(m.text)],
+  });
+
+  const openMessage = (c: Controller): OpenMessage => {
+    if (message) return message;
+    const m: OpenMessage = { index: reserve(), id: newResponsesId("msg"), text: "" };
+    message = m;
+    emit(c, "response.output_item.added", {
+      output_index: m.index,
+      item: messageItem(m, "in_progress"),
     });
+    emit(c, "response.content_part.added", {
+      item_id: m.id,
+      output_index: m.index,
+      content_index: 0,
+      part: outputText(""),
+    });
+    return m;
+  };
 
-    const openMessage = (c: Controller): OpenMessage => {
-      if (message) return message;
-      const m: OpenMessage = { index: reserve(), id: newResponsesId("msg"), text: "" };
-      message = m;
-      emit(c, "response.output_item.added", {
-        output_index: m.index,
-        item: messageItem(m, "in_progress"),
-      });
-      emit(c, "response.content_part.added", {
-        item_id: m.id,
-        output_index: m.index,
-        content_index: 0,
-        part: outputText(""),
-      });
-      return m;
+  const closeMessage = (c: Controller, status: ItemStatus = "completed"): void => {
+    const m = message;
+    if (!m) return;
+    message = undefined;
+    const ref = { item_id: m.id, output_index: m.index, content_index: 0 };
+    emit(c, "response.output_text.done", { ...ref, text: m.text, logprobs: [] });
+    emit(c, "response.content_part.done", { ...ref, part: outputText(m.text) });
+    const item = messageItem(m, status);
+    output[m.index] = item;
+    emit(c, "response.output_item.done", { output_index: m.index, item });
+  };
+
+  // ---- reasoning items --------------------------------------------------------------------
+
+  const openReasoning = (c: Controller): OpenReasoning => {
+    if (reasoning) return reasoning;
+    const r: OpenReasoning = {
+      index: reserve(),
+      id: newResponsesId("rs"),
+      text: "",
+      env: {},
+      partOpen: false,
     };
+    reasoning = r;
+    emit(c, "response.output_item.added", {
+      output_index: r.index,
+      item: { id: r.id, type: "reasoning", summary: [] },
+    });
+    return r;
+  };
 
-    const closeMessage = (c: Controller, status: ItemStatus = "completed"): void => {
-      const m = message;
-      if (!m) return;
-      message = undefined;
-      const ref = { item_id: m.id, output_index: m.index, content_index: 0 };
-      emit(c, "response.output_text.done", { ...ref, text: m.text, logprobs: [] });
-      emit(c, "response.content_part.done", { ...ref, part: outputText(m.text) });
-      const item = messageItem(m, status);
-      output[m.index] = item;
-      emit(c, "response.output_item.done", { output_index: m.index, item });
-    };
-
-    // ---- reasoning items --------------------------------------------------------------------
-
-    const openReasoning = (c: Controller): OpenReasoning => {
-      if (reasoning) return reasoning;
-      const r: OpenReasoning = {
-        index: reserve(),
-        id: newResponsesId("rs"),
-        text: "",
-        env: {},
-        partOpen: false,
-      };
-      reasoning = r;
-      emit(c, "response.output_item.added", {
-        output_index: r.index,
-        item: { id: r.id, type: "reasoning", summary: [] },
-      });
-      return r;
-    };
-
-    const reasoningText = (c: Controller, r: OpenReasoning, delta: string): void => {
-      const ref = { item_id: r.id, output_index: r.index };
-      if (!r.partOpen) {
-        r.partOpen = true;
-        if (asSummary) {
-          emit(c, "response.reasoning_summary_part.added", {
-            ...ref,
-            summary_index: 0,
-            part: { type: "summary_text", text: "" },
-          });
-        } else {
-          emit(c, "response.content_part.added", {
-            ...ref,
-            content_index: 0,
-            part: { type: "reasoning_text", text: "" },
-          });
-        }
-      }
-      r.text += delta;
+  const reasoningText = (c: Controller, r: OpenReasoning, delta: string): void => {
+    const ref = { item_id: r.id, output_index: r.index };
+    if (!r.partOpen) {
+      r.partOpen = true;
       if (asSummary) {
-        emit(c, "response.reasoning_summary_text.delta", { ...ref, summary_index: 0, delta });
-      } else {
-        emit(c, "response.reasoning_text.delta", { ...ref, content_index: 0, delta });
-      }
-    };
-
-    const closeReasoning = (c: Controller): void => {
-      const r = reasoning;
-      if (!r) return;
-      reasoning = undefined;
-      const ref = { item_id: r.id, output_index: r.index };
-      if (r.partOpen && asSummary) {
-        emit(c, "response.reasoning_summary_text.done", { ...ref, summary_index: 0, text: r.text });
-        emit(c, "response.reasoning_summary_part.done", {
+        emit(c, "response.reasoning_summary_part.added", {
           ...ref,
           summary_index: 0,
-          part: { type: "summary_text", text: r.text },
+          part: { type: "summary_text", text: "" },
         });
-      } else if (r.partOpen) {
-        emit(c, "response.reasoning_text.done", { ...ref, content_index: 0, text: r.text });
-        emit(c, "response.content_part.done", {
+      } else {
+        emit(c, "response.content_part.added", {
           ...ref,
           content_index: 0,
-          part: { type: "reasoning_text", text: r.text },
+          part: { type: "reasoning_text", text: "" },
         });
       }
-      const item = reasoningItem(r.id, r.text, r.env, asSummary);
-      output[r.index] = item;
-      emit(c, "response.output_item.done", { output_index: r.index, item });
-    };
+    }
+    r.text += delta;
+    if (asSummary) {
+      emit(c, "response.reasoning_summary_text.delta", { ...ref, summary_index: 0, delta });
+    } else {
+      emit(c, "response.reasoning_text.delta", { ...ref, content_index: 0, delta });
+    }
+  };
 
-    // ---- function call items ----------------------------------------------------------------
-
-    const callItem = (call: OpenCall, status: ItemStatus): ResponsesFunctionCallItem => ({
-      id: call.id,
-      type: "function_call",
-      status,
-      arguments: call.args,
-      call_id: call.callId,
-      name: call.name,
-    });
-
-    const closeCall = (c: Controller, irIndex: number, status: ItemStatus = "completed"): void => {
-      const call = calls.get(irIndex);
-      if (!call) return;
-      calls.delete(irIndex);
-      const ref = { item_id: call.id, output_index: call.index };
-      // Empty arguments are `{}`, never "" (which no client can parse).
-      if (call.args === "") {
-        call.args = "{}";
-        emit(c, "response.function_call_arguments.delta", { ...ref, delta: "{}" });
-      }
-      emit(c, "response.function_call_arguments.done", { ...ref, arguments: call.args });
-      const item = callItem(call, status);
-      output[call.index] = item;
-      emit(c, "response.output_item.done", { output_index: call.index, item });
-    };
-
-    /** Closes every open item in output order. */
-    const closeAll = (c: Controller, status: ItemStatus): void => {
-      const open: Array<{ index: number; close: () => void }> = [];
-      if (message) open.push({ index: message.index, close: () => closeMessage(c, status) });
-      if (reasoning) open.push({ index: reasoning.index, close: () => closeReasoning(c) });
-      for (const [irIndex, call] of calls) {
-        open.push({ index: call.index, close: () => closeCall(c, irIndex, status) });
-      }
-      for (const item of open.sort((a, b) => a.index - b.index)) item.close();
-    };
-
-    /** Open items as they stand, for the failed response: marked incomplete, not closed. */
-    const fillOpen = (): void => {
-      if (message) output[message.index] = messageItem(message, "incomplete");
-      if (reasoning) {
-        output[reasoning.index] = reasoningItem(
-          reasoning.id,
-          reasoning.text,
-          reasoning.env,
-          asSummary,
-        );
-      }
-      for (const call of calls.values()) output[call.index] = callItem(call, "incomplete");
-    };
-
-    const fail = (c: Controller, status: number, text: string): void => {
-      ensureStarted(c);
-      const code = errorCodeForStatus(status);
-      emit(c, "error", { code, message: text, param: null });
-      fillOpen();
-      emit(c, "response.failed", {
-        response: snapshot("failed", { error: { code, message: text } }),
+  const closeReasoning = (c: Controller): void => {
+    const r = reasoning;
+    if (!r) return;
+    reasoning = undefined;
+    const ref = { item_id: r.id, output_index: r.index };
+    if (r.partOpen && asSummary) {
+      emit(c, "response.reasoning_summary_text.done", { ...ref, summary_index: 0, text: r.text });
+      emit(c, "response.reasoning_summary_part.done", {
+        ...ref,
+        summary_index: 0,
+        part: { type: "summary_text", text: r.text },
       });
-      done = true;
-    };
+    } else if (r.partOpen) {
+      emit(c, "response.reasoning_text.done", { ...ref, content_index: 0, text: r.text });
+      emit(c, "response.content_part.done", {
+        ...ref,
+        content_index: 0,
+        part: { type: "reasoning_text", text: r.text },
+      });
+    }
+    const item = reasoningItem(r.id, r.text, r.env, asSummary);
+    output[r.index] = item;
+    emit(c, "response.output_item.done", { output_index: r.index, item });
+  };
 
-    const addCallSignature = (
-      r: OpenReasoning,
-      callId: string,
-      signature: string,
-      origin: IrOrigin | undefined,
-    ): void => {
-      r.env.calls = [...(r.env.calls ?? []), { callId, signature, ...(origin ? { origin } : {}) }];
-    };
+  // ---- function call items ----------------------------------------------------------------
 
-    super({
-      transform(event, c) {
-        if (done) return;
-        switch (event.type) {
-          case "start":
-            if (!started) {
-              // OpenAI ids keep their form; anything else gets a resp_ id of our own.
-              if (event.id.startsWith("resp_")) id = event.id;
-              model = event.model || model;
-              createdAt = event.created;
-            }
-            ensureStarted(c);
-            break;
-          case "text_delta": {
-            if (event.text === "") break;
-            ensureStarted(c);
-            closeReasoning(c);
-            const m = openMessage(c);
-            m.text += event.text;
-            emit(c, "response.output_text.delta", {
-              item_id: m.id,
-              output_index: m.index,
-              content_index: 0,
-              delta: event.text,
-              logprobs: [],
-            });
-            break;
-          }
-          case "reasoning_delta": {
-            const hasText = event.text !== "";
-            if (!hasText && event.signature === undefined && event.redacted === undefined) break;
-            ensureStarted(c);
-            closeMessage(c);
-            // A signed block is finished: new text, or a second redacted block, starts another.
-            if (
-              reasoning &&
-              ((hasText && reasoning.env.signature !== undefined) ||
-                (event.redacted !== undefined && reasoning.env.redacted !== undefined))
-            ) {
-              closeReasoning(c);
-            }
-            const r = openReasoning(c);
-            if (hasText) reasoningText(c, r, event.text);
-            if (event.signature !== undefined) r.env.signature = event.signature;
-            if (event.redacted !== undefined) r.env.redacted = event.redacted;
-            if (event.origin) r.env.origin = event.origin;
-            break;
-          }
-          case "tool_call_start": {
-            ensureStarted(c);
-            closeMessage(c);
-            // A call's signature rides in the reasoning item right before it.
-            if (event.signature !== undefined) {
-              addCallSignature(openReasoning(c), event.id, event.signature, event.origin);
-            }
-            closeReasoning(c);
-            closeCall(c, event.index);
-            const call: OpenCall = {
-              index: reserve(),
-              id: newResponsesId("fc"),
-              callId: event.id,
-              name: event.name,
-              args: "",
-            };
-            calls.set(event.index, call);
-            emit(c, "response.output_item.added", {
-              output_index: call.index,
-              item: callItem(call, "in_progress"),
-            });
-            break;
-          }
-          case "tool_call_delta": {
-            const call = calls.get(event.index);
-            if (!call || event.argumentsDelta === "") break;
-            call.args += event.argumentsDelta;
-            emit(c, "response.function_call_arguments.delta", {
-              item_id: call.id,
-              output_index: call.index,
-              delta: event.argumentsDelta,
-            });
-            break;
-          }
-          case "tool_call_end":
-            closeCall(c, event.index);
-            break;
-          case "finish": {
-            ensureStarted(c);
-            const outcome = outcomeOf(event.reason);
-            closeAll(c, outcome.status === "completed" ? "completed" : "incomplete");
-            const type = outcome.status === "completed"
-              ? "response.completed"
-              : outcome.status === "incomplete"
-              ? "response.incomplete"
-              : "response.failed";
-            emit(c, type, {
-              response: snapshot(outcome.status, {
-                ...(event.usage ? { usage: event.usage } : {}),
-                incompleteDetails: outcome.incompleteDetails,
-                error: outcome.error,
-              }),
-            });
-            done = true;
-            break;
-          }
-          case "error":
-            fail(c, event.status, event.message);
-            break;
-        }
-      },
-      flush(c) {
-        // An upstream stream that just stops must not look like a finished answer.
-        if (!done) fail(c, 502, "The upstream stream ended before the response was complete.");
-      },
+  const callItem = (call: OpenCall, status: ItemStatus): ResponsesFunctionCallItem => ({
+    id: call.id,
+    type: "function_call",
+    status,
+    arguments: call.args,
+    call_id: call.callId,
+    name: call.name,
+  });
+
+  const closeCall = (c: Controller, irIndex: number, status: ItemStatus = "completed"): void => {
+    const call = calls.get(irIndex);
+    if (!call) return;
+    calls.delete(irIndex);
+    const ref = { item_id: call.id, output_index: call.index };
+    // Empty arguments are `{}`, never "" (which no client can parse).
+    if (call.args === "") {
+      call.args = "{}";
+      emit(c, "response.function_call_arguments.delta", { ...ref, delta: "{}" });
+    }
+    emit(c, "response.function_call_arguments.done", { ...ref, arguments: call.args });
+    const item = callItem(call, status);
+    output[call.index] = item;
+    emit(c, "response.output_item.done", { output_index: call.index, item });
+  };
+
+  /** Closes every open item in output order. */
+  const closeAll = (c: Controller, status: ItemStatus): void => {
+    const open: Array<{ index: number; close: () => void }> = [];
+    if (message) open.push({ index: message.index, close: () => closeMessage(c, status) });
+    if (reasoning) open.push({ index: reasoning.index, close: () => closeReasoning(c) });
+    for (const [irIndex, call] of calls) {
+      open.push({ index: call.index, close: () => closeCall(c, irIndex, status) });
+    }
+    for (const item of open.sort((a, b) => a.index - b.index)) item.close();
+  };
+
+  /** Open items as they stand, for the failed response: marked incomplete, not closed. */
+  const fillOpen = (): void => {
+    if (message) output[message.index] = messageItem(message, "incomplete");
+    if (reasoning) {
+      output[reasoning.index] = reasoningItem(
+        reasoning.id,
+        reasoning.text,
+        reasoning.env,
+        asSummary,
+      );
+    }
+    for (const call of calls.values()) output[call.index] = callItem(call, "incomplete");
+  };
+
+  const fail = (c: Controller, status: number, text: string): void => {
+    ensureStarted(c);
+    const code = errorCodeForStatus(status);
+    emit(c, "error", { code, message: text, param: null });
+    fillOpen();
+    emit(c, "response.failed", {
+      response: snapshot("failed", { error: { code, message: text } }),
     });
-  }
+    done = true;
+  };
+
+  const addCallSignature = (
+    r: OpenReasoning,
+    callId: string,
+    signature: string,
+    origin: IrOrigin | undefined,
+  ): void => {
+    r.env.calls = [...(r.env.calls ?? []), { callId, signature, ...(origin ? { origin } : {}) }];
+  };
+
+  return {
+    transform(event, c) {
+      if (done) return;
+      switch (event.type) {
+        case "start":
+          if (!started) {
+            // OpenAI ids keep their form; anything else gets a resp_ id of our own.
+            if (event.id.startsWith("resp_")) id = event.id;
+            model = event.model || model;
+            createdAt = event.created;
+          }
+          ensureStarted(c);
+          break;
+        case "text_delta": {
+          if (event.text === "") break;
+          ensureStarted(c);
+          closeReasoning(c);
+          const m = openMessage(c);
+          m.text += event.text;
+          emit(c, "response.output_text.delta", {
+            item_id: m.id,
+            output_index: m.index,
+            content_index: 0,
+            delta: event.text,
+            logprobs: [],
+          });
+          break;
+        }
+        case "reasoning_delta": {
+          const hasText = event.text !== "";
+          if (!hasText && event.signature === undefined && event.redacted === undefined) break;
+          ensureStarted(c);
+          closeMessage(c);
+          // A signed block is finished: new text, or a second redacted block, starts another.
+          if (
+            reasoning &&
+            ((hasText && reasoning.env.signature !== undefined) ||
+              (event.redacted !== undefined && reasoning.env.redacted !== undefined))
+          ) {
+            closeReasoning(c);
+          }
+          const r = openReasoning(c);
+          if (hasText) reasoningText(c, r, event.text);
+          if (event.signature !== undefined) r.env.signature = event.signature;
+          if (event.redacted !== undefined) r.env.redacted = event.redacted;
+          if (event.origin) r.env.origin = event.origin;
+          break;
+        }
+        case "tool_call_start": {
+          ensureStarted(c);
+          closeMessage(c);
+          // A call's signature rides in the reasoning item right before it.
+          if (event.signature !== undefined) {
+            addCallSignature(openReasoning(c), event.id, event.signature, event.origin);
+          }
+          closeReasoning(c);
+          closeCall(c, event.index);
+          const call: OpenCall = {
+            index: reserve(),
+            id: newResponsesId("fc"),
+            callId: event.id,
+            name: event.name,
+            args: "",
+          };
+          calls.set(event.index, call);
+          emit(c, "response.output_item.added", {
+            output_index: call.index,
+            item: callItem(call, "in_progress"),
+          });
+          break;
+        }
+        case "tool_call_delta": {
+          const call = calls.get(event.index);
+          if (!call || event.argumentsDelta === "") break;
+          call.args += event.argumentsDelta;
+          emit(c, "response.function_call_arguments.delta", {
+            item_id: call.id,
+            output_index: call.index,
+            delta: event.argumentsDelta,
+          });
+          break;
+        }
+        case "tool_call_end":
+          closeCall(c, event.index);
+          break;
+        case "finish": {
+          ensureStarted(c);
+          const outcome = outcomeOf(event.reason);
+          closeAll(c, outcome.status === "completed" ? "completed" : "incomplete");
+          const type = outcome.status === "completed"
+            ? "response.completed"
+            : outcome.status === "incomplete"
+            ? "response.incomplete"
+            : "response.failed";
+          emit(c, type, {
+            response: snapshot(outcome.status, {
+              ...(event.usage ? { usage: event.usage } : {}),
+              incompleteDetails: outcome.incompleteDetails,
+              error: outcome.error,
+            }),
+          });
+          done = true;
+          break;
+        }
+        case "error":
+          fail(c, event.status, event.message);
+          break;
+      }
+    },
+    flush(c) {
+      // An upstream stream that just stops must not look like a finished answer.
+      if (!done) fail(c, 502, "The upstream stream ended before the response was complete.");
+    },
+  };
 }

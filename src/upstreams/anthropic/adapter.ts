@@ -3,7 +3,10 @@ import { UpstreamError } from "../../errors.ts";
 import { irToAnthropicRequest } from "../../formats/anthropic/request.ts";
 import { anthropicResponseToIr } from "../../formats/anthropic/response.ts";
 import { errorBodySchema } from "../../formats/anthropic/schema.ts";
-import { anthropicErrorEvent, AnthropicSseToIrStream } from "../../formats/anthropic/stream.ts";
+import {
+  anthropicErrorEvent,
+  anthropicSseToIrTransformer,
+} from "../../formats/anthropic/stream.ts";
 import { guardSseStream } from "../../http/stream_guard.ts";
 import type { IrEvent, IrRequest, IrResponse } from "../../ir/types.ts";
 import { maskSecretsInText } from "../../observe/mask.ts";
@@ -100,7 +103,7 @@ export const anthropicUpstream: Upstream = {
       return ReadableStream.from(responseEvents(anthropicResponseToIr(json)));
     }
     // A read failure mid-stream becomes an IR error event and a clean end.
-    return sseBodyToIr(res.body, new AnthropicSseToIrStream());
+    return sseBodyToIr(res.body, anthropicSseToIrTransformer());
   },
 };
 

@@ -4,14 +4,9 @@ import { geminiResponseToIr } from "../../formats/gemini/response.ts";
 import type { IrEvent, IrRequest, IrResponse } from "../../ir/types.ts";
 import { fetchUpstream } from "../fetch_upstream.ts";
 import { geminiUpstreamError } from "../gemini/errors.ts";
-import { sseBodyToIr } from "../ir_stream.ts";
 import type { CallContext, Upstream } from "../types.ts";
 import { codeAssistHeaders, type CodeAssistMethod, codeAssistUrl } from "./code_assist.ts";
-import {
-  buildCodeAssistRequest,
-  codeAssistSseDecoder,
-  unwrapCodeAssistResponse,
-} from "./envelope.ts";
+import { buildCodeAssistRequest, codeAssistSseToIr, unwrapCodeAssistResponse } from "./envelope.ts";
 
 interface Lease {
   accessToken: string;
@@ -111,7 +106,7 @@ export const geminiCliUpstream: Upstream = {
         code: "upstream_bad_response",
       });
     }
-    return sseBodyToIr(res.body, codeAssistSseDecoder({ model: ctx.model }));
+    return codeAssistSseToIr(res.body, { model: ctx.model });
   },
 };
 

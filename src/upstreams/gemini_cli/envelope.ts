@@ -5,9 +5,10 @@
  * module does the real conversion; this module only wraps and unwraps.
  */
 import { type GeminiRequestBody, upstreamGeminiRequest } from "../../formats/gemini/request.ts";
-import { GeminiSseToIrStream } from "../../formats/gemini/stream.ts";
+import { geminiSseToIrTransformer } from "../../formats/gemini/stream.ts";
 import type { IrEvent, IrRequest } from "../../ir/types.ts";
 import type { SseEvent } from "../../sse.ts";
+import { sseBodyToIr } from "../ir_stream.ts";
 
 /** The `generateContent` / `streamGenerateContent` request body of Code Assist. */
 export interface CodeAssistRequest {
@@ -56,33 +57,35 @@ export function unwrapCodeAssistResponse(body: unknown): unknown {
 /** SSE events carrying envelopes → SSE events carrying the bare Gemini chunks, one for one. */
 export class UnwrapEnvelopeStream extends TransformStream<SseEvent, SseEvent> {
   constructor() {
-    super({
-      transform(event, controller) {
-        let json: unknown;
-        try {
-          json = JSON.parse(event.data);
-        } catch {
-          // Not JSON: the Gemini decoder turns it into an error event.
-          controller.enqueue(event);
-          return;
-        }
-        const inner = unwrapCodeAssistResponse(json);
-        controller.enqueue(inner === json ? event : { ...event, data: JSON.stringify(inner) });
-      },
-    });
+    super(unwrapEnvelopeTransformer());
   }
 }
 
+/** `UnwrapEnvelopeStream` as a transformer, to fuse with other stages (`src/http/fused_stream.ts`). */
+export function unwrapEnvelopeTransformer(): Transformer<SseEvent, SseEvent> {
+  return {
+    transform(event, controller) {
+      let json: unknown;
+      try {
+        json = JSON.parse(event.data);
+      } catch {
+        // Not JSON: the Gemini decoder turns it into an error event.
+        controller.enqueue(event);
+        return;
+      }
+      const inner = unwrapCodeAssistResponse(json);
+      controller.enqueue(inner === json ? event : { ...event, data: JSON.stringify(inner) });
+    },
+  };
+}
+
 /**
- * The stream decoder for Code Assist: unwrap each envelope, then Gemini SSE → IR. A
- * readable/writable pair, so it slots into `sseBodyToIr` like any single TransformStream;
- * events flow through one at a time with backpressure, nothing is buffered.
+ * A Code Assist SSE body → IR events: unwrap each envelope, then Gemini SSE → IR, fused with
+ * the SSE parser in one stream; a broken body ends with an error event (see `sseBodyToIr`).
  */
-export function codeAssistSseDecoder(options: { model?: string } = {}): TransformStream<
-  SseEvent,
-  IrEvent
-> {
-  const unwrap = new UnwrapEnvelopeStream();
-  const readable = unwrap.readable.pipeThrough(new GeminiSseToIrStream(options));
-  return { writable: unwrap.writable, readable };
+export function codeAssistSseToIr(
+  body: ReadableStream<Uint8Array>,
+  options: { model?: string } = {},
+): ReadableStream<IrEvent> {
+  return sseBodyToIr(body, geminiSseToIrTransformer(options), unwrapEnvelopeTransformer());
 }

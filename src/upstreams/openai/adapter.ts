@@ -1,5 +1,8 @@
 import { UpstreamError } from "../../errors.ts";
-import { chatResponseToIr, ChatSseToIrStream } from "../../formats/openai_chat/from_upstream.ts";
+import {
+  chatResponseToIr,
+  chatSseToIrTransformer,
+} from "../../formats/openai_chat/from_upstream.ts";
 import { irToChatRequest } from "../../formats/openai_chat/to_upstream.ts";
 import type { IrEvent, IrRequest, IrResponse } from "../../ir/types.ts";
 import { maskSecretsInText } from "../../observe/mask.ts";
@@ -41,7 +44,7 @@ export const openAIUpstream: Upstream = {
   async stream(req: IrRequest, ctx: CallContext): Promise<ReadableStream<IrEvent>> {
     const res = await post({ ...req, stream: true }, ctx);
     if (!res.body) throw new UpstreamError(502, "Upstream sent an empty stream.");
-    return sseBodyToIr(res.body, new ChatSseToIrStream(ctx.model));
+    return sseBodyToIr(res.body, chatSseToIrTransformer(ctx.model));
   },
 };
 

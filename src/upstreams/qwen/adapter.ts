@@ -1,6 +1,9 @@
 import type { ProviderConfig } from "../../config/schema.ts";
 import { UpstreamError } from "../../errors.ts";
-import { chatResponseToIr, ChatSseToIrStream } from "../../formats/openai_chat/from_upstream.ts";
+import {
+  chatResponseToIr,
+  chatSseToIrTransformer,
+} from "../../formats/openai_chat/from_upstream.ts";
 import type { IrEvent, IrRequest, IrResponse } from "../../ir/types.ts";
 import { maskSecretsInText } from "../../observe/mask.ts";
 import { sseBodyToIr } from "../ir_stream.ts";
@@ -106,7 +109,7 @@ export const qwenUpstream: Upstream = {
   async stream(req: IrRequest, ctx: CallContext): Promise<ReadableStream<IrEvent>> {
     const res = await post({ ...req, stream: true }, ctx);
     if (!res.body) throw new UpstreamError(502, "The Qwen upstream sent an empty stream.");
-    return sseBodyToIr(res.body, new ChatSseToIrStream(ctx.model));
+    return sseBodyToIr(res.body, chatSseToIrTransformer(ctx.model));
   },
 };
 

@@ -1,7 +1,7 @@
 import { upstreamGeminiRequest } from "../../formats/gemini/request.ts";
 import { UpstreamError } from "../../errors.ts";
 import { geminiResponseToIr } from "../../formats/gemini/response.ts";
-import { GeminiSseToIrStream } from "../../formats/gemini/stream.ts";
+import { geminiSseToIrTransformer } from "../../formats/gemini/stream.ts";
 import type { IrEvent, IrRequest, IrResponse } from "../../ir/types.ts";
 import { fetchUpstream } from "../fetch_upstream.ts";
 import { relayGeminiAnswer } from "../gemini/adapter.ts";
@@ -140,7 +140,7 @@ export const vertexUpstream: Upstream = {
         code: "upstream_bad_response",
       });
     }
-    return sseBodyToIr(res.body, new GeminiSseToIrStream({ model: ctx.model }));
+    return sseBodyToIr(res.body, geminiSseToIrTransformer({ model: ctx.model }));
   },
 
   async forwardNative(req: NativeForward, ctx: CallContext): Promise<Response> {

@@ -64,9 +64,12 @@ async function withGateway(fn: (ai: GoogleGenAI, seen: URL[]) => Promise<void>):
       }, ir));
     }
     const encoded = geminiFormat.encodeStream(ir, { model: route.model, stream, sse });
-    return new Response(ReadableStream.from(events).pipeThrough(encoded.stream), {
-      headers: { "content-type": encoded.contentType },
-    });
+    return new Response(
+      ReadableStream.from(events).pipeThrough(new TransformStream(encoded.transformer)),
+      {
+        headers: { "content-type": encoded.contentType },
+      },
+    );
   });
   const port = await promise;
   try {

@@ -139,9 +139,12 @@ function startCannedServer(): CannedServer {
           return Response.json(openAIResponsesFormat.fromIrResponse(collect(events), ir));
         }
         const encoded = openAIResponsesFormat.encodeStream(ir, {});
-        return new Response(ReadableStream.from(events).pipeThrough(encoded.stream), {
-          headers: { "content-type": encoded.contentType },
-        });
+        return new Response(
+          ReadableStream.from(events).pipeThrough(new TransformStream(encoded.transformer)),
+          {
+            headers: { "content-type": encoded.contentType },
+          },
+        );
       } catch (err) {
         return errorResponse(toGatewayError(err), openAIResponsesFormat.caller);
       }

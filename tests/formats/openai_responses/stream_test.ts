@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { fuse } from "../../../src/http/fused_stream.ts";
 import { openAIResponsesFormat } from "../../../src/formats/openai_responses/format.ts";
 import { decodeEnvelope } from "../../../src/formats/openai_responses/reasoning_envelope.ts";
 import { IrToResponsesSseStream } from "../../../src/formats/openai_responses/stream.ts";
@@ -312,8 +313,20 @@ Deno.test("an error before anything else still opens the response; a silent end 
   assert.match(String(cut.at(-2)!.message), /ended before the response was complete/);
 });
 
-Deno.test("the format's encodeStream uses this stream with the SSE content type", () => {
+Deno.test("the format's encodeStream: this encoder, fused, with the SSE content type", async () => {
   const encoded = openAIResponsesFormat.encodeStream(REQ, {});
   assert.equal(encoded.contentType, "text/event-stream; charset=utf-8");
-  assert.ok(encoded.stream instanceof IrToResponsesSseStream);
+  const events: IrEvent[] = [START, { type: "text_delta", text: "hi" }, {
+    type: "finish",
+    reason: "stop",
+  }];
+  const fused = await new Response(fuse(ReadableStream.from(events), [encoded.transformer]))
+    .text();
+  const piped = await new Response(
+    ReadableStream.from(events).pipeThrough(new IrToResponsesSseStream(REQ)),
+  ).text();
+  // Ids and timestamps are generated per stream: compare the event sequence.
+  const kinds = (sse: string) => [...sse.matchAll(/^event: (\S+)$/gm)].map((m) => m[1]);
+  assert.ok(kinds(fused).length >= 5);
+  assert.deepEqual(kinds(fused), kinds(piped));
 });

@@ -2,10 +2,9 @@ import assert from "node:assert/strict";
 import { geminiResponseToIr } from "../../../src/formats/gemini/response.ts";
 import type { IrEvent } from "../../../src/ir/types.ts";
 import {
-  codeAssistSseDecoder,
+  codeAssistSseToIr,
   unwrapCodeAssistResponse,
 } from "../../../src/upstreams/gemini_cli/envelope.ts";
-import { sseBodyToIr } from "../../../src/upstreams/ir_stream.ts";
 
 const FIXTURES = new URL("../../fixtures/gemini_cli/", import.meta.url);
 const encoder = new TextEncoder();
@@ -24,7 +23,7 @@ function bodyOf(bytes: Uint8Array, size: number): ReadableStream<Uint8Array> {
 
 async function decode(body: ReadableStream<Uint8Array>): Promise<IrEvent[]> {
   const out: IrEvent[] = [];
-  for await (const e of sseBodyToIr(body, codeAssistSseDecoder({ model: "m" }))) {
+  for await (const e of codeAssistSseToIr(body, { model: "m" })) {
     out.push(e.type === "start" ? { ...e, created: 0 } : e);
   }
   return out;

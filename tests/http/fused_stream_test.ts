@@ -1,0 +1,155 @@
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { fuse } from "../../src/http/fused_stream.ts";
+import { SseParserStream, sseParserTransformer } from "../../src/sse.ts";
+
+/** Splits lines, upper-cases, and repeats each line's first word (a stage with state). */
+function lineSplitter(): Transformer<string, string> {
+  let rest = "";
+  return {
+    transform(chunk, c) {
+      rest += chunk;
+      const lines = rest.split("\n");
+      rest = lines.pop() ?? "";
+      for (const l of lines) c.enqueue(l);
+    },
+    flush(c) {
+      if (rest) c.enqueue(rest);
+    },
+  };
+}
+const upper = (): Transformer<string, string> => ({
+  transform: (line, c) => c.enqueue(line.toUpperCase()),
+  flush: (c) => c.enqueue("<END>"),
+});
+const words = (): Transformer<string, string> => ({
+  transform(line, c) {
+    for (const w of line.split(" ")) if (w) c.enqueue(w);
+  },
+});
+
+async function all<T>(s: ReadableStream<T>): Promise<T[]> {
+  return await Array.fromAsync(s);
+}
+
+Deno.test("fuse: the same output as piping through TransformStreams, for any chunking", async () => {
+  await fc.assert(
+    fc.asyncProperty(fc.array(fc.string({ maxLength: 12 }), { maxLength: 10 }), async (chunks) => {
+      const piped = await all(
+        ReadableStream.from(chunks).pipeThrough(new TransformStream(lineSplitter()))
+          .pipeThrough(new TransformStream(upper())).pipeThrough(new TransformStream(words())),
+      );
+      const fused = await all(
+        fuse(ReadableStream.from(chunks), [lineSplitter(), upper(), words()]),
+      );
+      assert.deepEqual(fused, piped);
+    }),
+    { numRuns: 200 },
+  );
+});
+
+Deno.test("fuse: SSE parsing matches SseParserStream on random byte splits", async () => {
+  const text =
+    "event: a\ndata: 1\n\n: comment\ndata: x\ndata: y\r\n\r\nid: 7\ndata: \u00e9\u4e2d\n\n";
+  const bytes = new TextEncoder().encode(text);
+  await fc.assert(
+    fc.asyncProperty(fc.integer({ min: 1, max: bytes.length }), async (size) => {
+      const pieces = () => {
+        const out: Uint8Array[] = [];
+        for (let i = 0; i < bytes.length; i += size) out.push(bytes.slice(i, i + size));
+        return ReadableStream.from(out);
+      };
+      const piped = await all(pieces().pipeThrough(new SseParserStream()));
+      assert.deepEqual(await all(fuse(pieces(), [sseParserTransformer()])), piped);
+      assert.equal(piped.length, 3);
+    }),
+  );
+});
+
+Deno.test("fuse: lazy (nothing read before the consumer asks) and cancel reaches stages and source", async () => {
+  let pulls = 0;
+  let sourceCancelled: unknown;
+  let stageCancelled: unknown;
+  const source = new ReadableStream<string>({
+    pull(c) {
+      pulls++;
+      c.enqueue(`line ${pulls}\n`);
+    },
+    cancel(reason) {
+      sourceCancelled = reason;
+    },
+  }, { highWaterMark: 0 });
+  const out = fuse(source, [lineSplitter(), {
+    transform: (l: string, c: TransformStreamDefaultController<string>) => c.enqueue(l),
+    cancel: (reason: unknown) => {
+      stageCancelled = reason;
+    },
+  }]);
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(pulls, 0, "no read ahead");
+  const reader = out.getReader();
+  assert.deepEqual(await reader.read(), { done: false, value: "line 1" });
+  assert.ok(pulls <= 2, `${pulls} source reads for one chunk`);
+  await reader.cancel("client gone");
+  assert.equal(stageCancelled, "client gone");
+  assert.equal(sourceCancelled, "client gone");
+});
+
+Deno.test("fuse: a failing source or stage errors the stream, or ends it with onError's chunk", async () => {
+  const broken = () => {
+    let reads = 0;
+    return new ReadableStream<string>({
+      pull(c) {
+        if (reads++ === 0) c.enqueue("a\nb");
+        else c.error(new Error("reset"));
+      },
+    }, { highWaterMark: 0 });
+  };
+  await assert.rejects(all(fuse(broken(), [lineSplitter()])), /reset/);
+  const ended = await all(
+    fuse(broken(), [lineSplitter()], { onError: (e) => `ERR ${(e as Error).message}` }),
+  );
+  assert.deepEqual(ended, ["a", "ERR reset"]);
+  const throwing: Transformer<string, string> = {
+    transform(l, c) {
+      if (l === "bad") throw new Error("stage failed");
+      c.enqueue(l);
+    },
+  };
+  const out = await all(
+    fuse(ReadableStream.from(["ok\nbad\nnever\n"]), [lineSplitter(), throwing], {
+      onError: () => "ERR",
+    }),
+  );
+  assert.deepEqual(out, ["ok", "ERR"]);
+});
+
+Deno.test("fuse: async stages are awaited in order; terminate ends the stream and cancels the source", async () => {
+  const slow: Transformer<string, string> = {
+    async transform(l, c) {
+      await new Promise((r) => setTimeout(r, 1));
+      c.enqueue(`<${l}>`);
+    },
+  };
+  assert.deepEqual(await all(fuse(ReadableStream.from(["a\nb\nc"]), [lineSplitter(), slow])), [
+    "<a>",
+    "<b>",
+    "<c>",
+  ]);
+  let cancelled = false;
+  const endless = new ReadableStream<string>({
+    pull: (c) => c.enqueue("x\n"),
+    cancel: () => {
+      cancelled = true;
+    },
+  });
+  let seen = 0;
+  const stopAtThree: Transformer<string, string> = {
+    transform(l, c) {
+      c.enqueue(l);
+      if (++seen === 3) c.terminate();
+    },
+  };
+  assert.deepEqual(await all(fuse(endless, [lineSplitter(), stopAtThree])), ["x", "x", "x"]);
+  assert.ok(cancelled);
+});
