@@ -8,6 +8,7 @@
 // --prof: V8's own tick log instead (/tmp/prof/v8.log, read with `node --prof-process`),
 // without that skew but with native time attributed coarsely.
 import { closedLoop, encodePost } from "./load_gen.ts";
+import { CHAT_REQUEST, MESSAGES_REQUEST } from "./requests.ts";
 
 const mode = Deno.args[0] ?? "chat";
 const seconds = Number(Deno.args[1] ?? "5");
@@ -82,22 +83,8 @@ for (let i = 0; i < 100; i++) {
   } catch { /* starting */ }
   await new Promise((r) => setTimeout(r, 100));
 }
-const chat = {
-  model: "bench-model",
-  messages: [
-    { role: "system", content: "You are a helpful assistant." },
-    { role: "user", content: "Write one sentence about why benchmarks should be interleaved." },
-  ],
-  max_tokens: 64,
-  temperature: 0.2,
-};
-const messages = {
-  model: "bench-model",
-  max_tokens: 64,
-  system: "You are a helpful assistant.",
-  messages: [chat.messages[1]],
-  temperature: 0.2,
-};
+const chat = CHAT_REQUEST;
+const messages = MESSAGES_REQUEST;
 const request = mode === "messages"
   ? encodePost(url, "/v1/messages", JSON.stringify(messages), "application/json", {
     "anthropic-version": "2023-06-01",

@@ -53,6 +53,7 @@
 // that forwarder too, as the forwarder cannot convert).
 
 import { parseArgs } from "node:util";
+import { CHAT_REQUEST, MESSAGES_REQUEST } from "./requests.ts";
 import {
   NON_STREAM_CONTENT,
   PACED_DELAY_MS,
@@ -444,27 +445,6 @@ class LoadClient {
 
 // ---------------------------------------------------------------------------
 // Measurement
-
-const CHAT_REQUEST = {
-  model: "bench-model",
-  messages: [
-    { role: "system", content: "You are a helpful assistant." },
-    { role: "user", content: "Write one sentence about why benchmarks should be interleaved." },
-  ],
-  max_tokens: 64,
-  temperature: 0.2,
-};
-
-/** The same question as CHAT_REQUEST, as an Anthropic Messages client asks it. */
-const MESSAGES_REQUEST = {
-  model: "bench-model",
-  max_tokens: 64,
-  system: "You are a helpful assistant.",
-  messages: [
-    { role: "user", content: "Write one sentence about why benchmarks should be interleaved." },
-  ],
-  temperature: 0.2,
-};
 
 /** How a target's client talks: path, extra headers, request body, answer format. */
 interface Wire {
