@@ -44,7 +44,6 @@ export function fuse(
 ): ReadableStream<unknown> {
   const reader = source.getReader();
   let out: unknown[] = [];
-  let terminated = false;
   let finished = false;
 
   /** Stage i's controller: its output goes through the stages after it, then out. */
@@ -58,21 +57,33 @@ export function fuse(
       throw reason;
     },
     terminate(): void {
-      terminated = true;
       throw new Terminated();
     },
   }));
 
-  /** Synchronous stages stay synchronous: a promise is only awaited when a stage returns one. */
+  /**
+   * Synchronous stages stay synchronous: a promise is only awaited when a stage returns one.
+   * While a stage's transform is still running, its next chunks wait behind it (`busy`), so a
+   * stage sees its chunks one at a time and in order, as in a TransformStream.
+   */
   const pending: Promise<unknown>[] = [];
+  const busy: (Promise<void> | undefined)[] = stages.map(() => undefined);
   function push(i: number, chunk: unknown): void {
     const stage = stages[i];
     if (!stage.transform) {
       controllers[i].enqueue(chunk);
       return;
     }
-    const r = stage.transform(chunk, controllers[i] as TransformStreamDefaultController<unknown>);
-    if (r instanceof Promise) pending.push(r);
+    const run = () =>
+      stage.transform?.(chunk, controllers[i] as TransformStreamDefaultController<unknown>);
+    const before = busy[i];
+    const r = before ? before.then(run) : run();
+    if (!(r instanceof Promise)) return;
+    const done: Promise<void> = r.then(() => {
+      if (busy[i] === done) busy[i] = undefined;
+    });
+    busy[i] = done;
+    pending.push(done);
   }
 
   async function settle(): Promise<void> {
@@ -120,7 +131,7 @@ export function fuse(
         }
       } catch (err) {
         finished = true;
-        if (!(err instanceof Terminated) && !terminated) {
+        if (!(err instanceof Terminated)) {
           // As a pipe would: the stages hear of the failure through their cancel hook.
           await cancelStages(err);
           await reader.cancel(err).catch(() => {});

@@ -136,6 +136,20 @@ Deno.test("fuse: async stages are awaited in order; terminate ends the stream an
     "<b>",
     "<c>",
   ]);
+  // Chunks wait for the stage's previous transform, whatever each one takes.
+  let running = 0;
+  const uneven: Transformer<string, string> = {
+    async transform(l, c) {
+      assert.equal(running++, 0, "one transform at a time");
+      await new Promise((r) => setTimeout(r, l === "a" ? 15 : 1));
+      running--;
+      c.enqueue(`<${l}>`);
+    },
+  };
+  assert.deepEqual(
+    await all(fuse(ReadableStream.from(["a\nb\nc"]), [lineSplitter(), uneven])),
+    ["<a>", "<b>", "<c>"],
+  );
   let cancelled = false;
   const endless = new ReadableStream<string>({
     pull: (c) => c.enqueue("x\n"),
