@@ -2,7 +2,7 @@ import { type Context, Hono } from "hono";
 import type { AccountManager } from "../accounts/manager.ts";
 import { type Cooldowns, keyId } from "../accounts/cooldowns.ts";
 import { z } from "zod";
-import { requireAdminToken } from "./admin_token.ts";
+import { adminTokenMiddleware, requireAdminToken } from "./admin_token.ts";
 import type { RuntimeState } from "../config/store.ts";
 import { RequestError } from "../errors.ts";
 import { renderMetrics } from "../observe/metrics.ts";
@@ -29,9 +29,10 @@ const limitSchema = z.coerce.number().int().min(1).max(10_000);
 /** `GET /admin/stats` and `GET /admin/logs?limit=N`, behind the admin token. */
 export function statsRoutes(deps: StatsRouteDeps): Hono {
   const app = new Hono();
+  app.use("/stats", adminTokenMiddleware(deps.state));
+  app.use("/logs", adminTokenMiddleware(deps.state));
 
   app.get("/stats", async (c) => {
-    requireAdminToken(c.req.header("authorization"), deps.state().config.auth.admin_token);
     const data = await deps.observer.stats.read();
     return c.json({
       ...statsView(data, deps.observer.startedAt),
@@ -40,7 +41,6 @@ export function statsRoutes(deps: StatsRouteDeps): Hono {
   });
 
   app.get("/logs", async (c) => {
-    requireAdminToken(c.req.header("authorization"), deps.state().config.auth.admin_token);
     const raw = c.req.query("limit");
     let limit = 50;
     if (raw !== undefined) {
