@@ -5,12 +5,13 @@ import { geminiResponseToIr } from "../../formats/gemini/response.ts";
 import {
   geminiErrorChunk,
   geminiSseChunk,
-  GeminiSseToIrStream,
+  geminiSseToIrTransformer,
 } from "../../formats/gemini/stream.ts";
+import { fuse } from "../../http/fused_stream.ts";
 import { guardSseStream } from "../../http/stream_guard.ts";
 import { maskSecretsInText } from "../../observe/mask.ts";
 import type { IrEvent, IrRequest, IrResponse } from "../../ir/types.ts";
-import { SseParserStream } from "../../sse.ts";
+import { sseParserTransformer } from "../../sse.ts";
 import { ClientGoneError, fetchUpstream, relayBody } from "../fetch_upstream.ts";
 import type { CallContext, NativeForward, Upstream } from "../types.ts";
 import { clientStatus, geminiUpstreamError, googleRetryAfter, parseGoogleError } from "./errors.ts";
@@ -130,9 +131,10 @@ export const geminiUpstream: Upstream = {
         code: "upstream_bad_response",
       });
     }
-    const events = res.body
-      .pipeThrough(new SseParserStream())
-      .pipeThrough(new GeminiSseToIrStream({ model: ctx.model }));
+    const events = fuse(res.body, [
+      sseParserTransformer(),
+      geminiSseToIrTransformer({ model: ctx.model }),
+    ]);
     return endWithErrorEvent(events, ctx.signal);
   },
 
