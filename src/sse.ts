@@ -13,13 +13,6 @@ export interface SseEvent {
 }
 
 /** Bytes → SSE events. Events without data lines are dropped, as browsers do. */
-export class SseParserStream extends TransformStream<Uint8Array, SseEvent> {
-  constructor() {
-    super(sseParserTransformer());
-  }
-}
-
-/** `SseParserStream` as a transformer, to fuse with other stages (`src/http/fused_stream.ts`). */
 export function sseParserTransformer(): Transformer<Uint8Array, SseEvent> {
   const decoder = new TextDecoder();
   let buffer = "";
@@ -124,13 +117,6 @@ export function encodeSse(event: SseEvent, eol: "\n" | "\r\n" = "\n"): Uint8Arra
 }
 
 /** SSE events → bytes. */
-export class SseWriterStream extends TransformStream<SseEvent, Uint8Array> {
-  constructor() {
-    super(sseWriterTransformer());
-  }
-}
-
-/** `SseWriterStream` as a transformer, to fuse with other stages (`src/http/fused_stream.ts`). */
 export function sseWriterTransformer(): Transformer<SseEvent, Uint8Array> {
   return {
     transform(event, controller) {

@@ -3,8 +3,8 @@ import {
   encodeSse,
   formatSse,
   type SseEvent,
-  SseParserStream,
-  SseWriterStream,
+  sseParserTransformer,
+  sseWriterTransformer,
 } from "../src/sse.ts";
 
 const enc = new TextEncoder();
@@ -21,7 +21,7 @@ function streamOf<T>(items: T[]): ReadableStream<T> {
 
 /** Parses byte chunks with a fresh parser. */
 function parseChunks(chunks: Uint8Array[]): Promise<SseEvent[]> {
-  return collect(streamOf(chunks).pipeThrough(new SseParserStream()));
+  return collect(streamOf(chunks).pipeThrough(new TransformStream(sseParserTransformer())));
 }
 
 function parseText(text: string): Promise<SseEvent[]> {
@@ -180,7 +180,9 @@ Deno.test("formatSse/encodeSse round trip through the parser", async () => {
 
 Deno.test("SseWriterStream encodes each event as one chunk", async () => {
   const events: SseEvent[] = [{ data: "a" }, { event: "b", data: "c\nd" }];
-  const chunks = await collect(streamOf(events).pipeThrough(new SseWriterStream()));
+  const chunks = await collect(
+    streamOf(events).pipeThrough(new TransformStream(sseWriterTransformer())),
+  );
   assert.equal(chunks.length, 2);
   assert.deepEqual(chunks[0], enc.encode("data: a\n\n"));
   assert.deepEqual(chunks[1], enc.encode("event: b\ndata: c\ndata: d\n\n"));

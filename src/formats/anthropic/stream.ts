@@ -32,13 +32,6 @@ export function anthropicErrorEvent(status: number, message: string): Uint8Array
  * `message_stop`. An IR `error` event becomes `event: error` and ends the stream. Every IR
  * event is written as soon as it arrives.
  */
-export class IrToAnthropicSseStream extends TransformStream<IrEvent, Uint8Array> {
-  constructor(req: IrRequest) {
-    super(irToAnthropicSseTransformer(req));
-  }
-}
-
-/** `IrToAnthropicSseStream` as a transformer, to fuse with other stages (`src/http/fused_stream.ts`). */
 export function irToAnthropicSseTransformer(req: IrRequest): Transformer<IrEvent, Uint8Array> {
   let started = false;
   let done = false;
@@ -200,18 +193,11 @@ interface BlockState {
 }
 
 /**
- * Anthropic SSE events (from `SseParserStream`) → IR events. Blocks map to deltas as they come;
+ * Anthropic SSE events (from `sseParserTransformer`) → IR events. Blocks map to deltas as they come;
  * tool_use blocks get 0-based tool indices; usage from `message_start` (input) and
  * `message_delta` (cumulative output, sometimes input) is emitted once, with the finish at
  * `message_stop`. `ping` and unknown events are ignored; `event: error` becomes an IR error.
  */
-export class AnthropicSseToIrStream extends TransformStream<SseEvent, IrEvent> {
-  constructor() {
-    super(anthropicSseToIrTransformer());
-  }
-}
-
-/** `AnthropicSseToIrStream` as a transformer, to fuse with other stages (`src/http/fused_stream.ts`). */
 export function anthropicSseToIrTransformer(): Transformer<SseEvent, IrEvent> {
   let done = false;
   let nextTool = 0;

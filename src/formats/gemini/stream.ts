@@ -67,13 +67,6 @@ interface PendingCall {
  * chunk, when its arguments are complete (Gemini clients expect an `args` object). The last
  * chunk carries `finishReason` and `usageMetadata`. An error event becomes an error element.
  */
-export class IrToGeminiStream extends TransformStream<IrEvent, Uint8Array> {
-  constructor(options: { sse: boolean }) {
-    super(irToGeminiTransformer(options));
-  }
-}
-
-/** `IrToGeminiStream` as a transformer, to fuse with other stages (`src/http/fused_stream.ts`). */
 export function irToGeminiTransformer(options: { sse: boolean }): Transformer<IrEvent, Uint8Array> {
   let id = "";
   let model = "";
@@ -210,13 +203,6 @@ export function irToGeminiTransformer(options: { sse: boolean }): Transformer<Ir
  * the upstream stream ends. A stream that ends without a `finishReason` was cut off: that is an
  * error event (502), not a silent finish. An `error` element becomes an error event.
  */
-export class GeminiSseToIrStream extends TransformStream<SseEvent, IrEvent> {
-  constructor(options: { model?: string; ids?: CallIdSource } = {}) {
-    super(geminiSseToIrTransformer(options));
-  }
-}
-
-/** `GeminiSseToIrStream` as a transformer, to fuse with other stages (`src/http/fused_stream.ts`). */
 export function geminiSseToIrTransformer(
   options: { model?: string; ids?: CallIdSource } = {},
 ): Transformer<SseEvent, IrEvent> {

@@ -102,13 +102,6 @@ export function chatResponseToIr(body: unknown, fallbackModel: string): IrRespon
  * OpenAI Chat SSE events → IR events. Tool calls are keyed by the upstream's `index`; the
  * finish is held until the usage chunk (or `[DONE]`) so usage is reported exactly once.
  */
-export class ChatSseToIrStream extends TransformStream<SseEvent, IrEvent> {
-  constructor(fallbackModel: string) {
-    super(chatSseToIrTransformer(fallbackModel));
-  }
-}
-
-/** `ChatSseToIrStream` as a transformer, to fuse with other stages (`src/http/fused_stream.ts`). */
 export function chatSseToIrTransformer(fallbackModel: string): Transformer<SseEvent, IrEvent> {
   let started = false;
   let finish: IrFinishReason | undefined;

@@ -7,13 +7,6 @@ import { finishReasonToChat, usageToChat } from "./response.ts";
  * deltas, the finish chunk, the usage chunk when the client asked for it, then `[DONE]`.
  * An error event becomes an in-stream `{"error": ...}` chunk, which the OpenAI SDK raises.
  */
-export class IrToChatSseStream extends TransformStream<IrEvent, Uint8Array> {
-  constructor(options: { includeUsage: boolean }) {
-    super(irToChatSseTransformer(options));
-  }
-}
-
-/** `IrToChatSseStream` as a transformer, to fuse with other stages (`src/http/fused_stream.ts`). */
 export function irToChatSseTransformer(
   options: { includeUsage: boolean },
 ): Transformer<IrEvent, Uint8Array> {

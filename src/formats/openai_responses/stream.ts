@@ -59,13 +59,6 @@ export function errorCodeForStatus(status: number): string {
  * An IR error becomes an `error` event, which the OpenAI SDK raises, then `response.failed`,
  * which Codex reads.
  */
-export class IrToResponsesSseStream extends TransformStream<IrEvent, Uint8Array> {
-  constructor(req: IrRequest) {
-    super(irToResponsesSseTransformer(req));
-  }
-}
-
-/** `IrToResponsesSseStream` as a transformer, to fuse with other stages (`src/http/fused_stream.ts`). */
 export function irToResponsesSseTransformer(req: IrRequest): Transformer<IrEvent, Uint8Array> {
   const asSummary = reasoningAsSummary(req);
   let id = newResponsesId("resp");

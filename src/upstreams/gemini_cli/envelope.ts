@@ -55,13 +55,6 @@ export function unwrapCodeAssistResponse(body: unknown): unknown {
 }
 
 /** SSE events carrying envelopes → SSE events carrying the bare Gemini chunks, one for one. */
-export class UnwrapEnvelopeStream extends TransformStream<SseEvent, SseEvent> {
-  constructor() {
-    super(unwrapEnvelopeTransformer());
-  }
-}
-
-/** `UnwrapEnvelopeStream` as a transformer, to fuse with other stages (`src/http/fused_stream.ts`). */
 export function unwrapEnvelopeTransformer(): Transformer<SseEvent, SseEvent> {
   return {
     transform(event, controller) {

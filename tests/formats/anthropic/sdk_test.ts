@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import Anthropic from "@anthropic-ai/sdk";
 import { irResponseToAnthropic } from "../../../src/formats/anthropic/response.ts";
-import { IrToAnthropicSseStream } from "../../../src/formats/anthropic/stream.ts";
+import { irToAnthropicSseTransformer } from "../../../src/formats/anthropic/stream.ts";
 import type { IrEvent, IrRequest, IrResponse } from "../../../src/ir/types.ts";
 
 /**
@@ -56,7 +56,7 @@ async function withServer(
 
 function sse(events: IrEvent[]): Response {
   return new Response(
-    ReadableStream.from(events).pipeThrough(new IrToAnthropicSseStream(REQ)),
+    ReadableStream.from(events).pipeThrough(new TransformStream(irToAnthropicSseTransformer(REQ))),
     { headers: { "content-type": "text/event-stream; charset=utf-8" } },
   );
 }

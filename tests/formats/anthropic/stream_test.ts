@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import {
-  AnthropicSseToIrStream,
-  IrToAnthropicSseStream,
+  anthropicSseToIrTransformer,
+  irToAnthropicSseTransformer,
 } from "../../../src/formats/anthropic/stream.ts";
 import type { IrEvent, IrRequest } from "../../../src/ir/types.ts";
-import { type SseEvent, SseParserStream } from "../../../src/sse.ts";
+import { type SseEvent, sseParserTransformer } from "../../../src/sse.ts";
 import { assertGolden, fixtureText } from "./golden.ts";
 
 const enc = new TextEncoder();
@@ -48,9 +48,10 @@ function randomChunks(bytes: Uint8Array, seed: number): Uint8Array[] {
 /** Anthropic SSE text → IR events, with `created` zeroed for comparison. */
 async function sseToIr(chunks: Uint8Array[]): Promise<IrEvent[]> {
   const events = await collect(
-    ReadableStream.from(chunks).pipeThrough(new SseParserStream()).pipeThrough(
-      new AnthropicSseToIrStream(),
-    ),
+    ReadableStream.from(chunks).pipeThrough(new TransformStream(sseParserTransformer()))
+      .pipeThrough(
+        new TransformStream(anthropicSseToIrTransformer()),
+      ),
   );
   return events.map((e) => e.type === "start" ? { ...e, created: 0 } : e);
 }
@@ -61,9 +62,10 @@ async function irToSse(
   req = REQ,
 ): Promise<Array<{ event?: string; data: Record<string, unknown> }>> {
   const sse: SseEvent[] = await collect(
-    ReadableStream.from(events).pipeThrough(new IrToAnthropicSseStream(req)).pipeThrough(
-      new SseParserStream(),
-    ),
+    ReadableStream.from(events).pipeThrough(new TransformStream(irToAnthropicSseTransformer(req)))
+      .pipeThrough(
+        new TransformStream(sseParserTransformer()),
+      ),
   );
   return sse.map((e) => ({ event: e.event, data: JSON.parse(e.data) }));
 }
@@ -108,9 +110,10 @@ Deno.test("AnthropicSseToIrStream: tool indices count tool blocks only, usage co
 
 Deno.test("AnthropicSseToIrStream: each IR event leaves as soon as its input arrives", async () => {
   const transform = new TransformStream<Uint8Array, Uint8Array>();
-  const out = transform.readable.pipeThrough(new SseParserStream()).pipeThrough(
-    new AnthropicSseToIrStream(),
-  );
+  const out = transform.readable.pipeThrough(new TransformStream(sseParserTransformer()))
+    .pipeThrough(
+      new TransformStream(anthropicSseToIrTransformer()),
+    );
   const writer = transform.writable.getWriter();
   const reader = out.getReader();
   const frame = (event: string, data: unknown): Uint8Array =>
@@ -256,7 +259,9 @@ Deno.test("IrToAnthropicSseStream frames events in Anthropic's order and shape",
 
 Deno.test("IR → Anthropic SSE → IR round-trips", async () => {
   const bytes = await collect(
-    ReadableStream.from(IR_EVENTS).pipeThrough(new IrToAnthropicSseStream(REQ)),
+    ReadableStream.from(IR_EVENTS).pipeThrough(
+      new TransformStream(irToAnthropicSseTransformer(REQ)),
+    ),
   );
   const back = await sseToIr(bytes);
   const expected = IR_EVENTS.filter((e) => e.type !== "tool_call_end").map((e) =>

@@ -1,8 +1,11 @@
 import assert from "node:assert/strict";
 import type { CallIdSource } from "../../../src/formats/gemini/parts.ts";
-import { GeminiSseToIrStream, IrToGeminiStream } from "../../../src/formats/gemini/stream.ts";
+import {
+  geminiSseToIrTransformer,
+  irToGeminiTransformer,
+} from "../../../src/formats/gemini/stream.ts";
 import type { IrEvent } from "../../../src/ir/types.ts";
-import { type SseEvent, SseParserStream } from "../../../src/sse.ts";
+import { type SseEvent, sseParserTransformer } from "../../../src/sse.ts";
 
 // deno-lint-ignore no-explicit-any
 type Json = any;
@@ -52,8 +55,8 @@ async function collect<T>(stream: ReadableStream<T>): Promise<T[]> {
 
 async function decode(bytes: ReadableStream<Uint8Array>, model = "fallback"): Promise<IrEvent[]> {
   const events = await collect(
-    bytes.pipeThrough(new SseParserStream()).pipeThrough(
-      new GeminiSseToIrStream({ model, ids: counterIds() }),
+    bytes.pipeThrough(new TransformStream(sseParserTransformer())).pipeThrough(
+      new TransformStream(geminiSseToIrTransformer({ model, ids: counterIds() })),
     ),
   );
   return events.map((e) => e.type === "start" ? { ...e, created: 0 } : e);
@@ -61,14 +64,16 @@ async function decode(bytes: ReadableStream<Uint8Array>, model = "fallback"): Pr
 
 async function encode(events: IrEvent[], sse: boolean): Promise<string> {
   const chunks = await collect(
-    ReadableStream.from(events).pipeThrough(new IrToGeminiStream({ sse })),
+    ReadableStream.from(events).pipeThrough(new TransformStream(irToGeminiTransformer({ sse }))),
   );
   return chunks.map((c) => decoder.decode(c)).join("");
 }
 
 async function sseBodies(text: string): Promise<Json[]> {
   const events: SseEvent[] = await collect(
-    ReadableStream.from([encoder.encode(text)]).pipeThrough(new SseParserStream()),
+    ReadableStream.from([encoder.encode(text)]).pipeThrough(
+      new TransformStream(sseParserTransformer()),
+    ),
   );
   return events.map((e) => JSON.parse(e.data));
 }
@@ -267,7 +272,7 @@ Deno.test("encode SSE: CRLF-framed data lines, text as it comes, finish and usag
 
 Deno.test("encode: tool-call arguments are buffered and the call sent whole; text is never held back", async () => {
   const out: string[] = [];
-  const stream = new IrToGeminiStream({ sse: true });
+  const stream = new TransformStream(irToGeminiTransformer({ sse: true }));
   const writer = stream.writable.getWriter();
   const reader = stream.readable.getReader();
   const pump = (async () => {

@@ -1,15 +1,15 @@
 import assert from "node:assert/strict";
-import { IrToChatSseStream } from "../../../src/formats/openai_chat/stream.ts";
+import { irToChatSseTransformer } from "../../../src/formats/openai_chat/stream.ts";
 import type { IrEvent } from "../../../src/ir/types.ts";
-import { type SseEvent, SseParserStream } from "../../../src/sse.ts";
+import { type SseEvent, sseParserTransformer } from "../../../src/sse.ts";
 
 // deno-lint-ignore no-explicit-any
 type Json = any;
 
 async function run(events: IrEvent[], includeUsage: boolean): Promise<SseEvent[]> {
   const parsed = ReadableStream.from(events)
-    .pipeThrough(new IrToChatSseStream({ includeUsage }))
-    .pipeThrough(new SseParserStream());
+    .pipeThrough(new TransformStream(irToChatSseTransformer({ includeUsage })))
+    .pipeThrough(new TransformStream(sseParserTransformer()));
   const out: SseEvent[] = [];
   for await (const e of parsed) out.push(e);
   return out;

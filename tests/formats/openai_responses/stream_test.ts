@@ -2,9 +2,9 @@ import assert from "node:assert/strict";
 import { fuse } from "../../../src/http/fused_stream.ts";
 import { openAIResponsesFormat } from "../../../src/formats/openai_responses/format.ts";
 import { decodeEnvelope } from "../../../src/formats/openai_responses/reasoning_envelope.ts";
-import { IrToResponsesSseStream } from "../../../src/formats/openai_responses/stream.ts";
+import { irToResponsesSseTransformer } from "../../../src/formats/openai_responses/stream.ts";
 import type { IrEvent, IrRequest } from "../../../src/ir/types.ts";
-import { SseParserStream } from "../../../src/sse.ts";
+import { sseParserTransformer } from "../../../src/sse.ts";
 
 type Json = Record<string, unknown>;
 
@@ -21,8 +21,8 @@ const START: IrEvent = { type: "start", id: "chatcmpl-1", model: "up", created: 
 /** Runs IR events through the encoder and parses the SSE back, checking the framing. */
 async function encode(events: IrEvent[], req: IrRequest = REQ): Promise<Json[]> {
   const sse = ReadableStream.from(events)
-    .pipeThrough(new IrToResponsesSseStream(req))
-    .pipeThrough(new SseParserStream());
+    .pipeThrough(new TransformStream(irToResponsesSseTransformer(req)))
+    .pipeThrough(new TransformStream(sseParserTransformer()));
   const out: Json[] = [];
   for await (const e of sse) {
     const data = JSON.parse(e.data) as Json;
@@ -94,9 +94,10 @@ Deno.test("text stream: exact event payloads, and the final response repeats the
 });
 
 Deno.test("each event leaves as soon as its IR event arrives", async () => {
-  const stream = new IrToResponsesSseStream(REQ);
+  const stream = new TransformStream(irToResponsesSseTransformer(REQ));
   const writer = stream.writable.getWriter();
-  const reader = stream.readable.pipeThrough(new SseParserStream()).getReader();
+  const reader = stream.readable.pipeThrough(new TransformStream(sseParserTransformer()))
+    .getReader();
   const next = async () => JSON.parse((await reader.read()).value!.data) as Json;
   void writer.write(START);
   assert.equal((await next()).type, "response.created");
@@ -323,7 +324,7 @@ Deno.test("the format's encodeStream: this encoder, fused, with the SSE content 
   const fused = await new Response(fuse(ReadableStream.from(events), [encoded.transformer]))
     .text();
   const piped = await new Response(
-    ReadableStream.from(events).pipeThrough(new IrToResponsesSseStream(REQ)),
+    ReadableStream.from(events).pipeThrough(new TransformStream(irToResponsesSseTransformer(REQ))),
   ).text();
   // Ids and timestamps are generated per stream: compare the event sequence.
   const kinds = (sse: string) => [...sse.matchAll(/^event: (\S+)$/gm)].map((m) => m[1]);

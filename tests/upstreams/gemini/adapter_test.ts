@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { providerSchema } from "../../../src/config/schema.ts";
 import { UpstreamError } from "../../../src/errors.ts";
 import type { IrEvent, IrRequest } from "../../../src/ir/types.ts";
-import { SseParserStream } from "../../../src/sse.ts";
+import { sseParserTransformer } from "../../../src/sse.ts";
 import { geminiBaseUrl, geminiUpstream } from "../../../src/upstreams/gemini/adapter.ts";
 import type { CallContext } from "../../../src/upstreams/types.ts";
 import { type FakeGemini, startFakeGemini } from "../../fakes/gemini_upstream.ts";
@@ -255,7 +255,7 @@ Deno.test("forwardNative: raw body to the same method; SSE, JSON array and JSON 
     assert.equal(sseRes.status, 200);
     assert.match(sseRes.headers.get("content-type") ?? "", /text\/event-stream/);
     const events = [];
-    for await (const e of sseRes.body!.pipeThrough(new SseParserStream())) {
+    for await (const e of sseRes.body!.pipeThrough(new TransformStream(sseParserTransformer()))) {
       events.push(JSON.parse(e.data));
     }
     assert.equal(events.length, 3);
@@ -308,7 +308,7 @@ Deno.test("forwardNative: Google error bodies pass through with status and Retry
       ctx(fake, "m-reset"),
     );
     const chunks = [];
-    for await (const e of reset.body!.pipeThrough(new SseParserStream())) {
+    for await (const e of reset.body!.pipeThrough(new TransformStream(sseParserTransformer()))) {
       chunks.push(JSON.parse(e.data));
     }
     assert.equal(chunks.length, 2);
