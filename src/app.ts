@@ -1,8 +1,8 @@
 import { type Context, Hono } from "hono";
-import type { KeyRotator } from "./accounts/key_rotation.ts";
 import type { AccountManager } from "./accounts/manager.ts";
 import type { Cooldowns } from "./accounts/cooldowns.ts";
-import type { SessionAffinity } from "./routing/session_affinity.ts";
+import type { CredentialPool } from "./routing/credential_pool.ts";
+import type { CredentialHealth } from "./routing/credential_health.ts";
 import type { QuotaBook } from "./observe/quota.ts";
 import { adminRoutes } from "./admin/credentials.ts";
 import { metricsResponse, statsRoutes } from "./admin/stats.ts";
@@ -29,10 +29,11 @@ import { ConversationLimits, headerBytes, headersTooLarge } from "./limits/conve
 export interface AppDeps {
   store: ConfigStore;
   logger: Logger;
-  keys: KeyRotator;
   accounts: AccountManager;
   cooldowns: Cooldowns;
-  affinity: SessionAffinity;
+  /** Chooses credentials (keys and accounts) for attempts; `health` ejects failing ones. */
+  pool: CredentialPool;
+  health: CredentialHealth;
   quota: QuotaBook;
   refreshJob: () => Promise<unknown>;
   /** Stats, request log, `/metrics` and the dashboard; off when absent. */
@@ -128,15 +129,16 @@ export function createApp(deps: AppDeps): Hono {
       state,
       accounts: deps.accounts,
       quota: deps.quota,
+      cooldowns: deps.cooldowns,
       runRefreshJob: deps.refreshJob,
     }),
   );
   const conv = {
     state,
-    keys: deps.keys,
+    pool: deps.pool,
+    health: deps.health,
     accounts: deps.accounts,
     cooldowns: deps.cooldowns,
-    affinity: deps.affinity,
     quota: deps.quota,
     logger: deps.logger,
     limits,

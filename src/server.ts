@@ -2,7 +2,8 @@ import { Cooldowns } from "./accounts/cooldowns.ts";
 import { SessionAffinity } from "./routing/session_affinity.ts";
 import { QuotaBook } from "./observe/quota.ts";
 import { credentialDriverFor } from "./accounts/drivers/registry.ts";
-import { KeyRotator } from "./accounts/key_rotation.ts";
+import { CredentialPool } from "./routing/credential_pool.ts";
+import { CredentialHealth } from "./routing/credential_health.ts";
 import { AccountManager } from "./accounts/manager.ts";
 import { runRefreshJob } from "./accounts/refresh_job.ts";
 import { SecretBox } from "./accounts/secret_box.ts";
@@ -71,21 +72,24 @@ export async function startGateway(
     () => store.current.config.observability,
     options.logger,
   );
+  const cooldowns = new Cooldowns(
+    options.kv,
+    Date.now,
+    (err) =>
+      options.logger.warn("KV unavailable for cooldowns; kept in memory", {
+        error: err instanceof Error ? err.message : "error",
+      }),
+  );
+  const quota = new QuotaBook(options.kv);
+  const affinity = new SessionAffinity(options.kv);
   const app = createApp({
     store,
     logger: options.logger,
-    keys: new KeyRotator(),
     accounts,
-    cooldowns: new Cooldowns(
-      options.kv,
-      Date.now,
-      (err) =>
-        options.logger.warn("KV unavailable for cooldowns; kept in memory", {
-          error: err instanceof Error ? err.message : "error",
-        }),
-    ),
-    affinity: new SessionAffinity(),
-    quota: new QuotaBook(),
+    cooldowns,
+    pool: new CredentialPool({ accounts, cooldowns, quota, affinity }),
+    health: new CredentialHealth(cooldowns),
+    quota,
     refreshJob,
     configAdmin: { state: () => store.current, layers, kvConfig },
     observer,
@@ -107,6 +111,7 @@ export async function startGateway(
             await following.close();
             await server.shutdown();
             await observer.close();
+            await quota.close();
           },
         });
       },

@@ -15,7 +15,10 @@ const EMPTY: Map<string, Cooldown> = new Map();
 export interface Cooldown {
   /** Milliseconds since the epoch. */
   until: number;
+  /** `rate_limit`, `auth`, or `server` (an outlier ejection). */
   reason: string;
+  /** What caused it, for the dashboard (e.g. `3 consecutive failures, last 500`). */
+  detail?: string;
 }
 
 export class Cooldowns {
@@ -24,6 +27,8 @@ export class Cooldowns {
   readonly #mirror = new Map<string, Map<string, Cooldown>>();
   readonly #loadedAt = new Map<string, number>();
   readonly #loading = new Map<string, Promise<void>>();
+  /** Cooldowns set here whose KV write has not settled yet (`provider\0credential`). */
+  readonly #pending = new Set<string>();
 
   readonly #onKvError: (err: unknown) => void;
 
@@ -57,7 +62,11 @@ export class Cooldowns {
     if (!map) return EMPTY;
     if (map.size > 0) {
       const now = this.#now();
-      for (const [id, c] of map) if (c.until <= now) map.delete(id);
+      for (const [id, c] of map) {
+        if (c.until > now) continue;
+        map.delete(id);
+        this.#pending.delete(`${providerId}\u0000${id}`);
+      }
     }
     return map;
   }
@@ -68,20 +77,27 @@ export class Cooldowns {
     credentialId: string,
     seconds: number,
     reason: string,
+    detail?: string,
   ): Promise<void> {
     if (seconds <= 0) return;
     const until = this.#now() + seconds * 1000;
     const map = this.#mirror.get(providerId) ?? new Map<string, Cooldown>();
     const current = map.get(credentialId);
     if (current && current.until >= until) return;
-    map.set(credentialId, { until, reason });
+    const value: Cooldown = detail ? { until, reason, detail } : { until, reason };
+    map.set(credentialId, value);
     this.#mirror.set(providerId, map);
+    const pendingKey = `${providerId}\u0000${credentialId}`;
+    this.#pending.add(pendingKey);
     const saved = withKvRetry(() =>
-      this.#kv.set(["cooldown", providerId, credentialId], { until, reason }, {
+      this.#kv.set(["cooldown", providerId, credentialId], value, {
         expireIn: Math.ceil(seconds * 1000),
       })
-    ).then(() => {}, (err) => {
-      // KV trouble must not fail the request: the in-memory cooldown still holds here.
+    ).then(() => {
+      this.#pending.delete(pendingKey);
+    }, (err) => {
+      // KV trouble must not fail the request: the in-memory cooldown still holds here (it stays
+      // pending, so a later reload keeps it until it ends).
       this.#onKvError(err);
     });
     // Usually done in a millisecond; a locked KV file would otherwise hold the request up for
@@ -89,6 +105,18 @@ export class Cooldowns {
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([saved, new Promise<void>((r) => timer = setTimeout(r, SAVE_WAIT_MS))]);
     clearTimeout(timer);
+  }
+
+  /**
+   * Ends a credential's cooldown or ejection now (the admin API's reset). Other instances see
+   * it at their next mirror reload (within a couple of seconds). True when there was one.
+   */
+  async clear(providerId: string, credentialId: string): Promise<boolean> {
+    const key = ["cooldown", providerId, credentialId];
+    const had = this.#mirror.get(providerId)?.delete(credentialId) ?? false;
+    const stored = await withKvRetry(() => this.#kv.get(key));
+    await withKvRetry(() => this.#kv.delete(key));
+    return had || stored.value !== null;
   }
 
   async #load(providerId: string): Promise<void> {
@@ -104,8 +132,10 @@ export class Cooldowns {
           const v = e.value;
           if (v && typeof v.until === "number") map.set(String(e.key[2]), v);
         }
-        // Keep local cooldowns whose KV write may still be in flight.
+        // Keep local cooldowns whose KV write is still in flight (only those: a cooldown an
+        // operator cleared elsewhere must not come back from this mirror).
         for (const [id, c] of this.#mirror.get(providerId) ?? []) {
+          if (!this.#pending.has(`${providerId}\u0000${id}`)) continue;
           if (!map.has(id) || map.get(id)!.until < c.until) map.set(id, c);
         }
         this.#mirror.set(providerId, map);

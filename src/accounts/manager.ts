@@ -49,7 +49,6 @@ export class AccountManager {
   readonly #fetch: typeof fetch | undefined;
   readonly #cache = new Map<string, { at: number; accounts: Account[] }>();
   readonly #inflight = new Map<string, Promise<Account>>();
-  readonly #next = new Map<string, number>();
   readonly #counters = new Map<string, AccountCounters>();
   /** Identifies this instance's refresh leases in KV. */
   readonly #owner = crypto.randomUUID();
@@ -155,33 +154,28 @@ export class AccountManager {
     return this.accountsOf(providerId).then(keysOf, () => []);
   }
 
+  /** The provider's enabled, working accounts, oldest first (the credential pool orders them). */
+  async usableAccounts(providerId: string): Promise<Account[]> {
+    return (await this.accountsOf(providerId)).filter((a) =>
+      a.enabled && a.status === "active" && a.credential.kind !== "api_key"
+    );
+  }
+
   /**
-   * An account of the provider with a token valid for at least REFRESH_MARGIN_MS, chosen
-   * among enabled, working accounts that `skip` does not exclude (round-robin, or fill-first).
-   * Throws UpstreamError 503
-   * when none can be used.
+   * The first of `candidates` (default: every usable account, oldest first) that can be made
+   * ready: a token valid for at least REFRESH_MARGIN_MS, refreshed if needed, set up (project
+   * discovery). Accounts that cannot are logged and passed over. The order is the caller's:
+   * rotation lives in the credential pool (`src/routing/credential_pool.ts`). Throws
+   * UpstreamError 503 `no_usable_account` when none can be used.
    */
   async lease(
     provider: ProviderConfig,
     signal: AbortSignal,
-    options: { skip?: (id: string) => boolean; fillFirst?: boolean; prefer?: string } = {},
+    candidates?: readonly Account[],
   ): Promise<AccountLease> {
-    const skip = options.skip ?? (() => false);
-    const usable = (await this.accountsOf(provider.id)).filter((a) =>
-      a.enabled && a.status === "active" && !skip(a.id) && a.credential.kind !== "api_key"
-    );
-    // A preferred account (session affinity) goes first; fill-first always starts at the
-    // first usable account; round-robin moves on each time.
-    const preferred = options.prefer ? usable.findIndex((a) => a.id === options.prefer) : -1;
-    const start = preferred >= 0
-      ? preferred
-      : options.fillFirst
-      ? 0
-      : this.#next.get(provider.id) ?? 0;
-    if (preferred < 0 && !options.fillFirst) this.#next.set(provider.id, start + 1);
+    const usable = candidates ?? await this.usableAccounts(provider.id);
     let lastProblem = "no active accounts";
-    for (let i = 0; i < usable.length; i++) {
-      let account = usable[(start + i) % usable.length];
+    for (let account of usable) {
       try {
         if (!isFresh(account, this.#now())) {
           account = await this.refresh(provider, account.id, { force: false, signal });

@@ -11,12 +11,14 @@ import { describeIssue } from "../formats/describe_issue.ts";
 import { readJsonBody } from "../http/body.ts";
 import { maskSecret } from "../observe/mask.ts";
 import type { QuotaBook, QuotaSnapshot } from "../observe/quota.ts";
-import { keyId } from "../accounts/cooldowns.ts";
+import { type Cooldown, type Cooldowns, keyId } from "../accounts/cooldowns.ts";
 
 export interface AdminDeps {
   state: () => RuntimeState;
   accounts: AccountManager;
   quota: QuotaBook;
+  /** Benches and ejections, shown per account and cleared by `POST …/{id}/reset`. */
+  cooldowns: Cooldowns;
   /** Runs the six-hourly refresh job now. */
   runRefreshJob: () => Promise<unknown>;
 }
@@ -38,6 +40,10 @@ export interface AccountView {
   errors: number;
   /** The upstream's latest rate-limit headers for this credential, if it sent any. */
   quota: QuotaSnapshot | null;
+  /** Out of rotation until then (ISO), for `bench_reason`: `rate_limit`, `auth`, `server`. */
+  benched_until: string | null;
+  bench_reason: string | null;
+  bench_detail: string | null;
 }
 
 const patchSchema = z.strictObject({
@@ -54,10 +60,25 @@ export function adminRoutes(deps: AdminDeps): Hono {
 
   app.get("/credentials", async (c) => {
     const out: AccountView[] = [];
+    const quota = await deps.quota.all();
     for (const p of deps.state().config.providers) {
-      for (const a of await deps.accounts.accountsOf(p.id)) out.push(view(a, deps));
+      const benched = await deps.cooldowns.active(p.id);
+      for (const a of await deps.accounts.accountsOf(p.id)) {
+        out.push(view(a, deps, quota[p.id]?.[credentialIdOf(a)], benched.get(credentialIdOf(a))));
+      }
     }
     return c.json({ accounts: out });
+  });
+
+  // Ends a credential's bench or ejection now. `id` is an account id or, for a key from the
+  // config file, its key id (`key-…`, as the dashboard and the request log show it).
+  app.post("/credentials/:providerId/:id/reset", async (c) => {
+    const provider = providerOf(deps, c.req.param("providerId"));
+    const id = c.req.param("id");
+    const account = (await deps.accounts.accountsOf(provider.id)).find((a) => a.id === id);
+    const credentialId = account ? credentialIdOf(account) : id;
+    const cleared = await deps.cooldowns.clear(provider.id, credentialId);
+    return c.json({ provider: provider.id, id, credential: credentialId, cleared });
   });
 
   app.post("/credentials/:providerId", async (c) => {
@@ -117,7 +138,7 @@ export function adminRoutes(deps: AdminDeps): Hono {
     });
     if (!saved) throw new NotFoundError("No such account.", "account_not_found");
     deps.accounts.invalidate(provider.id);
-    return c.json(view(saved, deps));
+    return c.json(view(saved, deps, undefined, undefined));
   });
 
   app.delete("/credentials/:providerId/:id", async (c) => {
@@ -140,13 +161,13 @@ export function adminRoutes(deps: AdminDeps): Hono {
     }
     try {
       const fresh = await deps.accounts.refresh(provider, id, { force: true });
-      return c.json({ refreshed: true, account: view(fresh, deps) });
+      return c.json({ refreshed: true, account: view(fresh, deps, undefined, undefined) });
     } catch (err) {
       const current = await deps.accounts.store.get(provider.id, id);
       return c.json({
         refreshed: false,
         error: err instanceof Error ? err.message : "refresh failed",
-        account: current ? view(current.account, deps) : null,
+        account: current ? view(current.account, deps, undefined, undefined) : null,
       }, 502);
     }
   });
@@ -154,7 +175,7 @@ export function adminRoutes(deps: AdminDeps): Hono {
   app.post("/refresh", async (c) => c.json({ results: await deps.runRefreshJob() }));
 
   // Remaining quota per credential as upstreams last reported it (config keys by key id).
-  app.get("/quota", (c) => c.json({ quota: deps.quota.all() }));
+  app.get("/quota", async (c) => c.json({ quota: await deps.quota.all() }));
 
   return app;
 }
@@ -197,7 +218,17 @@ function parseCredential(
   return { kind: "api_key", api_key: key.trim() };
 }
 
-function view(a: Account, deps: AdminDeps): AccountView {
+/** The id the pool, cooldowns and quota know a stored account by (a key's hash for API keys). */
+function credentialIdOf(a: Account): string {
+  return a.credential.kind === "api_key" ? keyId(a.credential.api_key) : a.id;
+}
+
+function view(
+  a: Account,
+  deps: AdminDeps,
+  quota: QuotaSnapshot | undefined,
+  bench: Cooldown | undefined,
+): AccountView {
   const c = a.credential;
   const secret = c.kind === "api_key"
     ? c.api_key
@@ -220,6 +251,9 @@ function view(a: Account, deps: AdminDeps): AccountView {
     last_refresh_at: a.last_refresh_at ? new Date(a.last_refresh_at).toISOString() : null,
     requests: counters.requests,
     errors: counters.errors,
-    quota: deps.quota.get(a.provider, c.kind === "api_key" ? keyId(c.api_key) : a.id) ?? null,
+    quota: quota ?? null,
+    benched_until: bench ? new Date(bench.until).toISOString() : null,
+    bench_reason: bench?.reason ?? null,
+    bench_detail: bench?.detail ?? null,
   };
 }

@@ -105,6 +105,23 @@ export const configSchema = z.strictObject({
     error_codes: ["429", "5xx"],
     error_patterns: ["rate_limit", "quota", "insufficient_quota"],
   }),
+  /**
+   * What server-side failures do to a credential (`src/routing/credential_health.ts`), modelled
+   * on Envoy's outlier detection: 5xx answers, connection errors and timeouts eject a key or
+   * account only after `consecutive_failures` in a row, for `base_ejection_seconds` × the times
+   * it was ejected (capped at `max_ejection_seconds`); at most `max_ejection_percent` of a
+   * provider's credentials are ejected at once (always at least one). When every credential
+   * for a model is out for server-side reasons, the one whose ejection ends first is still tried
+   * (`panic_routing`). A 429's `Retry-After` benches for at most `max_cooldown_seconds`.
+   */
+  failure_policy: z.strictObject({
+    consecutive_failures: z.number().int().min(1).max(1000).default(3),
+    base_ejection_seconds: z.number().min(0).max(86_400).default(30),
+    max_ejection_seconds: z.number().min(0).max(86_400).default(300),
+    max_ejection_percent: z.number().min(0).max(100).default(50),
+    max_cooldown_seconds: z.number().min(0).max(30 * 86_400).default(3600),
+    panic_routing: z.boolean().default(true),
+  }).prefault({}),
   limits: z.strictObject({
     /** Largest accepted request body; larger ones get 413. */
     max_body_bytes: z.number().int().positive().default(20 * 1024 * 1024),

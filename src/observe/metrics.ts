@@ -28,6 +28,18 @@ export function renderMetrics(data: StatsData, uptimeSeconds: number): string {
   lines.push(`llm_proxy_retries_total ${totals.retries}`);
   head("llm_proxy_rate_limited_total", "counter", "Rate-limited upstream answers.");
   lines.push(`llm_proxy_rate_limited_total ${totals.rate_limited}`);
+  head(
+    "llm_proxy_ejections_total",
+    "counter",
+    "Credentials ejected after consecutive server-side failures.",
+  );
+  lines.push(`llm_proxy_ejections_total ${totals.ejections}`);
+  head(
+    "llm_proxy_panic_routings_total",
+    "counter",
+    "Attempts sent to an ejected credential because every credential for the model was out.",
+  );
+  lines.push(`llm_proxy_panic_routings_total ${totals.panics}`);
 
   head("llm_proxy_tokens_total", "counter", "Tokens reported by upstreams.");
   for (const [provider, counts] of Object.entries(dimension(data, "provider"))) {

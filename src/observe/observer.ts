@@ -45,14 +45,27 @@ export class RequestRecord {
     this.servedModel = model;
   }
 
-  /** A failed attempt that the retry loop moves on from. */
-  failed(status: number, reason: string): void {
-    this.attempts.push({
+  /** The attempt now being made goes to an ejected credential (panic routing). */
+  panic = false;
+  /** Panic routings made for this request. */
+  panics = 0;
+
+  /** A failed attempt that the retry loop moves on from (or answers with). */
+  failed(
+    status: number,
+    reason: string,
+    health: { ejected?: boolean; until?: number } = {},
+  ): void {
+    const entry: AttemptEntry = {
       provider: this.provider ?? "",
       account: this.account ?? "",
       status,
       reason,
-    });
+    };
+    if (health.ejected) entry.ejected = true;
+    if (health.until !== undefined) entry.benched_until = new Date(health.until).toISOString();
+    if (this.panic) entry.panic = true;
+    this.attempts.push(entry);
   }
 }
 
@@ -204,10 +217,13 @@ export class Observer {
       if (rec.account) add(s.counts("account", provider + "/" + rec.account));
     }
     // Each failed attempt counts against the account (and provider) that failed it.
+    all.panics += rec.panics;
     for (const a of rec.attempts) {
       const rateLimited = a.reason === "rate_limit" ? 1 : 0;
+      const ejected = a.ejected && a.reason !== "rate_limit" && a.reason !== "auth" ? 1 : 0;
       all.retries++;
       all.rate_limited += rateLimited;
+      all.ejections += ejected;
       for (
         const c of [
           s.counts("provider", a.provider),
@@ -218,6 +234,7 @@ export class Observer {
         c.failure++;
         c.retries++;
         c.rate_limited += rateLimited;
+        c.ejections += ejected;
       }
     }
     s.observe("latency", provider, latency);

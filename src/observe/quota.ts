@@ -1,8 +1,15 @@
 /**
  * What upstreams say about each credential's remaining quota, from their rate-limit headers
  * (`x-ratelimit-*` of OpenAI-compatible hosts, `anthropic-ratelimit-*`, `retry-after`), kept per
- * provider and credential for the admin API. In memory: it describes the last few minutes.
+ * provider and credential for the admin API. Recorded in memory on the request path and written
+ * to KV (`["quota", provider, credential]`, kept an hour) every few seconds, so every instance's
+ * admin API and dashboard show the newest snapshot any instance saw.
  */
+
+/** How often recorded snapshots are written to KV. */
+const FLUSH_MS = 3_000;
+/** A snapshot older than this says nothing useful about a rate-limit window. */
+const SNAPSHOT_TTL_MS = 3600_000;
 
 export interface QuotaSnapshot {
   /** When the headers were seen (ISO). */
@@ -74,12 +81,27 @@ export class QuotaBook {
   readonly #latest = new Map<string, Map<string, Seen>>();
   /** `provider\0credential` → until when the upstream said nothing is left. */
   readonly #exhausted = new Map<string, number>();
+  readonly #kv: Deno.Kv | undefined;
+  /** Recorded since the last flush: `[provider, credential]`. */
+  #dirty = new Map<string, [string, string]>();
+  #timer: ReturnType<typeof setInterval> | undefined;
+
+  /** Without `kv` (unit tests), snapshots stay in this instance's memory. */
+  constructor(kv?: Deno.Kv) {
+    this.#kv = kv;
+    if (kv) {
+      this.#timer = setInterval(() => void this.flush(), FLUSH_MS);
+      // The timer must not keep a finished process (or a test) alive.
+      Deno.unrefTimer(this.#timer);
+    }
+  }
 
   record(providerId: string, credentialId: string, headers: Headers, status: number): void {
     let map = this.#latest.get(providerId);
     if (!map) this.#latest.set(providerId, map = new Map());
     const at = Date.now();
     map.set(credentialId, { headers, status, at });
+    if (this.#kv) this.#dirty.set(`${providerId}\u0000${credentialId}`, [providerId, credentialId]);
     // Two header reads per answer: enough to notice "0 requests left" before the next 429.
     const left = headers.get("x-ratelimit-remaining-requests") ??
       headers.get("anthropic-ratelimit-requests-remaining");
@@ -105,23 +127,61 @@ export class QuotaBook {
     return until !== undefined && until > now;
   }
 
+  /** This instance's own snapshot of one credential. */
   get(providerId: string, credentialId: string): QuotaSnapshot | undefined {
     const seen = this.#latest.get(providerId)?.get(credentialId);
     return seen ? snapshotOf(seen) : undefined;
   }
 
-  /** Every snapshot that carries quota information, by provider then credential id. */
-  all(): Record<string, Record<string, QuotaSnapshot>> {
+  /**
+   * Every snapshot that carries quota information, by provider then credential id: the newest
+   * of what any instance wrote to KV and what this one has not flushed yet.
+   */
+  async all(): Promise<Record<string, Record<string, QuotaSnapshot>>> {
     const out: Record<string, Record<string, QuotaSnapshot>> = {};
+    const put = (p: string, id: string, snap: QuotaSnapshot): void => {
+      const entries = out[p] ??= {};
+      const had = entries[id];
+      if (!had || had.seen_at < snap.seen_at) entries[id] = snap;
+    };
+    if (this.#kv) {
+      try {
+        for await (const e of this.#kv.list<QuotaSnapshot>({ prefix: ["quota"] })) {
+          if (e.value && typeof e.value.seen_at === "string") {
+            put(String(e.key[1]), String(e.key[2]), e.value);
+          }
+        }
+      } catch {
+        // KV unreadable: this instance's own snapshots still answer.
+      }
+    }
     for (const [p, map] of this.#latest) {
-      const entries: Record<string, QuotaSnapshot> = {};
       for (const [id, seen] of map) {
         const snap = snapshotOf(seen);
-        if (snap) entries[id] = snap;
+        if (snap) put(p, id, snap);
       }
-      if (Object.keys(entries).length > 0) out[p] = entries;
     }
     return out;
+  }
+
+  /** Writes the snapshots recorded since the last flush to KV. Never throws. */
+  async flush(): Promise<void> {
+    if (!this.#kv || this.#dirty.size === 0) return;
+    const dirty = this.#dirty;
+    this.#dirty = new Map();
+    for (const [providerId, credentialId] of dirty.values()) {
+      const snap = this.get(providerId, credentialId);
+      if (!snap) continue;
+      await this.#kv.set(["quota", providerId, credentialId], snap, {
+        expireIn: SNAPSHOT_TTL_MS,
+      }).catch(() => {}); // the next answer's headers will be written again
+    }
+  }
+
+  /** Stops the flush timer after a last flush (shutdown). */
+  async close(): Promise<void> {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    await this.flush();
   }
 }
 

@@ -4,7 +4,13 @@ export interface AttemptEntry {
   /** Account id, or the hash id of an API key; never the secret itself. */
   account: string;
   status: number;
+  /** The verdict: `server`, `network`, `rate_limit`, `auth` or `client`. */
   reason: string;
+  /** This failure ejected the credential (outlier detection) or benched it (limit, auth). */
+  ejected?: boolean;
+  benched_until?: string;
+  /** Tried although ejected: every credential for the model was out (panic routing). */
+  panic?: boolean;
 }
 
 /** One request in the recent-request log: never bodies, never secrets. */

@@ -7,6 +7,10 @@ export interface Counts {
   failure: number;
   rate_limited: number;
   retries: number;
+  /** Credentials ejected for server-side failures (outlier detection). */
+  ejections: number;
+  /** Requests sent to an ejected credential because every credential was out (panic routing). */
+  panics: number;
   input_tokens: number;
   output_tokens: number;
 }
@@ -221,6 +225,8 @@ export function emptyCounts(): Counts {
     failure: 0,
     rate_limited: 0,
     retries: 0,
+    ejections: 0,
+    panics: 0,
     input_tokens: 0,
     output_tokens: 0,
   };

@@ -11,7 +11,7 @@ Deno.test("resetTime reads OpenAI durations and Anthropic timestamps", () => {
   assert.equal(resetTime(null, 0), undefined);
 });
 
-Deno.test("quota snapshots from OpenAI and Anthropic headers; exhaustion until reset", () => {
+Deno.test("quota snapshots from OpenAI and Anthropic headers; exhaustion until reset", async () => {
   const openai = new Headers({
     "x-ratelimit-remaining-requests": "0",
     "x-ratelimit-limit-requests": "500",
@@ -35,5 +35,5 @@ Deno.test("quota snapshots from OpenAI and Anthropic headers; exhaustion until r
   book.record("p", "k1", new Headers({ "x-ratelimit-remaining-requests": "5" }), 200);
   assert.equal(book.exhausted("p", "k1"), false);
   assert.equal(book.get("p", "k1")?.remaining_requests, 5);
-  assert.deepEqual(Object.keys(book.all()), ["p"]);
+  assert.deepEqual(Object.keys(await book.all()), ["p"]);
 });
