@@ -29,6 +29,9 @@ export class Cooldowns {
   readonly #loading = new Map<string, Promise<void>>();
   /** Cooldowns set here whose KV write has not settled yet (`provider\0credential`). */
   readonly #pending = new Set<string>();
+  /** When (in set order) each local cooldown was set, so a reload that read KV before it keeps it. */
+  readonly #setSeq = new Map<string, number>();
+  #seq = 0;
 
   readonly #onKvError: (err: unknown) => void;
 
@@ -66,6 +69,7 @@ export class Cooldowns {
         if (c.until > now) continue;
         map.delete(id);
         this.#pending.delete(`${providerId}\u0000${id}`);
+        this.#setSeq.delete(`${providerId}\u0000${id}`);
       }
     }
     return map;
@@ -89,6 +93,7 @@ export class Cooldowns {
     this.#mirror.set(providerId, map);
     const pendingKey = `${providerId}\u0000${credentialId}`;
     this.#pending.add(pendingKey);
+    this.#setSeq.set(pendingKey, ++this.#seq);
     const saved = withKvRetry(() =>
       this.#kv.set(["cooldown", providerId, credentialId], value, {
         expireIn: Math.ceil(seconds * 1000),
@@ -114,6 +119,8 @@ export class Cooldowns {
   async clear(providerId: string, credentialId: string): Promise<boolean> {
     const key = ["cooldown", providerId, credentialId];
     const had = this.#mirror.get(providerId)?.delete(credentialId) ?? false;
+    this.#pending.delete(`${providerId}\u0000${credentialId}`);
+    this.#setSeq.delete(`${providerId}\u0000${credentialId}`);
     const stored = await withKvRetry(() => this.#kv.get(key));
     await withKvRetry(() => this.#kv.delete(key));
     return had || stored.value !== null;
@@ -122,6 +129,7 @@ export class Cooldowns {
   async #load(providerId: string): Promise<void> {
     const running = this.#loading.get(providerId);
     if (running) return await running;
+    const startSeq = this.#seq;
     const job = (async () => {
       const map = new Map<string, Cooldown>();
       try {
@@ -132,10 +140,11 @@ export class Cooldowns {
           const v = e.value;
           if (v && typeof v.until === "number") map.set(String(e.key[2]), v);
         }
-        // Keep local cooldowns whose KV write is still in flight (only those: a cooldown an
-        // operator cleared elsewhere must not come back from this mirror).
+        // Keep local cooldowns whose KV write is still in flight or was set after this read
+        // began (only those: a cooldown an operator cleared elsewhere must not come back).
         for (const [id, c] of this.#mirror.get(providerId) ?? []) {
-          if (!this.#pending.has(`${providerId}\u0000${id}`)) continue;
+          const key = `${providerId}\u0000${id}`;
+          if (!this.#pending.has(key) && (this.#setSeq.get(key) ?? 0) <= startSeq) continue;
           if (!map.has(id) || map.get(id)!.until < c.until) map.set(id, c);
         }
         this.#mirror.set(providerId, map);

@@ -21,7 +21,9 @@ interface CooldownView {
   provider: string;
   account: string;
   until: string;
+  /** `rate_limit`, `auth`, or `server` (ejected after consecutive server-side failures). */
   reason: string;
+  detail: string | null;
 }
 
 const limitSchema = z.coerce.number().int().min(1).max(10_000);
@@ -79,11 +81,23 @@ async function cooldownViews(deps: StatsRouteDeps): Promise<CooldownView[]> {
       const c = active.get(id);
       if (!c || c.until <= now) continue;
       active.delete(id);
-      out.push({ provider: p.id, account: a.id, until: iso(c.until), reason: c.reason });
+      out.push({
+        provider: p.id,
+        account: a.id,
+        until: iso(c.until),
+        reason: c.reason,
+        detail: c.detail ?? null,
+      });
     }
     for (const [id, c] of active) {
       if (c.until > now) {
-        out.push({ provider: p.id, account: id, until: iso(c.until), reason: c.reason });
+        out.push({
+          provider: p.id,
+          account: id,
+          until: iso(c.until),
+          reason: c.reason,
+          detail: c.detail ?? null,
+        });
       }
     }
   }
