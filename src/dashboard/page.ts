@@ -44,7 +44,7 @@ export const DASHBOARD_HTML = `<!doctype html>
     <th>Retries</th><th>Tokens in / out</th></tr></thead><tbody></tbody>
   </table></div></section>
   <section><h2>Accounts</h2><div class="scroll"><table id="accounts">
-    <thead><tr><th>Provider</th><th>Label</th><th>Status</th><th>Cooldown</th><th>Expires</th>
+    <thead><tr><th>Provider</th><th>Label</th><th>Status</th><th>Benched / ejected</th><th>Expires</th>
     <th>Requests</th><th>Errors</th><th>Last error</th><th></th></tr></thead><tbody></tbody>
   </table></div></section>
   <section><h2>Recent requests</h2><div class="scroll"><table id="requests">

@@ -88,17 +88,22 @@ export const DASHBOARD_JS = String.raw`"use strict";
     });
   }
 
+  var BENCH = { server: "ejected", rate_limit: "rate-limited", auth: "refused" };
+
+  function benchText(cool) {
+    if (!cool) return "–";
+    var until = new Date(Date.parse(cool.until)).toLocaleTimeString();
+    return (BENCH[cool.reason] || cool.reason) + " until " + until +
+      " (" + (cool.detail || cool.reason) + ")";
+  }
+
   function renderAccounts(list, cooldowns) {
     var body = $("accounts").tBodies[0];
     body.textContent = "";
-    if (!list.length) {
-      var empty = row([el("td", "No accounts stored yet (POST /admin/credentials/{provider}).")]);
-      empty.firstChild.colSpan = 9;
-      body.appendChild(empty);
-    }
+    var shown = {};
     list.forEach(function (a) {
       var cool = cooldowns.find(function (c) { return c.provider === a.provider && c.account === a.id; });
-      var left = cool ? Math.max(0, Math.round((Date.parse(cool.until) - Date.now()) / 1000)) : 0;
+      if (cool) shown[a.provider + "/" + a.id] = true;
       var actions = el("td");
       if (a.kind !== "api_key") {
         var refresh = el("button", "Refresh");
@@ -110,12 +115,37 @@ export const DASHBOARD_JS = String.raw`"use strict";
       toggle.type = "button";
       toggle.onclick = function () { act(a, "PATCH", "", { enabled: !a.enabled }); };
       actions.appendChild(toggle);
-      var tr = row([a.provider, a.label || a.id, a.status, cool ? left + "s (" + cool.reason + ")" : "–",
+      if (cool) actions.appendChild(resetButton(a));
+      var tr = row([a.provider, a.label || a.id, a.status, benchText(cool),
         a.expires_at ? a.expires_at.replace("T", " ").slice(0, 16) : "–",
         fmtNum(a.requests), fmtNum(a.errors), el("td", a.last_error || "", "err"), actions]);
       tr.dataset.account = a.provider + "/" + a.id;
       body.appendChild(tr);
     });
+    // Keys from the config file are not stored accounts: they get a row while benched.
+    cooldowns.forEach(function (c) {
+      if (shown[c.provider + "/" + c.account]) return;
+      var key = { provider: c.provider, id: c.account };
+      var actions = el("td");
+      actions.appendChild(resetButton(key));
+      var tr = row([c.provider, c.account, "config key", benchText(c), "–", "–", "–",
+        el("td", ""), actions]);
+      tr.dataset.account = c.provider + "/" + c.account;
+      body.appendChild(tr);
+    });
+    if (!body.rows.length) {
+      var empty = row([el("td", "No accounts stored yet (POST /admin/credentials/{provider}).")]);
+      empty.firstChild.colSpan = 9;
+      body.appendChild(empty);
+    }
+  }
+
+  function resetButton(a) {
+    var reset = el("button", "Reset");
+    reset.type = "button";
+    reset.title = "End this bench or ejection now";
+    reset.onclick = function () { act(a, "POST", "/reset"); };
+    return reset;
   }
 
   function act(a, method, suffix, body) {
@@ -144,7 +174,9 @@ export const DASHBOARD_JS = String.raw`"use strict";
         d.open = !!open[e.id];
         d.appendChild(el("summary", e.time.slice(11, 19) + " (" + e.attempts.length + " retried)"));
         e.attempts.forEach(function (a) {
-          d.appendChild(el("div", a.provider + "/" + a.account + ": " + a.status + " " + a.reason));
+          d.appendChild(el("div", a.provider + "/" + a.account + ": " + a.status + " " + a.reason +
+            (a.ejected ? " → ejected" : a.benched_until ? " → benched" : "") +
+            (a.panic ? " (panic routing)" : "")));
         });
         cell.appendChild(d);
       } else {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
 import { startFakeOpenAI } from "../fakes/openai_upstream.ts";
+import { openAIError, startScriptedOpenAI } from "../fakes/scripted_openai.ts";
 import { startTestGateway } from "./start_gateway.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -32,6 +33,36 @@ async function waitFor(ok: () => Promise<boolean>): Promise<void> {
   throw new Error("condition not met within 8 s");
 }
 
+/** A phone-sized headless Chromium with a throwaway profile. */
+async function launchBrowser(): Promise<{
+  context: Awaited<ReturnType<typeof chromium.launchPersistentContext>>;
+  close(): Promise<void>;
+}> {
+  const userDataDir = await Deno.makeTempDir({ prefix: "llm-proxy-chromium-" });
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+    viewport: { width: 390, height: 844 },
+  });
+  return {
+    context,
+    async close() {
+      await context.close();
+      await Deno.remove(userDataDir, { recursive: true }).catch(() => {});
+    },
+  };
+}
+
 Deno.test({
   name: "dashboard in Chromium: token once, live numbers, disable an account, phone-sized",
   ignore: !present,
@@ -48,7 +79,6 @@ Deno.test({
         models: ["fake-gpt"],
       }],
     });
-    const userDataDir = await Deno.makeTempDir({ prefix: "llm-proxy-chromium-" });
     const adminHeaders = { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" };
     const added = await fetch(`${gw.url}/admin/credentials/oai`, {
       method: "POST",
@@ -58,21 +88,8 @@ Deno.test({
     assert.equal(added.status, 201);
     const account = (await added.json()) as { id: string };
 
-    const context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-      viewport: { width: 390, height: 844 },
-    });
+    const browser = await launchBrowser();
+    const context = browser.context;
     try {
       const page = context.pages()[0] ?? await context.newPage();
       const problems: string[] = [];
@@ -131,10 +148,62 @@ Deno.test({
       await page.screenshot({ path: new URL("dashboard.png", ARTIFACTS).pathname, fullPage: true });
       assert.deepEqual(problems, []);
     } finally {
-      await context.close();
+      await browser.close();
       await gw.close();
       await upstream.close();
-      await Deno.remove(userDataDir, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+Deno.test({
+  name: "dashboard in Chromium: an ejected key shows until when and why, and Reset ends it",
+  ignore: !present,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const upstream = startScriptedOpenAI(({ key }) =>
+      key === "sk-up-bad" ? openAIError(503, "overloaded") : undefined
+    );
+    const gw = await startTestGateway({
+      auth: { api_keys: [CLIENT], admin_token: ADMIN },
+      providers: [{
+        id: "oai",
+        type: "openai",
+        base_url: upstream.url,
+        api_keys: ["sk-up-bad", "sk-up-good"],
+        models: ["fake-gpt"],
+        strategy: "fill-first",
+      }],
+      failure_policy: { consecutive_failures: 1 },
+    });
+    const browser = await launchBrowser();
+    try {
+      const res = await fetch(`${gw.url}/v1/chat/completions`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${CLIENT}`, "content-type": "application/json" },
+        body: JSON.stringify({ model: "fake-gpt", messages: [{ role: "user", content: "hi" }] }),
+      });
+      assert.equal(res.status, 200, "served by the good key");
+      await res.text();
+      const page = browser.context.pages()[0] ?? await browser.context.newPage();
+      await page.goto(gw.url + "/");
+      await page.fill("#token", ADMIN);
+      await page.click("#token-form button[type=submit]");
+      const row = `#accounts tr:has-text("config key")`;
+      await page.waitForSelector(row, { timeout: 5000 });
+      const text = (await page.textContent(row)) ?? "";
+      assert.match(text, /ejected until/);
+      assert.match(text, /1 server-side failures in a row, last 502/);
+      await page.click(`${row} button:has-text("Reset")`);
+      await page.waitForSelector(row, { state: "detached", timeout: 5000 });
+      const stats = await (await fetch(`${gw.url}/admin/stats`, {
+        headers: { authorization: `Bearer ${ADMIN}` },
+      })).json();
+      assert.deepEqual(stats.cooldowns, []);
+    } finally {
+      await browser.close();
+      await gw.close();
+      await upstream.close();
     }
   },
 });
