@@ -42,7 +42,8 @@
 // Flags: --duration SECONDS (per load phase, default 3), --rounds N (default
 // 5; each figure is the median of rounds), --streams N (timed streams per
 // round, default 50), --quick (smoke test, ~15 s), --chunk-delay-ms N
-// (upstream delay between chunks of the timed streams, default 0), --no-pin.
+// (upstream delay between chunks of the timed streams, default 0), --no-pin,
+// --keys N (upstream keys in the gateway's provider, default 2: the pool's cost per key).
 // Besides the timed streams (no delay: they measure per-chunk relay cost), two
 // "paced" streams per round (1 ms between chunks) show whether chunks are
 // relayed one by one: a buffering proxy shows few client reads and TTFB ≈ total.
@@ -81,6 +82,8 @@ const CHAT_PATH = "/v1/chat/completions";
 const MESSAGES_PATH = "/v1/messages";
 
 interface Options {
+  /** Upstream keys in the gateway's provider (the pool's cost per credential count). */
+  keys: number;
   durationS: number;
   rounds: number;
   streams: number;
@@ -106,13 +109,14 @@ function parseOptions(): Options {
       "gateway-url": { type: "string" },
       "fake-gateway": { type: "boolean", default: false },
       "no-pin": { type: "boolean", default: false },
+      keys: { type: "string" },
       help: { type: "boolean", default: false },
     },
   });
   if (values.help) {
     console.log(
       "usage: deno run -A bench/run.ts [--duration S] [--rounds N] [--streams N] " +
-        "[--chunk-delay-ms N] [--quick] [--no-pin]",
+        "[--chunk-delay-ms N] [--keys N] [--quick] [--no-pin]",
     );
     Deno.exit(0);
   }
@@ -127,6 +131,7 @@ function parseOptions(): Options {
     durationS: num(values.duration, quick ? 1 : 3, "duration"),
     rounds: Math.max(1, Math.round(num(values.rounds, quick ? 1 : 5, "rounds"))),
     streams: Math.max(1, Math.round(num(values.streams, quick ? 10 : 50, "streams"))),
+    keys: Math.max(1, Math.round(num(values.keys, 2, "keys"))),
     pacedStreams: quick ? 1 : 2,
     // A fresh Deno server needs a few seconds of load before its JIT settles;
     // with 1 s the first measured round ran ~40% slow.
@@ -255,7 +260,7 @@ function freePort(): number {
   return port;
 }
 
-async function spawnGateway(upstreamUrl: string, tmpDir: string): Promise<
+async function spawnGateway(upstreamUrl: string, tmpDir: string, keys: number): Promise<
   { child: Child; url: string }
 > {
   const configPath = `${tmpDir}/config.json`;
@@ -266,7 +271,7 @@ async function spawnGateway(upstreamUrl: string, tmpDir: string): Promise<
         id: "bench",
         type: "openai",
         base_url: `${upstreamUrl}/v1`,
-        api_keys: ["sk-bench-1", "sk-bench-2"],
+        api_keys: Array.from({ length: keys }, (_, i) => `sk-bench-${i + 1}`),
         // PACED_MODEL only selects the upstream's paced streams (see upstream.ts).
         models: ["bench-model", PACED_MODEL],
       }],
@@ -949,7 +954,7 @@ async function main(): Promise<void> {
     if (opts.gatewayUrl) gateway = { child: null, url: opts.gatewayUrl.replace(/\/+$/, "") };
     else if (opts.fakeGateway) {
       gateway = await spawnBenchServer("gateway", "proxy", "forwarder.ts", [upstream.url]);
-    } else gateway = await spawnGateway(upstream.url, tmpDir);
+    } else gateway = await spawnGateway(upstream.url, tmpDir, opts.keys);
 
     const makeTarget = (name: TargetName, url: string, pid: number | null, wire: Wire): Target => {
       const post = (body: Record<string, unknown>, accept: string): Uint8Array =>
