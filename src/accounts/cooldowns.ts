@@ -88,6 +88,14 @@ export class Cooldowns {
     const map = this.#mirror.get(providerId) ?? new Map<string, Cooldown>();
     const current = map.get(credentialId);
     if (current && current.until >= until) return;
+    // A rate limit or refusal still running keeps its reason when an ejection extends it:
+    // panic routing may pick ejected credentials, never rate-limited ones.
+    if (
+      current && current.until > this.#now() && current.reason !== "server" && reason === "server"
+    ) {
+      reason = current.reason;
+      detail = current.detail;
+    }
     const value: Cooldown = detail ? { until, reason, detail } : { until, reason };
     map.set(credentialId, value);
     this.#mirror.set(providerId, map);
