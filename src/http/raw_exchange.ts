@@ -1,7 +1,7 @@
 import { type IncomingMessage, request as httpRequest, type RequestOptions } from "node:http";
 import { request as httpsRequest } from "node:https";
-import { headerRecord, inboundResponseHeaders } from "../passthrough/headers.ts";
 import type { LookupFunction } from "node:net";
+import { headerRecord, inboundResponseHeaders } from "../passthrough/headers.ts";
 
 /** A resolved address, as the system resolver gives it. */
 export interface ResolvedAddress {

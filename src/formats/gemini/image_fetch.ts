@@ -9,8 +9,7 @@ import {
   UnresolvableHostError,
 } from "../../http/ssrf_guard.ts";
 import { RequestError } from "../../errors.ts";
-import type { PassthroughConfig } from "../../passthrough/config.ts";
-import { addressPolicyOf } from "../../passthrough/config.ts";
+import { addressPolicyOf, type PassthroughConfig } from "../../passthrough/config.ts";
 import { IMAGE_FETCH_DEFAULTS, type ImageFetchConfig } from "./image_fetch_config.ts";
 
 /**
@@ -34,11 +33,21 @@ export const DEFAULT_IMAGE_FETCH: ImageFetchSettings = {
   limits: IMAGE_FETCH_DEFAULTS,
 };
 
-/** The settings from the config's `passthrough` and `limits.image_fetch` sections. */
+const settingsCache = new WeakMap<object, ImageFetchSettings>();
+
+/**
+ * The settings from the config's `passthrough` and `limits.image_fetch` sections; one object
+ * per config, so building call contexts allocates nothing.
+ */
 export function imageFetchSettingsOf(
   config: { passthrough: PassthroughConfig; limits: { image_fetch: ImageFetchConfig } },
 ): ImageFetchSettings {
-  return { policy: addressPolicyOf(config.passthrough), limits: config.limits.image_fetch };
+  let settings = settingsCache.get(config);
+  if (!settings) {
+    settings = { policy: addressPolicyOf(config.passthrough), limits: config.limits.image_fetch };
+    settingsCache.set(config, settings);
+  }
+  return settings;
 }
 
 export interface ImageFetchOptions {

@@ -15,7 +15,7 @@ export const IMAGE_FETCH_DEFAULTS = {
  * `passthrough.allow_hosts`.
  */
 export const imageFetchConfigSchema = z.strictObject({
-  /** Distinct image URLs one request may ask to fetch; more get 400 `too_many_images`. */
+  /** Distinct image URLs one request may ask to fetch; more get 400 `too_many_images` (0: none). */
   max_images: z.number().int().min(0).max(1000).default(IMAGE_FETCH_DEFAULTS.max_images),
   /** Bytes downloaded for one request's images together; more get 400 `images_too_large`. */
   max_total_bytes: z.number().int().positive().default(IMAGE_FETCH_DEFAULTS.max_total_bytes),

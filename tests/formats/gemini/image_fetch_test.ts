@@ -304,6 +304,8 @@ Deno.test("image URL fetch: allow_hosts and allow_private from the config let a 
     );
     const closed = imageFetchSettingsOf(config({}));
     assert.deepEqual(closed.limits, IMAGE_FETCH_DEFAULTS);
+    const parsed = config({});
+    assert.equal(imageFetchSettingsOf(parsed), imageFetchSettingsOf(parsed), "one per config");
     await rejectsWith(
       fetchImageAsInlineData(`${s.base}/png`, { settings: closed }),
       /private or loopback/,
@@ -363,4 +365,19 @@ Deno.test("image URL fetch: the request's total bytes are capped; the first fail
     );
     assert.deepEqual(s.hits, ["/missing"]);
   });
+});
+
+Deno.test("config: limits.image_fetch defaults, partial settings and bounds", () => {
+  const parse = (raw: Record<string, unknown>) => configSchema.safeParse({ providers: [], ...raw });
+  assert.deepEqual(parse({}).data?.limits.image_fetch, IMAGE_FETCH_DEFAULTS);
+  assert.deepEqual(parse({ limits: {} }).data?.limits.image_fetch, IMAGE_FETCH_DEFAULTS);
+  assert.deepEqual(
+    parse({ limits: { image_fetch: { concurrency: 2 } } }).data?.limits.image_fetch,
+    {
+      ...IMAGE_FETCH_DEFAULTS,
+      concurrency: 2,
+    },
+  );
+  assert.equal(parse({ limits: { image_fetch: { concurrency: 0 } } }).success, false);
+  assert.equal(parse({ limits: { image_fetch: { max_image: 3 } } }).success, false, "typo refused");
 });
