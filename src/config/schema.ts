@@ -2,6 +2,10 @@ import { z } from "zod";
 import { OPENAI_COMPATIBLE_PRESETS } from "../upstreams/presets.ts";
 import { passthroughConfigSchema } from "../passthrough/config.ts";
 import { observabilityConfigSchema } from "../observe/config.ts";
+import {
+  IMAGE_FETCH_DEFAULTS,
+  imageFetchConfigSchema,
+} from "../formats/gemini/image_fetch_config.ts";
 
 /** Provider types the config accepts (the contract's full list; `src/upstreams/registry.ts` serves them). */
 export const PROVIDER_TYPES = [
@@ -131,11 +135,14 @@ export const configSchema = z.strictObject({
     max_header_bytes: z.number().int().positive().default(32 * 1024),
     /** Streams one client key (or address, without a key) may hold open; 0 = no limit. */
     max_concurrent_streams_per_key: z.number().int().min(0).default(0),
+    /** Image URLs downloaded for Gemini upstreams: how many, how large, how many at a time. */
+    image_fetch: imageFetchConfigSchema,
   }).default({
     max_body_bytes: 20 * 1024 * 1024,
     max_messages: 10_000,
     max_header_bytes: 32 * 1024,
     max_concurrent_streams_per_key: 0,
+    image_fetch: IMAGE_FETCH_DEFAULTS,
   }),
   passthrough: passthroughConfigSchema,
   observability: observabilityConfigSchema,

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import type { AddressPolicy } from "../http/ssrf_guard.ts";
 import { RESERVED_PRESET_NAMES } from "./presets.ts";
 
 const httpUrl = z.url({ error: "expected a URL", abort: true }).refine(
@@ -31,9 +32,12 @@ export const passthroughConfigSchema = z.strictObject({
   enabled: z.boolean().default(true),
   /** true: only `/{gatewayKey}/{preset}/...`; false: `/{preset}/...` and `/v2/...` are public too. */
   require_auth: z.boolean().default(true),
-  /** Lets the generic proxy reach loopback, private, link-local and metadata addresses. */
+  /**
+   * Lets every fetch of a client-chosen URL (the generic proxy, image URLs inlined for Gemini)
+   * reach loopback, private, link-local and metadata addresses.
+   */
   allow_private: z.boolean().default(false),
-  /** Single private hosts the generic proxy may reach without opening all of them. */
+  /** Single private hosts those fetches may reach without opening all of them. */
   allow_hosts: z.array(hostEntry).default([]),
   presets: z.record(z.string(), presetEntrySchema).superRefine((presets, ctx) => {
     for (const name of Object.keys(presets)) {
@@ -47,3 +51,8 @@ export const passthroughConfigSchema = z.strictObject({
 }).prefault({});
 
 export type PassthroughConfig = z.infer<typeof passthroughConfigSchema>;
+
+/** The SSRF guard's exceptions, from the operator's pass-through settings. */
+export function addressPolicyOf(pt: PassthroughConfig): AddressPolicy {
+  return { allowPrivate: pt.allow_private, allowHosts: pt.allow_hosts };
+}

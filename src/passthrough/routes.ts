@@ -3,16 +3,17 @@ import type { Config } from "../config/schema.ts";
 import type { RuntimeState } from "../config/store.ts";
 import { readBounded } from "../http/body.ts";
 import type { Logger } from "../observe/logger.ts";
+import { ExchangeError, type RawRequest, sendRaw } from "../http/raw_exchange.ts";
 import {
   type AddressPolicy,
   BlockedAddressError,
   checkTarget,
+  sendGuarded,
   UnresolvableHostError,
-} from "./address_guard.ts";
-import type { PassthroughConfig } from "./config.ts";
+} from "../http/ssrf_guard.ts";
+import { addressPolicyOf, type PassthroughConfig } from "./config.ts";
 import { PassthroughError, passthroughErrorResponse } from "./errors.ts";
 import { outboundHeaders } from "./headers.ts";
-import { type RawRequest, sendGuarded, sendRaw } from "./http_forward.ts";
 import { PROVIDER_PRESETS } from "./presets.ts";
 import { relayWebSocket } from "./websocket.ts";
 
@@ -93,7 +94,7 @@ export function createPassthrough(
       const pt = config.passthrough;
       c = {
         presets: resolvePresets(pt),
-        policy: { allowPrivate: pt.allow_private, allowHosts: pt.allow_hosts },
+        policy: addressPolicyOf(pt),
         secrets: [
           ...config.auth.api_keys,
           ...(config.auth.admin_token ? [config.auth.admin_token] : []),
@@ -156,7 +157,10 @@ export function createPassthrough(
       signal: req.signal,
       timeoutMs: config.passthrough.timeout_ms,
     };
-    const res = opts.guarded ? await sendGuarded(raw, c.policy) : await sendRaw(raw);
+    // A redirect elsewhere goes back to the client: the request carries its credentials.
+    const res = opts.guarded
+      ? await sendGuarded(raw, c.policy, { follow: "same-host" })
+      : await sendRaw(raw);
     deps.logger.debug("pass-through", { method: req.method, host: url.host, status: res.status });
     return res;
   };
@@ -315,6 +319,7 @@ function tooLarge(maxBytes: number): PassthroughError {
 
 function asPassthroughError(err: unknown): PassthroughError {
   if (err instanceof PassthroughError) return err;
+  if (err instanceof ExchangeError) return new PassthroughError(err.status, err.code, err.message);
   if (err instanceof BlockedAddressError) {
     return new PassthroughError(403, "target_forbidden", err.message);
   }

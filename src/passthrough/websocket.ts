@@ -2,10 +2,9 @@ import { createHash } from "node:crypto";
 import { type IncomingMessage, request as httpRequest, type RequestOptions } from "node:http";
 import { request as httpsRequest } from "node:https";
 import type { Duplex } from "node:stream";
-import type { ResolvedAddress } from "./address_guard.ts";
+import { bodyStream, pinnedLookup, type ResolvedAddress } from "../http/raw_exchange.ts";
 import { PassthroughError } from "./errors.ts";
 import { headerRecord, inboundResponseHeaders } from "./headers.ts";
-import { bodyStream, pinnedLookup } from "./http_forward.ts";
 import { closePayload, encodeFrame, FrameDecoder, FrameError, OPCODE } from "./ws_frames.ts";
 
 /**

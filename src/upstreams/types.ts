@@ -1,6 +1,7 @@
 import type { AccountLease } from "../accounts/types.ts";
 import type { ProviderConfig } from "../config/schema.ts";
 import type { FormatId, RequestHints } from "../formats/client_format.ts";
+import type { ImageFetchSettings } from "../formats/gemini/image_fetch.ts";
 import type { IrEvent, IrRequest, IrResponse } from "../ir/types.ts";
 
 /** What an adapter needs for one attempt: where, as whom, which model, and when to give up. */
@@ -25,6 +26,12 @@ export interface CallContext {
    * (e.g. `anthropic-beta`, `anthropic-version`) and nothing else: never IPs, cookies or keys.
    */
   clientHeaders: Headers;
+  /**
+   * Image URLs inlined for Gemini-speaking upstreams: the SSRF guard's exceptions and the
+   * download bounds from the config (`imageFetchSettingsOf`). Public hosts only, default
+   * bounds, when absent.
+   */
+  imageFetch?: ImageFetchSettings;
 }
 
 /** The same-format fast path: the client's body is forwarded without an IR round trip. */

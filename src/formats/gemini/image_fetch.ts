@@ -1,68 +1,163 @@
 import { readBounded } from "../../http/body.ts";
+import { ExchangeError, type RawRequest } from "../../http/raw_exchange.ts";
+import {
+  type AddressPolicy,
+  BlockedAddressError,
+  PUBLIC_ONLY,
+  type Resolver,
+  sendGuarded,
+  UnresolvableHostError,
+} from "../../http/ssrf_guard.ts";
 import { RequestError } from "../../errors.ts";
+import { addressPolicyOf, type PassthroughConfig } from "../../passthrough/config.ts";
+import { IMAGE_FETCH_DEFAULTS, type ImageFetchConfig } from "./image_fetch_config.ts";
 
 /**
- * Fetches an http(s) image for Gemini, which only accepts inline bytes (`inlineData`) or files it
- * hosts (`fileData`). Bounded in size and time; a failure is the client's problem (its URL), so
- * it becomes a RequestError 400 naming the URL. Private and loopback addresses are refused
- * unless allowed, so a client cannot make the gateway read its own network (SSRF).
+ * Fetches http(s) images for Gemini, which only accepts inline bytes (`inlineData`) or files it
+ * hosts (`fileData`). Every download goes through the SSRF guard (addresses checked after DNS
+ * resolution, the connection pinned to them, redirects checked again) with the operator's
+ * `passthrough.allow_private` / `allow_hosts` exceptions. A request's downloads are bounded in
+ * number, total bytes, bytes per image, time and parallelism. A failure is the client's problem
+ * (its URLs), so it becomes a RequestError 400 naming the URL.
  */
 
-export interface ImageFetchOptions {
-  /** The fetch to use (tests pass their own); defaults to the global fetch. */
-  fetch?: typeof fetch;
-  /** The client's signal: the download stops when the client goes away. */
-  signal?: AbortSignal;
-  /** Largest accepted image in bytes (default 20 MiB, Gemini's inline request limit). */
-  maxBytes?: number;
-  /** Time allowed for the whole download (default 10 s). */
-  timeoutMs?: number;
-  /** Allow loopback/private/link-local hosts (tests, trusted deployments). Default false. */
-  allowPrivateNetwork?: boolean;
+/** What the operator configured, as plain data: whom the guard lets through, and the bounds. */
+export interface ImageFetchSettings {
+  policy: AddressPolicy;
+  limits: ImageFetchConfig;
 }
 
-export const DEFAULT_IMAGE_MAX_BYTES = 20 * 1024 * 1024;
+/** Public addresses only, default bounds. */
+export const DEFAULT_IMAGE_FETCH: ImageFetchSettings = {
+  policy: PUBLIC_ONLY,
+  limits: IMAGE_FETCH_DEFAULTS,
+};
+
+const settingsCache = new WeakMap<object, ImageFetchSettings>();
+
+/**
+ * The settings from the config's `passthrough` and `limits.image_fetch` sections; one object
+ * per config, so building call contexts allocates nothing.
+ */
+export function imageFetchSettingsOf(
+  config: { passthrough: PassthroughConfig; limits: { image_fetch: ImageFetchConfig } },
+): ImageFetchSettings {
+  let settings = settingsCache.get(config);
+  if (!settings) {
+    settings = { policy: addressPolicyOf(config.passthrough), limits: config.limits.image_fetch };
+    settingsCache.set(config, settings);
+  }
+  return settings;
+}
+
+export interface ImageFetchOptions {
+  /** Defaults to `DEFAULT_IMAGE_FETCH`. */
+  settings?: ImageFetchSettings;
+  /** The client's signal: the downloads stop when the client goes away. */
+  signal?: AbortSignal;
+  /** Time allowed for each download (default 10 s). */
+  timeoutMs?: number;
+  /** The guard's resolver (tests inject one; default: the system resolver). */
+  resolve?: Resolver;
+  /** The guard's transport (tests inject one; default: pinned node:http). */
+  send?: (r: RawRequest) => Promise<Response>;
+}
+
 export const DEFAULT_IMAGE_TIMEOUT_MS = 10_000;
 const MAX_REDIRECTS = 3;
+const REQUEST_HEADERS: [string, string][] = [["accept", "image/*"], ["user-agent", "llm-proxy"]];
 
 export interface InlineData {
   mimeType: string;
   data: string;
 }
 
-/** Downloads `url` and returns it base64-encoded with its media type. */
+/** Bytes the request's downloads may still use, charged as chunks arrive. */
+interface ByteBudget {
+  remaining: number;
+}
+
+/**
+ * Downloads every URL (distinct ones, at most `max_images`), `concurrency` at a time. The
+ * first failure stops the others and is thrown.
+ */
+export async function fetchImages(
+  urls: readonly string[],
+  options: ImageFetchOptions = {},
+): Promise<Map<string, InlineData>> {
+  const limits = (options.settings ?? DEFAULT_IMAGE_FETCH).limits;
+  const distinct = [...new Set(urls)];
+  const out = new Map<string, InlineData>();
+  if (distinct.length === 0) return out;
+  if (distinct.length > limits.max_images) {
+    throw new RequestError(
+      `The request asks to fetch ${distinct.length} image URLs; at most ${limits.max_images} ` +
+        "are fetched per request. Send fewer, or send the images inline (base64).",
+      "too_many_images",
+    );
+  }
+  const stop = new AbortController();
+  const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
+  const budget: ByteBudget = { remaining: limits.max_total_bytes };
+  let next = 0;
+  let failure: { err: unknown } | undefined;
+  const worker = async (): Promise<void> => {
+    while (!failure && next < distinct.length) {
+      const url = distinct[next++];
+      try {
+        out.set(url, await fetchOne(url, { ...options, signal }, budget));
+      } catch (err) {
+        if (failure) return;
+        failure = { err };
+        stop.abort();
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limits.concurrency, distinct.length) }, worker));
+  if (failure) throw failure.err;
+  return out;
+}
+
+/** Downloads one image and returns it base64-encoded with its media type. */
 export async function fetchImageAsInlineData(
   url: string,
   options: ImageFetchOptions = {},
 ): Promise<InlineData> {
-  const maxBytes = options.maxBytes ?? DEFAULT_IMAGE_MAX_BYTES;
+  return (await fetchImages([url], options)).get(url)!;
+}
+
+async function fetchOne(
+  url: string,
+  options: ImageFetchOptions & { signal: AbortSignal },
+  budget: ByteBudget,
+): Promise<InlineData> {
+  const { policy, limits } = options.settings ?? DEFAULT_IMAGE_FETCH;
+  const maxBytes = limits.max_image_bytes;
   const timeoutMs = options.timeoutMs ?? DEFAULT_IMAGE_TIMEOUT_MS;
-  const doFetch = options.fetch ?? fetch;
   const timeout = AbortSignal.timeout(timeoutMs);
-  const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
+  const signal = AbortSignal.any([options.signal, timeout]);
   const fail = (why: string): RequestError =>
     new RequestError(`Could not fetch the image at ${shortUrl(url)}: ${why}`, "invalid_image_url");
+  const overTotal = (): RequestError =>
+    new RequestError(
+      `The request's images are larger than ${limits.max_total_bytes} bytes together ` +
+        `(stopped at ${shortUrl(url)}).`,
+      "images_too_large",
+    );
 
-  let current = url;
-  let res: Response | undefined;
+  const target = parseHttpUrl(url);
+  if (!target) throw fail("only http and https URLs can be fetched.");
   try {
-    for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
-      const target = parseHttpUrl(current);
-      if (!target) throw fail("only http and https URLs can be fetched.");
-      if (!options.allowPrivateNetwork && await isPrivateHost(target.hostname)) {
-        throw fail("the host is on a private or loopback network.");
-      }
-      res = await doFetch(target, { signal, redirect: "manual", headers: { accept: "image/*" } });
-      const location = res.headers.get("location");
-      if (res.status >= 300 && res.status < 400 && location) {
-        await res.body?.cancel();
-        current = new URL(location, target).href;
-        res = undefined;
-        continue;
-      }
-      break;
-    }
-    if (!res) throw fail("too many redirects.");
+    const res = await sendGuarded(
+      { method: "GET", url: target, headers: REQUEST_HEADERS, body: undefined, signal, timeoutMs },
+      policy,
+      {
+        follow: "any-host",
+        maxRedirects: MAX_REDIRECTS,
+        resolve: options.resolve,
+        send: options.send,
+      },
+    );
     if (!res.ok) {
       await res.body?.cancel();
       throw fail(`the server answered ${res.status}.`);
@@ -72,16 +167,43 @@ export async function fetchImageAsInlineData(
       await res.body?.cancel();
       throw fail(`it is larger than ${maxBytes} bytes.`);
     }
-    const bytes = await readLimited(res, maxBytes);
+    if (Number.isFinite(declared) && declared > budget.remaining) {
+      await res.body?.cancel();
+      throw overTotal();
+    }
+    const bytes = res.body
+      ? await readBounded(res.body.pipeThrough(charging(budget)), maxBytes)
+      : new Uint8Array(0);
     if (!bytes) throw fail(`it is larger than ${maxBytes} bytes.`);
     const mimeType = mediaType(res.headers.get("content-type"), bytes);
     if (!mimeType) throw fail("the response is not an image.");
     return { mimeType, data: bytesToBase64(bytes) };
   } catch (err) {
     if (err instanceof RequestError) throw err;
-    if (timeout.aborted) throw fail(`no complete answer within ${timeoutMs} ms.`);
+    if (budget.remaining < 0) throw overTotal();
+    if (err instanceof BlockedAddressError) {
+      throw fail("the host is on a private or loopback network.");
+    }
+    if (err instanceof UnresolvableHostError) throw fail("the host name does not resolve.");
+    if (err instanceof ExchangeError && err.code === "too_many_redirects") {
+      throw fail("too many redirects.");
+    }
+    const timedOut = timeout.aborted ||
+      (err instanceof ExchangeError && err.code === "upstream_timeout");
+    if (timedOut) throw fail(`no complete answer within ${timeoutMs} ms.`);
     throw fail("the host is unreachable.");
   }
+}
+
+/** Passes chunks on while the request's byte budget lasts; errors the stream once it is spent. */
+function charging(budget: ByteBudget): TransformStream<Uint8Array, Uint8Array> {
+  return new TransformStream({
+    transform(chunk, controller) {
+      budget.remaining -= chunk.byteLength;
+      if (budget.remaining < 0) controller.error(new Error("image byte budget spent"));
+      else controller.enqueue(chunk);
+    },
+  });
 }
 
 function parseHttpUrl(url: string): URL | undefined {
@@ -101,10 +223,6 @@ function shortUrl(url: string): string {
   } catch {
     return "the given URL";
   }
-}
-
-function readLimited(res: Response, maxBytes: number): Promise<Uint8Array | undefined> {
-  return res.body ? readBounded(res.body, maxBytes) : Promise.resolve(new Uint8Array(0));
 }
 
 const GENERIC_TYPES = new Set(["", "application/octet-stream", "binary/octet-stream"]);
@@ -135,39 +253,4 @@ export function bytesToBase64(bytes: Uint8Array): string {
     out += btoa(String.fromCharCode(...bytes.subarray(i, i + step)));
   }
   return out;
-}
-
-/** Loopback, private, link-local, CGNAT, multicast and unspecified addresses, by literal or DNS. */
-async function isPrivateHost(hostname: string): Promise<boolean> {
-  const host = hostname.replace(/^\[|\]$/g, "").toLowerCase();
-  if (host === "localhost" || host.endsWith(".localhost") || host === "") return true;
-  if (isIpLiteral(host)) return isPrivateIp(host);
-  const addresses: string[] = [];
-  for (const type of ["A", "AAAA"] as const) {
-    try {
-      addresses.push(...await Deno.resolveDns(host, type));
-    } catch {
-      // No such record: the fetch itself reports an unreachable host.
-    }
-  }
-  return addresses.some(isPrivateIp);
-}
-
-function isIpLiteral(host: string): boolean {
-  return /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || host.includes(":");
-}
-
-function isPrivateIp(ip: string): boolean {
-  const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(ip);
-  if (v4) {
-    const [a, b] = [Number(v4[1]), Number(v4[2])];
-    return a === 0 || a === 10 || a === 127 || a >= 224 ||
-      (a === 169 && b === 254) || (a === 172 && b >= 16 && b <= 31) ||
-      (a === 192 && b === 168) || (a === 100 && b >= 64 && b <= 127);
-  }
-  const v6 = ip.toLowerCase();
-  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/.exec(v6);
-  if (mapped) return isPrivateIp(mapped[1]);
-  return v6 === "::" || v6 === "::1" || /^f[cd]/.test(v6) || /^fe[89ab]/.test(v6) ||
-    /^ff/.test(v6);
 }

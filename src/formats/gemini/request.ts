@@ -9,7 +9,12 @@ import type {
   JsonObject,
 } from "../../ir/types.ts";
 import type { RequestHints } from "../client_format.ts";
-import { fetchImageAsInlineData, type ImageFetchOptions, type InlineData } from "./image_fetch.ts";
+import {
+  fetchImages,
+  type ImageFetchOptions,
+  type ImageFetchSettings,
+  type InlineData,
+} from "./image_fetch.ts";
 import { geminiSchemaToJsonSchema, toGeminiJsonSchema, toGeminiParameters } from "./json_schema.ts";
 import {
   type CallIdSource,
@@ -302,12 +307,13 @@ export function upstreamGeminiRequest(
   ir: IrRequest,
   model: string,
   signal: AbortSignal,
+  imageFetch?: ImageFetchSettings,
 ): Promise<GeminiRequestBody> {
   const validates = !/^(models\/)?(gemini-[12][.-]|gemma)/.test(model);
   return irToGeminiRequest(ir, {
     model,
     missingThoughtSignature: validates ? SKIP_THOUGHT_SIGNATURE : undefined,
-    images: { signal },
+    images: { signal, settings: imageFetch },
   });
 }
 
@@ -319,7 +325,7 @@ export async function irToGeminiRequest(
   ir: IrRequest,
   options: IrToGeminiOptions = {},
 ): Promise<GeminiRequestBody> {
-  const fetched = await fetchImages(ir, options.images ?? {});
+  const fetched = await inlineImages(ir, options.images ?? {});
   const names = new Map<string, string>();
   for (const msg of ir.messages) {
     for (const part of msg.parts) if (part.type === "tool_call") names.set(part.id, part.name);
@@ -434,7 +440,7 @@ function imagePart(part: IrImagePart, fetched: Map<string, InlineData>): GeminiW
   return { fileData: { fileUri: src.url } };
 }
 
-async function fetchImages(
+async function inlineImages(
   ir: IrRequest,
   options: ImageFetchOptions,
 ): Promise<Map<string, InlineData>> {
@@ -450,9 +456,7 @@ async function fetchImages(
     else if (!isGeminiFileUri(url)) urls.add(url);
   };
   for (const msg of ir.messages) msg.parts.forEach(visit);
-  const list = [...urls];
-  const results = await Promise.all(list.map((url) => fetchImageAsInlineData(url, options)));
-  list.forEach((url, i) => out.set(url, results[i]));
+  for (const [url, inline] of await fetchImages([...urls], options)) out.set(url, inline);
   return out;
 }
 

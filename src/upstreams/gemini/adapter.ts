@@ -68,7 +68,7 @@ async function post(
 }
 
 async function buildBody(req: IrRequest, ctx: CallContext): Promise<string> {
-  return JSON.stringify(await upstreamGeminiRequest(req, ctx.model, ctx.signal));
+  return JSON.stringify(await upstreamGeminiRequest(req, ctx.model, ctx.signal, ctx.imageFetch));
 }
 
 /**

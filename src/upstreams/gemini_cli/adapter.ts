@@ -88,6 +88,7 @@ export const geminiCliUpstream: Upstream = {
       model: ctx.model,
       project: lease.projectId,
       signal: ctx.signal,
+      imageFetch: ctx.imageFetch,
     });
     const res = await post(ctx, lease, "generateContent", body);
     return geminiResponseToIr(unwrapCodeAssistResponse(await readJson(res)), { model: ctx.model });
@@ -99,6 +100,7 @@ export const geminiCliUpstream: Upstream = {
       model: ctx.model,
       project: lease.projectId,
       signal: ctx.signal,
+      imageFetch: ctx.imageFetch,
     });
     const res = await post(ctx, lease, "streamGenerateContent", body, true);
     if (!res.body) {
@@ -116,7 +118,10 @@ export const geminiCliUpstream: Upstream = {
  */
 export async function countCodeAssistTokens(req: IrRequest, ctx: CallContext): Promise<number> {
   const lease = leaseOf(ctx);
-  const gemini = await irToGeminiRequest(req, { model: ctx.model, images: { signal: ctx.signal } });
+  const gemini = await irToGeminiRequest(req, {
+    model: ctx.model,
+    images: { signal: ctx.signal, settings: ctx.imageFetch },
+  });
   const res = await post(ctx, lease, "countTokens", {
     request: { model: `models/${ctx.model.replace(/^models\//, "")}`, contents: gemini.contents },
   });

@@ -4,6 +4,7 @@
  * <GenerateContentResponse>, traceId}`. Everything inside is plain Gemini, so the Gemini format
  * module does the real conversion; this module only wraps and unwraps.
  */
+import type { ImageFetchSettings } from "../../formats/gemini/image_fetch.ts";
 import { type GeminiRequestBody, upstreamGeminiRequest } from "../../formats/gemini/request.ts";
 import { geminiSseToIrTransformer } from "../../formats/gemini/stream.ts";
 import type { IrEvent, IrRequest } from "../../ir/types.ts";
@@ -24,9 +25,14 @@ export interface CodeAssistRequest {
  */
 export async function buildCodeAssistRequest(
   req: IrRequest,
-  options: { model: string; project: string; signal: AbortSignal },
+  options: { model: string; project: string; signal: AbortSignal; imageFetch?: ImageFetchSettings },
 ): Promise<CodeAssistRequest> {
-  const request = await upstreamGeminiRequest(req, options.model, options.signal);
+  const request = await upstreamGeminiRequest(
+    req,
+    options.model,
+    options.signal,
+    options.imageFetch,
+  );
   return {
     model: options.model,
     project: options.project,

@@ -93,7 +93,7 @@ function secrets(ctx: CallContext): string[] {
 }
 
 async function buildBody(req: IrRequest, ctx: CallContext): Promise<string> {
-  return JSON.stringify(await upstreamGeminiRequest(req, ctx.model, ctx.signal));
+  return JSON.stringify(await upstreamGeminiRequest(req, ctx.model, ctx.signal, ctx.imageFetch));
 }
 
 /**

@@ -520,7 +520,12 @@ Deno.test("IR → Gemini: Files API and YouTube URLs go by reference, data: URLs
         ],
       }],
     }),
-    { images: { fetch: () => Promise.reject(new Error("must not fetch")) } },
+    {
+      images: {
+        resolve: () => Promise.reject(new Error("must not resolve")),
+        send: () => Promise.reject(new Error("must not fetch")),
+      },
+    },
   );
   assert.deepEqual(wire.contents[0].parts, [
     { fileData: { fileUri: "https://generativelanguage.googleapis.com/v1beta/files/x" } },

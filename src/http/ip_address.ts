@@ -1,26 +1,9 @@
-import { lookup as systemLookup } from "node:dns/promises";
-
 /**
- * The SSRF guard of the generic proxy and WebSocket relay: which addresses a client-chosen
- * target may resolve to. The classifier is pure; the lookup wraps the system resolver so the
- * addresses that were checked are the ones connected to (no second, unchecked resolution).
+ * Which IP addresses are the public internet: a pure classifier for the SSRF guard. Every
+ * spelling counts: dotted IPv4, IPv6 with or without brackets and zone, and the IPv6 forms
+ * that embed an IPv4 address (mapped `::ffff:7f00:1`, compatible, SIIT, NAT64, 6to4), which
+ * are judged by the IPv4 address inside.
  */
-
-/** A target refused because it is, or resolves to, a non-public address. */
-export class BlockedAddressError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "BlockedAddressError";
-  }
-}
-
-/** A target host that does not resolve. */
-export class UnresolvableHostError extends Error {
-  constructor(host: string) {
-    super(`Host ${host} does not resolve.`);
-    this.name = "UnresolvableHostError";
-  }
-}
 
 /** IPv4 ranges that are not the public internet, as [network, prefix length]. */
 const BLOCKED_V4: ReadonlyArray<readonly [number, number]> = [
@@ -131,6 +114,10 @@ function isPublicV6(b: Uint8Array): boolean {
   // ::/96 covers ::, ::1 and IPv4-compatible addresses; ::ffff:0:0/96 is IPv4-mapped.
   if (zeros(12)) return b.subarray(12).every((x) => x === 0) ? false : isPublicV4(v4At(b, 12));
   if (zeros(10) && b[10] === 0xff && b[11] === 0xff) return isPublicV4(v4At(b, 12));
+  // IPv4-translated (SIIT, ::ffff:0:0:0/96) embeds one too.
+  if (zeros(8) && b[8] === 0xff && b[9] === 0xff && b[10] === 0 && b[11] === 0) {
+    return isPublicV4(v4At(b, 12));
+  }
   // NAT64 well-known prefix embeds an IPv4 address; the local-use prefix is private.
   if (startsWith(b, [0x00, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0], 96)) {
     return isPublicV4(v4At(b, 12));
@@ -141,6 +128,7 @@ function isPublicV6(b: Uint8Array): boolean {
   const blocked: ReadonlyArray<readonly [number[], number]> = [
     [[0x01, 0x00, 0, 0, 0, 0, 0, 0], 64], // discard-only
     [[0x20, 0x01, 0x00, 0x00], 32], // Teredo (tunnels to an obfuscated IPv4 address)
+    [[0x20, 0x01, 0x00, 0x02, 0x00, 0x00], 48], // benchmarking
     [[0x20, 0x01, 0x0d, 0xb8], 32], // documentation
     [[0xfc], 7], // unique local (incl. fd00:ec2::254 metadata)
     [[0xfe, 0x80], 10], // link-local
@@ -165,74 +153,4 @@ export function isPublicAddress(ip: string): boolean {
 /** True when the host is an IP literal (IPv6 with or without brackets). */
 export function isIpLiteral(host: string): boolean {
   return parseIPv4(host) !== undefined || parseIPv6(host) !== undefined;
-}
-
-/** Names that mean this machine or its cloud's metadata service, whatever DNS says. */
-function isLocalName(host: string): boolean {
-  const h = host.toLowerCase().replace(/\.$/, "");
-  return h === "localhost" || h.endsWith(".localhost") || h === "metadata.google.internal" ||
-    h === "metadata" || h === "instance-data";
-}
-
-/** Which targets may be private: all of them, or the listed `host` / `host:port` entries. */
-export interface AddressPolicy {
-  readonly allowPrivate: boolean;
-  readonly allowHosts: readonly string[];
-}
-
-/** A resolved address, as the system resolver gives it. */
-export interface ResolvedAddress {
-  address: string;
-  family: number;
-}
-
-export type Resolver = (host: string) => Promise<ResolvedAddress[]>;
-
-/** The system resolver (getaddrinfo, so `/etc/hosts` counts), every address. */
-export const systemResolver: Resolver = (host) => systemLookup(host, { all: true });
-
-/** True when the policy lets this URL through without address checks. */
-export function isExempt(url: URL, policy: AddressPolicy): boolean {
-  if (policy.allowPrivate) return true;
-  if (policy.allowHosts.length === 0) return false;
-  const host = url.hostname.toLowerCase();
-  const port = url.port || (url.protocol === "https:" || url.protocol === "wss:" ? "443" : "80");
-  return policy.allowHosts.some((e) => {
-    const entry = e.toLowerCase();
-    return entry === host || entry === `${host}:${port}`;
-  });
-}
-
-/**
- * Checks a target before connecting: local names and non-public IP literals are refused
- * outright. Hostnames are resolved and every address must be public; the checked addresses
- * are returned so the caller connects to exactly those. Throws `BlockedAddressError` or
- * `UnresolvableHostError`; returns undefined when the policy exempts the target.
- */
-export async function checkTarget(
-  url: URL,
-  policy: AddressPolicy,
-  resolve: Resolver = systemResolver,
-): Promise<ResolvedAddress[] | undefined> {
-  if (isExempt(url, policy)) return undefined;
-  const host = url.hostname;
-  if (isLocalName(host)) throw new BlockedAddressError(`Target ${host} is a local name.`);
-  if (isIpLiteral(host)) {
-    if (!isPublicAddress(host)) {
-      throw new BlockedAddressError(`Target ${host} is not a public address.`);
-    }
-    const bare = host.replace(/^\[|\]$/g, "");
-    return [{ address: bare, family: bare.includes(":") ? 6 : 4 }];
-  }
-  let addresses: ResolvedAddress[];
-  try {
-    addresses = await resolve(host);
-  } catch {
-    throw new UnresolvableHostError(host);
-  }
-  if (addresses.length === 0) throw new UnresolvableHostError(host);
-  if (addresses.some((a) => !isPublicAddress(a.address))) {
-    throw new BlockedAddressError(`Target ${host} resolves to a non-public address.`);
-  }
-  return addresses;
 }

@@ -1,15 +1,33 @@
 import { type IncomingMessage, request as httpRequest, type RequestOptions } from "node:http";
 import { request as httpsRequest } from "node:https";
 import type { LookupFunction } from "node:net";
-import { type AddressPolicy, checkTarget, type ResolvedAddress } from "./address_guard.ts";
-import { PassthroughError } from "./errors.ts";
-import { headerRecord, inboundResponseHeaders } from "./headers.ts";
+import { headerRecord, inboundResponseHeaders } from "../passthrough/headers.ts";
+
+/** A resolved address, as the system resolver gives it. */
+export interface ResolvedAddress {
+  address: string;
+  family: number;
+}
+
+/** Why an exchange failed, with the status and code the gateway answers with. */
+export class ExchangeError extends Error {
+  readonly status: number;
+  readonly code: string;
+
+  constructor(status: number, code: string, message: string) {
+    super(message);
+    this.name = "ExchangeError";
+    this.status = status;
+    this.code = code;
+  }
+}
 
 /**
  * One raw HTTP exchange with an upstream. node:http is used rather than fetch because fetch
  * adds its own `user-agent`, `accept-language` and `accept-encoding` and silently decompresses
  * while keeping `content-encoding`: a privacy relay must send only the client's headers and
- * relay the upstream's bytes as they are.
+ * relay the upstream's bytes as they are. And fetch has no resolver hook, so it could not be
+ * held to the addresses the SSRF guard checked.
  */
 export interface RawRequest {
   method: string;
@@ -28,7 +46,7 @@ export interface RawRequest {
 export function sendRaw(r: RawRequest): Promise<Response> {
   return new Promise((resolve, reject) => {
     if (r.signal.aborted) {
-      reject(new PassthroughError(499, "client_gone", "The client went away."));
+      reject(new ExchangeError(499, "client_gone", "The client went away."));
       return;
     }
     const headers = headerRecord(r.headers);
@@ -44,7 +62,7 @@ export function sendRaw(r: RawRequest): Promise<Response> {
     };
     const req = (r.url.protocol === "https:" ? httpsRequest : httpRequest)(options);
     let settled = false;
-    const fail = (err: PassthroughError): void => {
+    const fail = (err: ExchangeError): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
@@ -54,11 +72,11 @@ export function sendRaw(r: RawRequest): Promise<Response> {
     };
     const onAbort = (): void => {
       req.destroy();
-      fail(new PassthroughError(499, "client_gone", "The client went away."));
+      fail(new ExchangeError(499, "client_gone", "The client went away."));
     };
     const timer = setTimeout(() => {
       fail(
-        new PassthroughError(
+        new ExchangeError(
           504,
           "upstream_timeout",
           `Upstream ${r.url.host} did not answer within ${r.timeoutMs} ms.`,
@@ -69,7 +87,7 @@ export function sendRaw(r: RawRequest): Promise<Response> {
     req.on("error", () => {
       // The error text can name internal hosts or addresses: it stays out of the answer.
       fail(
-        new PassthroughError(502, "upstream_unreachable", `Upstream ${r.url.host} is unreachable.`),
+        new ExchangeError(502, "upstream_unreachable", `Upstream ${r.url.host} is unreachable.`),
       );
     });
     req.on("response", (res: IncomingMessage) => {
@@ -83,7 +101,7 @@ export function sendRaw(r: RawRequest): Promise<Response> {
       if (status < 200 || status > 599) {
         res.destroy();
         r.signal.removeEventListener("abort", onAbort);
-        reject(new PassthroughError(502, "upstream_bad_status", `Upstream answered ${status}.`));
+        reject(new ExchangeError(502, "upstream_bad_status", `Upstream answered ${status}.`));
         return;
       }
       const noBody = r.method === "HEAD" || status === 204 || status === 304;
@@ -145,7 +163,7 @@ export function bodyStream(res: IncomingMessage, done: () => void): ReadableStre
   }, { highWaterMark: 1 });
 }
 
-/** A resolver that only ever hands out the addresses the guard checked. */
+/** A node:net lookup that only ever hands out the addresses the guard checked. */
 export function pinnedLookup(addresses: readonly ResolvedAddress[]): LookupFunction {
   return ((
     _host: string,
@@ -155,44 +173,4 @@ export function pinnedLookup(addresses: readonly ResolvedAddress[]): LookupFunct
     if (opts?.all) cb(null, [...addresses]);
     else cb(null, addresses[0].address, addresses[0].family);
   }) as LookupFunction;
-}
-
-const REDIRECTS = new Set([301, 302, 303, 307, 308]);
-const MAX_REDIRECTS = 5;
-
-/**
- * The generic proxy's exchange: every hop's address is checked by the guard before connecting.
- * Redirects are followed only on the same host name (re-checked, as DNS may answer
- * differently); a redirect elsewhere goes back to the client as it is, never followed silently.
- */
-export async function sendGuarded(r: RawRequest, policy: AddressPolicy): Promise<Response> {
-  let current = r;
-  for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
-    const addresses = await checkTarget(current.url, policy);
-    const res = await sendRaw({ ...current, addresses });
-    const location = res.headers.get("location");
-    if (!REDIRECTS.has(res.status) || location === null) return res;
-    let next: URL;
-    try {
-      next = new URL(location, current.url);
-    } catch {
-      return res;
-    }
-    const sameHost = next.hostname.toLowerCase() === current.url.hostname.toLowerCase();
-    if (!sameHost || (next.protocol !== "http:" && next.protocol !== "https:")) return res;
-    await res.body?.cancel();
-    // 303, and 301/302 after a POST, turn into a GET without a body, as browsers do.
-    const toGet = res.status === 303 ? current.method !== "HEAD" : (res.status === 301 ||
-      res.status === 302) && current.method === "POST";
-    current = {
-      ...current,
-      url: next,
-      method: toGet ? "GET" : current.method,
-      body: toGet ? undefined : current.body,
-      headers: toGet
-        ? current.headers.filter(([n]) => n !== "content-type" && !n.startsWith("content-"))
-        : current.headers,
-    };
-  }
-  throw new PassthroughError(502, "too_many_redirects", "Upstream redirected too many times.");
 }
