@@ -96,5 +96,8 @@ export async function callContextFor(
       code: "no_usable_account",
     });
   }
-  return callContext(route, credential, { headers: req.headers, signal: () => req.signal });
+  return callContext(deps.state(), route, credential, {
+    headers: req.headers,
+    signal: () => req.signal,
+  });
 }

@@ -7,6 +7,7 @@ import type { QuotaBook } from "../observe/quota.ts";
 import type { RuntimeState } from "../config/store.ts";
 import { parseRetryAfter } from "../upstreams/fetch_upstream.ts";
 import { upstreamFor } from "../upstreams/registry.ts";
+import { imageFetchSettingsOf } from "../formats/gemini/image_fetch.ts";
 import type { CallContext, Upstream } from "../upstreams/types.ts";
 import type { CredentialHealth } from "./credential_health.ts";
 import type { CredentialPool, PooledCredential } from "./credential_pool.ts";
@@ -205,6 +206,7 @@ export function planRoutes(state: RuntimeState, model: string): Route[] {
 
 /** The call context of one attempt (what the adapter needs: where, as whom, when to stop). */
 export function callContext(
+  state: RuntimeState,
   route: Route,
   credential: PooledCredential,
   req: Pick<DispatchRequest, "headers" | "signal">,
@@ -212,6 +214,9 @@ export function callContext(
   const ctx: CallContext = {
     provider: route.provider,
     model: route.model,
+    // Image URLs the adapter must inline go through the SSRF guard with the operator's allow
+    // list and the per-request bounds (one cached object per config).
+    imageFetch: imageFetchSettingsOf(state.config),
     // A getter: the signal is created only if an adapter asks for it.
     get signal(): AbortSignal {
       return req.signal();
@@ -235,7 +240,7 @@ async function attempt(
 ): Promise<Outcome> {
   const provider = route.provider;
   const upstream = upstreamFor(provider.type) as Upstream;
-  const ctx = callContext(route, credential, req);
+  const ctx = callContext(deps.state(), route, credential, req);
   ctx.observe = (res) => deps.quota.record(provider.id, credential.id, res.headers, res.status);
   let outcome = await sendCatching(req, upstream, ctx, deps);
   if (credential.account && outcome.failure?.status === 401) {

@@ -92,3 +92,48 @@ Deno.test("e2e image URLs → Gemini upstream: guard bypass spellings and too ma
     await gemini.close();
   }
 });
+
+Deno.test("e2e image URLs → Gemini upstream: the operator's passthrough.allow_hosts lets a private image host through the gateway", async () => {
+  const gemini = await startFakeGemini();
+  let hits = 0;
+  const images = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, () => {
+    hits++;
+    return new Response(PNG, { headers: { "content-type": "image/png" } });
+  });
+  const host = `127.0.0.1:${images.addr.port}`;
+  const gw = await startTestGateway({
+    providers: [{
+      id: "ge",
+      type: "gemini",
+      base_url: gemini.url,
+      api_keys: ["AIza-fake-image-key-0000000000"],
+      models: ["ge-*"],
+    }],
+    passthrough: { allow_hosts: [host] },
+  });
+  try {
+    const res = await fetch(`${gw.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        model: "ge-model",
+        messages: [{
+          role: "user",
+          content: [{ type: "text", text: "what is this?" }, {
+            type: "image_url",
+            image_url: { url: `http://${host}/cat.png` },
+          }],
+        }],
+      }),
+    });
+    assert.equal(res.status, 200, await res.clone().text());
+    await res.body?.cancel();
+    assert.equal(hits, 1);
+    const sent = JSON.stringify(gemini.requests[0].body);
+    assert.match(sent, /"inlineData":\{"mimeType":"image\/png"/);
+  } finally {
+    await gw.close();
+    await images.shutdown();
+    await gemini.close();
+  }
+});
