@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import OpenAI from "openai";
 import { type FakeAnthropic, startFakeAnthropic } from "../fakes/anthropic_upstream.ts";
 import { type FakeGemini, startFakeGemini } from "../fakes/gemini_upstream.ts";
+import { anthropicDriver, openAIChatDriver, openAIResponsesDriver } from "./sdk_drivers.ts";
 import { startTestGateway, type TestGateway } from "./start_gateway.ts";
 
 /**
@@ -304,6 +305,21 @@ Deno.test("signatures: toward Gemini, results answering reversed calls go in cal
       answer.parts.map((p) => (p.functionResponse?.response as { result: string }).result),
       ["sun", "rain"],
     );
+  } finally {
+    await fx.close();
+  }
+});
+
+Deno.test("signatures: clients that rebuild the call items by hand (no reasoning items, no extra fields) still give Gemini 3 its signature", async () => {
+  const fx = await startFixture();
+  try {
+    for (const driver of [openAIChatDriver, openAIResponsesDriver, anthropicDriver]) {
+      const d = driver(fx.gateway.url, KEY);
+      const r = await d.toolRoundTrip("gemini-3-flash-preview-weather", "sunny and 21C");
+      assert.deepEqual(r.args, { city: "Paris" }, d.name);
+      assert.match(r.final, /sunny and 21C/, d.name);
+    }
+    assert.equal(fx.gemini.placeholderSignatures, 0, "no placeholder signature");
   } finally {
     await fx.close();
   }
