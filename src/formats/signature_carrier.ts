@@ -130,9 +130,28 @@ export function decodeCallId(id: string): { id: string; carried?: Carried } {
   return carried ? { id: id.slice(0, at), carried } : { id };
 }
 
-/** Whether a request body (raw text) holds values this module made. */
-export function mentionsCarried(raw: string): boolean {
-  return raw.includes(TAG);
+/** Every tag the gateway puts on values it hands clients (here, Anthropic thinking, Responses). */
+const GATEWAY_TAGS = [TAG, "llmproxy."].map((t) => new TextEncoder().encode(t));
+
+/**
+ * Whether a client's raw body may hold values the gateway tagged (carried signatures, tagged
+ * thinking signatures, reasoning envelopes). Such a body must go through the IR, which unpacks
+ * them, even to an upstream of the client's own format: forwarded as they are, they would reach
+ * that upstream (OpenAI caps tool call ids at 40 characters; Anthropic refuses a thinking
+ * signature it did not make). A false positive only costs the native shortcut.
+ */
+export function mentionsCarried(raw: Uint8Array): boolean {
+  return GATEWAY_TAGS.some((tag) => indexOfBytes(raw, tag) !== -1);
+}
+
+function indexOfBytes(haystack: Uint8Array, needle: Uint8Array): number {
+  const first = needle[0];
+  outer: for (let i = haystack.indexOf(first); i !== -1; i = haystack.indexOf(first, i + 1)) {
+    if (i + needle.length > haystack.length) return -1;
+    for (let j = 1; j < needle.length; j++) if (haystack[i + j] !== needle[j]) continue outer;
+    return i;
+  }
+  return -1;
 }
 
 /** Reasoning worth carrying: signed or redacted, and from a family that needs it back. */

@@ -8,6 +8,7 @@ import {
   decodeCarried,
   encodeCallId,
   encodeCarried,
+  mentionsCarried,
   pushCarriedCall,
 } from "../../src/formats/signature_carrier.ts";
 import type {
@@ -293,4 +294,15 @@ Deno.test("Gemini client: Claude's signed thinking rides in the call's thoughtSi
   // Toward Gemini the foreign thinking is dropped and the tag never leaves the gateway.
   const wire = await irToGeminiRequest(next, { model: "gemini-3-pro-preview" });
   assert.ok(!JSON.stringify(wire).includes("lpsig1_"));
+});
+
+Deno.test("carrier: mentionsCarried spots every gateway tag in a raw body", () => {
+  const bytes = (o: unknown) => new TextEncoder().encode(JSON.stringify(o));
+  const id = encodeCallId("call_1", { signature: GEMINI_SIG, origin: "gemini" });
+  assert.ok(mentionsCarried(bytes({ messages: [{ tool_calls: [{ id }] }] })));
+  assert.ok(
+    mentionsCarried(bytes({ content: [{ type: "thinking", signature: "llmproxy.gemini.x" }] })),
+  );
+  assert.ok(!mentionsCarried(bytes({ messages: [{ tool_calls: [{ id: "call_1" }] }] })));
+  assert.ok(!mentionsCarried(new Uint8Array()));
 });
