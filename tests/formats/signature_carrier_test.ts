@@ -306,3 +306,40 @@ Deno.test("carrier: mentionsCarried spots every gateway tag in a raw body", () =
   assert.ok(!mentionsCarried(bytes({ messages: [{ tool_calls: [{ id: "call_1" }] }] })));
   assert.ok(!mentionsCarried(new Uint8Array()));
 });
+
+Deno.test("OpenAI Chat → Gemini 3: every step of the current turn gets its own call's real signature", async () => {
+  const sigA = "YWFh" + "+/+/".repeat(20);
+  const sigB = "YmJi" + "/+/+".repeat(20) + "Zg==";
+  const idA = encodeCallId("call_a", { signature: sigA, origin: "gemini" });
+  const idB = encodeCallId("call_b", { signature: sigB, origin: "gemini" });
+  const call = (id: string) => ({
+    id,
+    type: "function",
+    function: { name: "get_weather", arguments: '{"location":"Paris"}' },
+  });
+  const ir = openAIChatFormat.toIr({
+    model: "gemini-3-pro-preview",
+    messages: [
+      { role: "user", content: "weather?" },
+      { role: "assistant", content: null, tool_calls: [call(idA)] },
+      { role: "tool", tool_call_id: idA, content: "sun" },
+      { role: "assistant", content: "One more.", tool_calls: [call(idB), call("call_c")] },
+      { role: "tool", tool_call_id: "call_c", content: "c" },
+      { role: "tool", tool_call_id: idB, content: "b" },
+    ],
+  }, {});
+  const wire = await irToGeminiRequest(ir, {
+    model: "gemini-3-pro-preview",
+    missingThoughtSignature: "skip_thought_signature_validator",
+  });
+  const models = wire.contents.filter((c) => c.role === "model");
+  assert.deepEqual(
+    models.map((m) => m.parts.map((p) => [p.functionCall?.id, p.thoughtSignature])),
+    [[["call_a", sigA]], [[undefined, undefined], ["call_b", sigB], ["call_c", undefined]]],
+  );
+  // The results of the second step come back in call order, ids on both sides.
+  assert.deepEqual(wire.contents.at(-1)!.parts.map((p) => p.functionResponse?.id), [
+    "call_b",
+    "call_c",
+  ]);
+});
