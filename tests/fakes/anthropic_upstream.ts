@@ -8,6 +8,11 @@
  * The model name picks the behaviour:
  * - `*-tools`: text, then a `get_weather` tool_use (streamed as input_json_delta fragments)
  * - `*-thinking`: a thinking block (thinking_delta + signature_delta), then text
+ * - `*-thinktools`: a thinking block with a fresh signature, then two parallel `get_weather`
+ *   tool_use blocks (Paris, London); answered (tool_results in the last turn), it says, in call
+ *   order, which result (by tool_use_id) went to which call and whether thinking was on: "Paris: <r>; London: <r> (thinking
+ *   on)". Its requests' thinking blocks must carry a signature the fake issued, with the very
+ *   text it was issued for, else 400 "Invalid `signature` in `thinking` block", as Anthropic.
  * - `*-429`: 429 with `retry-after: 7` and a rate_limit_error body
  * - `*-500`: 500 api_error; `*-529`: 529 overloaded_error
  * - `*-stream-error`: starts streaming, then `event: error` (overloaded_error)
@@ -31,6 +36,8 @@ export interface FakeAnthropic {
   cancelledStreams: number;
   /** Requests whose signal aborted before the fake answered (stalls). */
   abortedRequests: number;
+  /** Thinking signatures handed out by `-thinktools`, with the text each one signs. */
+  issuedSignatures: Map<string, string>;
   close(): Promise<void>;
 }
 
@@ -47,6 +54,7 @@ export function startFakeAnthropic(): Promise<FakeAnthropic> {
     requests: [],
     cancelledStreams: 0,
     abortedRequests: 0,
+    issuedSignatures: new Map(),
     close: () => Promise.resolve(),
   };
   return new Promise((resolve) => {
@@ -121,7 +129,12 @@ export function startFakeAnthropic(): Promise<FakeAnthropic> {
       }
 
       const id = `msg_01${crypto.randomUUID().replaceAll("-", "").slice(0, 22)}`;
-      const content = weatherAnswer(model, body) ?? answer(model, lastUserText(body));
+      if (model.endsWith("-thinktools")) {
+        const bad = badSignature(body, state.issuedSignatures);
+        if (bad) return error(400, "invalid_request_error", bad);
+      }
+      const content = thinkToolsAnswer(model, body, state.issuedSignatures) ??
+        weatherAnswer(model, body) ?? answer(model, lastUserText(body));
       const stopReason = content.some((b) => b.type === "tool_use") ? "tool_use" : "end_turn";
       const usage = {
         input_tokens: 21,
@@ -213,6 +226,67 @@ function weatherAnswer(model: string, body: Record<string, unknown>): Block[] | 
     name: "get_weather",
     input: { city: "Paris" },
   }];
+}
+
+/** Thinking blocks whose signature the fake did not issue for exactly that text. */
+function badSignature(body: Record<string, unknown>, issued: Map<string, string>): string | null {
+  const messages = Array.isArray(body.messages)
+    ? body.messages as Array<{ content?: unknown }>
+    : [];
+  for (const [i, m] of messages.entries()) {
+    const blocks = Array.isArray(m.content) ? m.content as Block[] : [];
+    for (const [j, b] of blocks.entries()) {
+      if (b.type === "thinking" && issued.get(String(b.signature)) !== b.thinking) {
+        return `messages.${i}.content.${j}: Invalid \`signature\` in \`thinking\` block`;
+      }
+    }
+  }
+  return null;
+}
+
+/** Text of a tool_result's content. */
+function resultText(c: unknown): string {
+  if (typeof c === "string") return c;
+  return Array.isArray(c)
+    ? (c as Block[]).map((b) => typeof b.text === "string" ? b.text : "").join("")
+    : "";
+}
+
+/** `-thinktools`: signed thinking and two parallel calls, then the paired results. */
+function thinkToolsAnswer(
+  model: string,
+  body: Record<string, unknown>,
+  issued: Map<string, string>,
+): Block[] | undefined {
+  if (!model.endsWith("-thinktools")) return undefined;
+  const messages = Array.isArray(body.messages)
+    ? body.messages as Array<{ content?: unknown }>
+    : [];
+  const blocks = (i: number): Block[] => {
+    const c = messages.at(i)?.content;
+    return Array.isArray(c) ? c as Block[] : [];
+  };
+  const results = blocks(-1).filter((b) => b.type === "tool_result");
+  if (results.length > 0) {
+    const calls = blocks(-2).filter((b) => b.type === "tool_use");
+    const thinking = body.thinking as { type?: string } | undefined;
+    const on = thinking?.type === "enabled" || thinking?.type === "adaptive";
+    // Anthropic pairs results with calls by id, whatever their order.
+    const paired = calls.map((c) => {
+      const result = results.find((r) => r.tool_use_id === c.id);
+      return `${(c.input as Block | undefined)?.location ?? "?"}: ${resultText(result?.content)}`;
+    });
+    return [{ type: "text", text: `${paired.join("; ")} (thinking ${on ? "on" : "off"})` }];
+  }
+  const text = "Two cities: I will call get_weather for each.";
+  const signature = crypto.getRandomValues(new Uint8Array(72)).toBase64();
+  issued.set(signature, text);
+  const id = () => `toolu_01${crypto.randomUUID().replaceAll("-", "").slice(0, 22)}`;
+  return [
+    { type: "thinking", thinking: text, signature },
+    { type: "tool_use", id: id(), name: "get_weather", input: { location: "Paris" } },
+    { type: "tool_use", id: id(), name: "get_weather", input: { location: "London" } },
+  ];
 }
 
 function answer(model: string, lastUser: string): Block[] {

@@ -23,6 +23,17 @@ import {
  * - `*-stream-error`: one text chunk, then an error element (503 UNAVAILABLE) mid-stream
  * - `*-reset`: one text chunk, then the connection breaks
  * - anything else: "Hello from <model>: <last user text>" in three chunks when streaming
+ *
+ * `-tools` answered (the last turn holds function responses) says which result went to which
+ * call: "Paris: <result>; London: <result>", pairing by id where the response names one.
+ * Function responses must match the calls' count, as Google checks.
+ *
+ * `gemini-3*` models sign, as Gemini 3 does: the first function call of every answer carries a
+ * fresh thoughtSignature (standard base64, with `+`, `/` and padding). A request whose current
+ * turn (the model turns after the last user text) has a function call without a signature is
+ * refused with Google's 400; one with a signature this fake never issued is "Corrupted thought
+ * signature."; Google's documented placeholder `skip_thought_signature_validator` is accepted, as
+ * Google does (at a quality cost), and counted in `placeholderSignatures`.
  */
 
 export interface RecordedGeminiRequest {
@@ -37,7 +48,92 @@ export interface RecordedGeminiRequest {
 export interface FakeGemini {
   url: string;
   requests: RecordedGeminiRequest[];
+  /** thoughtSignatures handed out on function calls (`gemini-3*` models). */
+  issuedSignatures: Set<string>;
+  /** Function calls that came back with the placeholder instead of their signature. */
+  placeholderSignatures: number;
   close(): Promise<void>;
+}
+
+const PLACEHOLDER_SIGNATURE = "skip_thought_signature_validator";
+
+/** Gemini 3 and later validate the thoughtSignatures of function calls in the current turn. */
+function signsCalls(model: string): boolean {
+  return /^gemini-3/.test(model);
+}
+
+/** A fresh signature in the shape Google's have: standard base64 with `+`, `/` and padding. */
+function newSignature(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(97));
+  bytes[0] = 0xfb; // makes `+`/`/` certain in the encoding
+  bytes[1] = 0xff;
+  return bytes.toBase64();
+}
+
+/**
+ * Google's check of the current turn's function calls: the first call of each model turn after
+ * the last user text needs the signature it was issued with. An error message, or undefined.
+ */
+function signatureProblem(body: Json, state: FakeGemini): string | undefined {
+  const contents = Array.isArray(body.contents) ? body.contents as Json[] : [];
+  const parts = (c: Json): Json[] => Array.isArray(c.parts) ? c.parts as Json[] : [];
+  let start = 0;
+  contents.forEach((c, i) => {
+    if (c.role !== "model" && parts(c).some((p) => typeof p.text === "string")) start = i;
+  });
+  for (let i = start; i < contents.length; i++) {
+    if (contents[i].role !== "model") continue;
+    const first = parts(contents[i]).find((p) => p.functionCall);
+    if (!first) continue;
+    const sig = first.thoughtSignature;
+    if (typeof sig !== "string") {
+      const name = String((first.functionCall as Json).name);
+      return "Function call is missing a thought_signature in functionCall parts. This is " +
+        "required for tools to work correctly, and missing thought_signature may lead to " +
+        `degraded model performance. Additional data, function call \`default_api:${name}\` , ` +
+        `position ${
+          i + 1
+        }. Please refer to https://ai.google.dev/gemini-api/docs/thought-signatures for more details.`;
+    }
+    if (sig === PLACEHOLDER_SIGNATURE) state.placeholderSignatures++;
+    else if (!state.issuedSignatures.has(sig)) return "Corrupted thought signature.";
+  }
+  return undefined;
+}
+
+/** Google's check that a function-response turn answers every call of the turn before it. */
+function responseCountProblem(body: Json): string | undefined {
+  const contents = Array.isArray(body.contents) ? body.contents as Json[] : [];
+  for (let i = 1; i < contents.length; i++) {
+    const calls = ((contents[i - 1].parts ?? []) as Json[]).filter((p) => p.functionCall);
+    const responses = ((contents[i].parts ?? []) as Json[]).filter((p) => p.functionResponse);
+    if (responses.length > 0 && calls.length !== responses.length) {
+      return "Please ensure that the number of function response parts is equal to the number " +
+        "of function call parts of the function call turn.";
+    }
+  }
+  return undefined;
+}
+
+/** `-tools` answered: each result with the location of the call it was paired with. */
+function pairedResults(body: Json): string | undefined {
+  const contents = Array.isArray(body.contents) ? body.contents as Json[] : [];
+  const responses = ((contents.at(-1)?.parts ?? []) as Json[]).flatMap((p) =>
+    p.functionResponse ? [p.functionResponse as Json] : []
+  );
+  if (responses.length === 0) return undefined;
+  const calls = ((contents.at(-2)?.parts ?? []) as Json[]).flatMap((p) =>
+    p.functionCall ? [p.functionCall as Json] : []
+  );
+  return responses.map((r, at) => {
+    const call = calls.find((c) => r.id !== undefined && c.id === r.id) ?? calls[at];
+    const where = (call?.args as Json | undefined)?.location ?? "?";
+    const response = r.response as Json | undefined;
+    const result = typeof response?.result === "string"
+      ? response.result
+      : JSON.stringify(response);
+    return `${where}: ${result}`;
+  }).join("; ");
 }
 
 const encoder = new TextEncoder();
@@ -125,6 +221,10 @@ function script(model: string, body: Json): Json[] {
     })];
   }
   if (model.endsWith("-tools")) {
+    const paired = pairedResults(body);
+    if (paired !== undefined) {
+      return [chunk(model, [{ text: paired }], { finish: "STOP", usage: usage(60, 8) })];
+    }
     return [chunk(model, [
       {
         functionCall: { name: "get_weather", args: { location: "Paris", unit: "celsius" } },
@@ -153,8 +253,26 @@ function script(model: string, body: Json): Json[] {
   ];
 }
 
+/** Puts a fresh signature on the answer's first function call, as Gemini 3 does. */
+function sign(chunks: Json[], state: FakeGemini): void {
+  for (const c of chunks) {
+    const parts = (((c.candidates as Json[])[0].content as Json).parts ?? []) as Json[];
+    const call = parts.find((p) => p.functionCall);
+    if (!call) continue;
+    call.thoughtSignature = newSignature();
+    state.issuedSignatures.add(call.thoughtSignature as string);
+    return;
+  }
+}
+
 export function startFakeGemini(): Promise<FakeGemini> {
-  const state: FakeGemini = { url: "", requests: [], close: () => Promise.resolve() };
+  const state: FakeGemini = {
+    url: "",
+    requests: [],
+    issuedSignatures: new Set(),
+    placeholderSignatures: 0,
+    close: () => Promise.resolve(),
+  };
   return new Promise((resolve) => {
     const server = Deno.serve({
       hostname: "127.0.0.1",
@@ -254,7 +372,11 @@ export function startFakeGemini(): Promise<FakeGemini> {
         );
       }
 
+      const refused = (signsCalls(model) ? signatureProblem(body, state) : undefined) ??
+        responseCountProblem(body);
+      if (refused) return googleError(400, "INVALID_ARGUMENT", refused);
       const chunks = script(model, body);
+      if (signsCalls(model)) sign(chunks, state);
       if (method === "generateContent") {
         return new Response(JSON.stringify(mergeChunks(chunks), null, 2), {
           headers: { "content-type": "application/json; charset=UTF-8" },

@@ -16,6 +16,7 @@ import {
   type RequestContentBlock,
   type UnknownBlock,
 } from "./schema.ts";
+import { decodeCallId, pushCarriedCall } from "../signature_carrier.ts";
 import { signatureFromClient } from "./signature.ts";
 import {
   type AnthropicContentBlock,
@@ -56,7 +57,21 @@ export function anthropicRequestToIr(body: MessagesRequest): IrRequest {
       if (results.length > 0) messages.push({ role: "tool", parts: results });
       if (parts.length > 0) messages.push({ role: "user", parts });
     } else {
-      const parts = blocks.flatMap(assistantPart);
+      const parts: IrPart[] = [];
+      for (const block of blocks) {
+        if (block.type !== "tool_use") {
+          parts.push(...assistantPart(block));
+          continue;
+        }
+        // A foreign signature (Gemini's) rides in the id this gateway gave out.
+        const { id, carried } = decodeCallId(block.id);
+        pushCarriedCall(parts, {
+          type: "tool_call",
+          id,
+          name: block.name,
+          arguments: argumentsText(block.input),
+        }, carried);
+      }
       if (parts.length > 0) messages.push({ role: "assistant", parts });
     }
   }
@@ -133,20 +148,17 @@ function toolResultPart(
     : typeof block.content === "string"
     ? (block.content === "" ? [] : [textPart(block.content)])
     : block.content.flatMap(contentPart);
-  const part: IrToolResultPart = { type: "tool_result", toolCallId: block.tool_use_id, content };
+  const part: IrToolResultPart = {
+    type: "tool_result",
+    toolCallId: decodeCallId(block.tool_use_id).id,
+    content,
+  };
   if (block.is_error === true) part.isError = true;
   return part;
 }
 
 function assistantPart(block: Block): IrPart[] {
   switch (block.type) {
-    case "tool_use":
-      return [{
-        type: "tool_call",
-        id: block.id,
-        name: block.name,
-        arguments: argumentsText(block.input),
-      }];
     case "thinking": {
       const part: IrReasoningPart = { type: "reasoning", text: block.thinking };
       if (block.signature != null && block.signature !== "") {

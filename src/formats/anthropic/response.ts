@@ -1,6 +1,14 @@
 import { UpstreamError } from "../../errors.ts";
 import { estimateInputTokens, textTokens } from "../../ir/estimate_tokens.ts";
-import type { IrFinishReason, IrPart, IrRequest, IrResponse, IrUsage } from "../../ir/types.ts";
+import type {
+  IrFinishReason,
+  IrOrigin,
+  IrPart,
+  IrRequest,
+  IrResponse,
+  IrUsage,
+} from "../../ir/types.ts";
+import { encodeCallId } from "../signature_carrier.ts";
 import { messageResponseSchema, type WireUsage } from "./schema.ts";
 import { signatureToClient } from "./signature.ts";
 import { type AnthropicMessage, type AnthropicUsage, toolInputObject } from "./types.ts";
@@ -76,7 +84,7 @@ export function irResponseToAnthropic(res: IrResponse, req: IrRequest): Anthropi
     } else if (part.type === "tool_call") {
       content.push({
         type: "tool_use",
-        id: part.id,
+        id: toolUseId(part.id, part.signature, part.origin),
         name: part.name,
         input: toolInputObject(part.arguments),
       });
@@ -106,6 +114,15 @@ export function irResponseToAnthropic(res: IrResponse, req: IrRequest): Anthropi
     // Some upstreams report no usage; an estimate beats zeros for clients that track context.
     usage: usageToAnthropic(res.usage ?? estimateUsage(req, res.content)),
   };
+}
+
+/**
+ * The `tool_use.id` shown to an Anthropic client: a call signed by another family (a Gemini
+ * function call's thoughtSignature) carries its signature in the id (see signature_carrier.ts).
+ */
+export function toolUseId(id: string, signature?: string, origin?: IrOrigin): string {
+  if (signature === undefined || origin === "anthropic") return id;
+  return encodeCallId(id, { signature, ...(origin ? { origin } : {}) });
 }
 
 function estimateUsage(req: IrRequest, content: IrPart[]): IrUsage {

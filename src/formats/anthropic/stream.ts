@@ -5,6 +5,7 @@ import { anthropicErrorType, statusForAnthropicErrorType } from "./errors.ts";
 import {
   finishReasonToAnthropic,
   stopReasonToIr,
+  toolUseId,
   usageToAnthropic,
   usageToIr,
 } from "./response.ts";
@@ -139,7 +140,12 @@ export function irToAnthropicSseTransformer(req: IrRequest): Transformer<IrEvent
           const index = openBlock(
             controller,
             "tool",
-            { type: "tool_use", id: event.id, name: event.name, input: {} },
+            {
+              type: "tool_use",
+              id: toolUseId(event.id, event.signature, event.origin),
+              name: event.name,
+              input: {},
+            },
             event.index,
           );
           toolBlocks.set(event.index, index);

@@ -1,11 +1,13 @@
 import type {
   IrImagePart,
+  IrOrigin,
   IrPart,
   IrTextPart,
   IrToolResultPart,
   JsonObject,
   JsonValue,
 } from "../../ir/types.ts";
+import { decodeCarried, encodeCarried, ReasoningCarrier } from "../signature_carrier.ts";
 import type { GeminiPart, GeminiWirePart } from "./schema.ts";
 
 /**
@@ -34,15 +36,42 @@ export function argsFromJson(text: string): Record<string, unknown> {
   }
 }
 
+/** How `irModelParts` writes model parts: for a Gemini client, or for a Gemini upstream. */
+export interface ModelPartsOptions {
+  /**
+   * `client`: reasoning from another family is shown as thought text, and its signature (a
+   * Claude thinking block) rides, tagged, in the thoughtSignature of the next function call,
+   * which Gemini clients hand back (see signature_carrier.ts). `upstream`: foreign reasoning is
+   * dropped and function calls carry their ids (Gemini pairs responses by id).
+   */
+  side: "client" | "upstream";
+}
+
 /**
- * IR assistant parts → Gemini model parts. Only Gemini signatures are kept (others cannot
- * validate there, and a Gemini client would send them back labelled as Gemini's); reasoning
- * from another family is shown as plain thought text (`foreignReasoning: "text"`) or dropped.
+ * The thoughtSignature for a function call: its own Gemini signature, or (for a client) a
+ * tagged value carrying foreign signatures; undefined when there is none.
  */
-export function irModelParts(
-  parts: IrPart[],
-  options: { foreignReasoning: "text" | "drop" },
-): GeminiWirePart[] {
+export function callSignature(
+  own: { signature?: string; origin?: IrOrigin },
+  carrier: ReasoningCarrier | undefined,
+): string | undefined {
+  const gemini = own.origin === "gemini" ? own.signature : undefined;
+  if (!carrier) return gemini;
+  const carried = carrier.take(own.signature, own.origin);
+  if (carried.reasoning === undefined && (gemini !== undefined || own.signature === undefined)) {
+    return gemini;
+  }
+  return encodeCarried(carried);
+}
+
+/**
+ * IR assistant parts → Gemini model parts. Only Gemini signatures go on parts as they are
+ * (others cannot validate there); reasoning from another family is shown as thought text for
+ * a client, its signature carried by the next function call, and dropped for an upstream.
+ */
+export function irModelParts(parts: IrPart[], options: ModelPartsOptions): GeminiWirePart[] {
+  const client = options.side === "client";
+  const carrier = client ? new ReasoningCarrier() : undefined;
   const out: GeminiWirePart[] = [];
   let pending: string | undefined;
   const sign = (part: GeminiWirePart, own?: string): GeminiWirePart => {
@@ -55,7 +84,8 @@ export function irModelParts(
     switch (part.type) {
       case "reasoning": {
         const gemini = part.origin === "gemini";
-        if (!gemini && options.foreignReasoning === "drop") break;
+        carrier?.part(part);
+        if (!gemini && !client) break;
         const signature = gemini ? part.signature : undefined;
         if (part.text === "") {
           if (signature !== undefined) pending = signature;
@@ -68,10 +98,12 @@ export function irModelParts(
         if (part.text !== "") out.push(sign({ text: part.text }));
         break;
       case "tool_call": {
-        const own = part.origin === "gemini" ? part.signature : undefined;
-        out.push(
-          sign({ functionCall: { name: part.name, args: argsFromJson(part.arguments) } }, own),
-        );
+        const call: NonNullable<GeminiWirePart["functionCall"]> = {
+          name: part.name,
+          args: argsFromJson(part.arguments),
+        };
+        if (!client) call.id = part.id;
+        out.push(sign({ functionCall: call }, callSignature(part, carrier)));
         break;
       }
       case "image":
@@ -117,7 +149,9 @@ export function idSafe(name: string): string {
  * nothing to say (empty text without signature, unknown kinds).
  */
 export function geminiModelPartToIr(part: GeminiPart, ids: CallIdSource): IrPart[] {
-  const signature = part.thoughtSignature ?? undefined;
+  const raw = part.thoughtSignature ?? undefined;
+  // A value this gateway tagged is not Gemini's (the caller unpacks it: `carriedSignature`).
+  const signature = raw !== undefined && decodeCarried(raw) === undefined ? raw : undefined;
   if (part.functionCall) {
     const call = part.functionCall;
     return [{

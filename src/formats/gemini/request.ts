@@ -25,6 +25,7 @@ import {
   irModelParts,
   toolResultToResponse,
 } from "./parts.ts";
+import { decodeCarried, pushCarriedCall } from "../signature_carrier.ts";
 import type { GeminiContent, GeminiRequest, GeminiWireContent, GeminiWirePart } from "./schema.ts";
 
 type Reasoning = NonNullable<IrRequest["reasoning"]>;
@@ -144,7 +145,15 @@ export function geminiRequestToIr(body: GeminiRequest, hints: RequestHints): IrR
 
 function modelContentToIr(content: GeminiContent, ids: HistoryCallIds): IrMessage[] {
   const parts: IrPart[] = [];
-  for (const part of content.parts ?? []) parts.push(...geminiModelPartToIr(part, ids));
+  for (const part of content.parts ?? []) {
+    // Foreign signatures ride, tagged, in a function call's thoughtSignature.
+    const carried = part.thoughtSignature ? decodeCarried(part.thoughtSignature) : undefined;
+    const converted = geminiModelPartToIr(part, ids);
+    const call = converted[0];
+    if (carried && part.functionCall && call?.type === "tool_call") {
+      pushCarriedCall(parts, call, carried);
+    } else parts.push(...converted);
+  }
   return parts.length > 0 ? [{ role: "assistant", parts }] : [];
 }
 
@@ -346,7 +355,7 @@ export async function irToGeminiRequest(
     }
     const role = msg.role === "assistant" ? "model" : "user";
     const parts = role === "model"
-      ? irModelParts(msg.parts, { foreignReasoning: "drop" })
+      ? irModelParts(msg.parts, { side: "upstream" })
       : userParts(msg.parts, names, fetched);
     if (parts.length === 0) continue;
     const last = contents.at(-1);
@@ -355,6 +364,7 @@ export async function irToGeminiRequest(
     if (last?.role === role) last.parts.push(...parts);
     else contents.push({ role, parts });
   }
+  orderResponses(contents);
   if (options.missingThoughtSignature) fillSignatures(contents, options.missingThoughtSignature);
 
   const body: GeminiRequestBody = { contents };
@@ -413,7 +423,9 @@ function userParts(
             `The tool result for '${part.toolCallId}' answers no earlier tool call, so its function name is unknown.`,
           );
         }
-        results.push({ functionResponse: { name, response: toolResultToResponse(part) } });
+        results.push({
+          functionResponse: { id: part.toolCallId, name, response: toolResultToResponse(part) },
+        });
         for (const p of part.content) if (p.type === "image") media.push(imagePart(p, fetched));
         break;
       }
@@ -458,6 +470,29 @@ async function inlineImages(
   for (const msg of ir.messages) msg.parts.forEach(visit);
   for (const [url, inline] of await fetchImages([...urls], options)) out.set(url, inline);
   return out;
+}
+
+/**
+ * Puts each turn's function responses in the order of the calls they answer (the model turn
+ * just before), ahead of its other parts. Gemini pairs responses with calls by position; a
+ * client may send results in any order (parallel tools finish when they finish).
+ */
+function orderResponses(contents: GeminiWireContent[]): void {
+  contents.forEach((content, i) => {
+    const prev = contents[i - 1];
+    if (content.role !== "user" || prev?.role !== "model") return;
+    const order = new Map<string, number>();
+    prev.parts.forEach((p, at) => {
+      if (p.functionCall?.id !== undefined) order.set(p.functionCall.id, at);
+    });
+    const responses = content.parts.filter((p) => p.functionResponse);
+    if (order.size === 0 || responses.length < 2) return;
+    const rank = (p: GeminiWirePart): number =>
+      order.get(p.functionResponse?.id ?? "") ?? Number.MAX_SAFE_INTEGER;
+    // A stable sort: responses to unknown ids keep their relative order, after the known ones.
+    responses.sort((a, b) => rank(a) - rank(b));
+    content.parts = [...responses, ...content.parts.filter((p) => !p.functionResponse)];
+  });
 }
 
 /** Puts `signature` on the first function call of every model turn that has no signature there. */

@@ -84,7 +84,7 @@ export function usageToGemini(usage: IrUsage): GeminiUsageMetadata {
 
 /** Converts an IR response into a Gemini `GenerateContentResponse`. */
 export function irResponseToGemini(res: IrResponse, _req?: IrRequest): GeminiResponseBody {
-  const parts = irModelParts(res.content, { foreignReasoning: "text" });
+  const parts = irModelParts(res.content, { side: "client" });
   // An empty part list makes the SDK's chat drop the turn: keep one (empty) text part.
   if (parts.length === 0) parts.push({ text: "" });
   const out: GeminiResponseBody = {

@@ -1,6 +1,13 @@
 import type { IrEvent, IrFinishReason, IrUsage } from "../../ir/types.ts";
 import { encodeSse, type SseEvent } from "../../sse.ts";
-import { argsFromJson, type CallIdSource, geminiModelPartToIr, randomCallIds } from "./parts.ts";
+import { ReasoningCarrier } from "../signature_carrier.ts";
+import {
+  argsFromJson,
+  type CallIdSource,
+  callSignature,
+  geminiModelPartToIr,
+  randomCallIds,
+} from "./parts.ts";
 import {
   finishReasonToGemini,
   finishReasonToIr,
@@ -74,6 +81,8 @@ export function irToGeminiTransformer(options: { sse: boolean }): Transformer<Ir
   let done = false;
   let pendingSignature: string | undefined;
   const calls = new Map<number, PendingCall>();
+  // Foreign signed reasoning rides on the next function call (see signature_carrier.ts).
+  const carrier = new ReasoningCarrier();
 
   const write = (
     controller: TransformStreamDefaultController<Uint8Array>,
@@ -140,6 +149,7 @@ export function irToGeminiTransformer(options: { sse: boolean }): Transformer<Ir
           if (event.text !== "") write(controller, chunk([signed({ text: event.text })]));
           break;
         case "reasoning_delta": {
+          carrier.event(event);
           const signature = event.origin === "gemini" ? event.signature : undefined;
           if (event.text === "") {
             if (signature !== undefined) pendingSignature = signature;
@@ -152,9 +162,8 @@ export function irToGeminiTransformer(options: { sse: boolean }): Transformer<Ir
         }
         case "tool_call_start": {
           const call: PendingCall = { name: event.name, args: "" };
-          if (event.origin === "gemini" && event.signature !== undefined) {
-            call.signature = event.signature;
-          }
+          const signature = callSignature(event, carrier);
+          if (signature !== undefined) call.signature = signature;
           calls.set(event.index, call);
           break;
         }

@@ -8,6 +8,7 @@ import type {
   IrToolChoice,
   JsonObject,
 } from "../../ir/types.ts";
+import { decodeCallId, pushCarriedCall } from "../signature_carrier.ts";
 import type { ChatMessage, ChatRequest } from "./schema.ts";
 
 type Content = ChatMessage["content"];
@@ -34,12 +35,14 @@ export function chatRequestToIr(body: ChatRequest): IrRequest {
         }
         parts.push(...contentToParts(msg.content));
         for (const call of msg.tool_calls ?? []) {
-          parts.push({
+          // Signatures ride in the ids this gateway gave out (see signature_carrier.ts).
+          const { id, carried } = decodeCallId(call.id);
+          pushCarriedCall(parts, {
             type: "tool_call",
-            id: call.id,
+            id,
             name: call.function.name,
             arguments: call.function.arguments === "" ? "{}" : call.function.arguments,
-          });
+          }, carried);
         }
         messages.push({ role: "assistant", parts });
         break;
@@ -49,7 +52,7 @@ export function chatRequestToIr(body: ChatRequest): IrRequest {
           role: "tool",
           parts: [{
             type: "tool_result",
-            toolCallId: msg.tool_call_id,
+            toolCallId: decodeCallId(msg.tool_call_id).id,
             content: contentToParts(msg.content).filter(isTextOrImage),
           }],
         });

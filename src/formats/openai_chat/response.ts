@@ -1,4 +1,5 @@
 import type { IrFinishReason, IrResponse, IrUsage } from "../../ir/types.ts";
+import { encodeCallId, ReasoningCarrier } from "../signature_carrier.ts";
 
 /** The OpenAI `usage` object. */
 export interface ChatUsage {
@@ -70,12 +71,16 @@ export function irResponseToChat(res: IrResponse): ChatCompletion {
   let text = "";
   let reasoning = "";
   const toolCalls: ChatToolCall[] = [];
+  const carrier = new ReasoningCarrier();
   for (const part of res.content) {
     if (part.type === "text") text += part.text;
-    else if (part.type === "reasoning") reasoning += part.text;
-    else if (part.type === "tool_call") {
+    else if (part.type === "reasoning") {
+      reasoning += part.text;
+      carrier.part(part);
+    } else if (part.type === "tool_call") {
       toolCalls.push({
-        id: part.id,
+        // Signatures have no field in Chat: they ride in the id (see signature_carrier.ts).
+        id: encodeCallId(part.id, carrier.take(part.signature, part.origin)),
         type: "function",
         function: { name: part.name, arguments: part.arguments },
       });

@@ -1,5 +1,6 @@
 import type { IrEvent } from "../../ir/types.ts";
 import { encodeSse } from "../../sse.ts";
+import { encodeCallId, ReasoningCarrier } from "../signature_carrier.ts";
 import { finishReasonToChat, usageToChat } from "./response.ts";
 
 /**
@@ -15,6 +16,7 @@ export function irToChatSseTransformer(
   let created = Math.floor(Date.now() / 1000);
   let started = false;
   let done = false;
+  const carrier = new ReasoningCarrier();
 
   const chunk = (delta: Record<string, unknown>, finish: string | null = null): Uint8Array =>
     encodeSse({
@@ -49,6 +51,7 @@ export function irToChatSseTransformer(
           break;
         case "reasoning_delta":
           ensureStarted(controller);
+          carrier.event(event);
           if (event.text !== "") controller.enqueue(chunk({ reasoning_content: event.text }));
           break;
         case "tool_call_start":
@@ -56,7 +59,8 @@ export function irToChatSseTransformer(
           controller.enqueue(chunk({
             tool_calls: [{
               index: event.index,
-              id: event.id,
+              // Signatures ride in the id (see signature_carrier.ts).
+              id: encodeCallId(event.id, carrier.take(event.signature, event.origin)),
               type: "function",
               function: { name: event.name, arguments: "" },
             }],

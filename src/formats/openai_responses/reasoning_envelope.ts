@@ -85,11 +85,13 @@ export function decodeEnvelope(content: string): ReasoningEnvelope {
   return env;
 }
 
-function toBase64Url(text: string): string {
+/** UTF-8 text → base64url without padding. */
+export function toBase64Url(text: string): string {
   return new TextEncoder().encode(text).toBase64({ alphabet: "base64url", omitPadding: true });
 }
 
-function fromBase64Url(text: string): string {
+/** base64url → UTF-8 text; throws on bytes that are not UTF-8. */
+export function fromBase64Url(text: string): string {
   const bytes = Uint8Array.fromBase64(text, { alphabet: "base64url" });
   return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
 }

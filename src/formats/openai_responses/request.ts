@@ -11,6 +11,7 @@ import type {
   JsonObject,
 } from "../../ir/types.ts";
 import { imageFromUrl } from "../openai_chat/request.ts";
+import { decodeCallId, pushCarriedCall } from "../signature_carrier.ts";
 import { decodeEnvelope } from "./reasoning_envelope.ts";
 import type { ResponsesContentPart, ResponsesInputItem, ResponsesRequest } from "./schema.ts";
 
@@ -116,26 +117,28 @@ function inputToMessages(items: ResponsesInputItem[], system: IrPart[]): IrMessa
       }
       case "function_call": {
         const call = item.value;
-        callNames.set(call.call_id, call.name);
-        const signed = callSignatures.get(call.call_id);
-        assistantParts().push({
+        // The call's own signature rides in its call_id; older histories carry it in the
+        // envelope of the reasoning item before it.
+        const { id, carried } = decodeCallId(call.call_id);
+        callNames.set(id, call.name);
+        const signed = carried ?? callSignatures.get(id);
+        pushCarriedCall(assistantParts(), {
           type: "tool_call",
-          id: call.call_id,
+          id,
           name: call.name,
           arguments: call.arguments.trim() === "" ? "{}" : call.arguments,
-          ...(signed ? { signature: signed.signature } : {}),
-          ...(signed?.origin ? { origin: signed.origin } : {}),
-        });
+        }, signed);
         break;
       }
       case "function_call_output": {
         const out = item.value;
-        const name = callNames.get(out.call_id);
+        const id = decodeCallId(out.call_id).id;
+        const name = callNames.get(id);
         messages.push({
           role: "tool",
           parts: [{
             type: "tool_result",
-            toolCallId: out.call_id,
+            toolCallId: id,
             ...(name !== undefined ? { name } : {}),
             content: contentToParts(out.output, `input[${index}].output`).filter(isTextOrImage),
           }],

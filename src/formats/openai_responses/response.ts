@@ -1,4 +1,12 @@
-import type { IrFinishReason, IrRequest, IrResponse, IrUsage, JsonObject } from "../../ir/types.ts";
+import type {
+  IrFinishReason,
+  IrOrigin,
+  IrRequest,
+  IrResponse,
+  IrUsage,
+  JsonObject,
+} from "../../ir/types.ts";
+import { encodeCallId } from "../signature_carrier.ts";
 import { encodeEnvelope, type ReasoningEnvelope } from "./reasoning_envelope.ts";
 
 /** An `output_text` content part. */
@@ -134,6 +142,16 @@ export function outcomeOf(reason: IrFinishReason): Outcome {
   }
 }
 
+/**
+ * The `call_id` shown to the client: a call's own signature (a Gemini function call's
+ * thoughtSignature) rides in it, as every client sends `call_id` back on the call and on its
+ * output, while reasoning items are dropped by some (see signature_carrier.ts).
+ */
+export function callIdToClient(id: string, signature?: string, origin?: IrOrigin): string {
+  if (signature === undefined) return id;
+  return encodeCallId(id, { signature, ...(origin ? { origin } : {}) });
+}
+
 /** Whether reasoning text goes out as a summary (the client asked for one) or as raw text. */
 export function reasoningAsSummary(req: IrRequest): boolean {
   return req.reasoning?.includeThoughts === true;
@@ -238,18 +256,11 @@ function toolChoiceOf(req: IrRequest): ResponsesResponse["tool_choice"] {
 /**
  * Converts an IR response into a Responses `response` object: reasoning parts become reasoning
  * items, runs of text one message item, tool calls `function_call` items (a Gemini signature on
- * a call rides in the preceding reasoning item's `encrypted_content`).
+ * a call rides in its `call_id`).
  */
 export function irResponseToResponses(res: IrResponse, req: IrRequest): ResponsesResponse {
   const asSummary = reasoningAsSummary(req);
   const output: ResponsesOutputItem[] = [];
-  // The reasoning item just emitted, with its envelope, while nothing else followed it.
-  let lastReasoning: { index: number; text: string; env: ReasoningEnvelope } | undefined;
-  const setReasoning = (r: { index: number; text: string; env: ReasoningEnvelope }): void => {
-    output[r.index] = reasoningItem(output[r.index].id, r.text, r.env, asSummary);
-    lastReasoning = r;
-  };
-
   for (const part of res.content) {
     const last = output.at(-1);
     if (part.type === "text") {
@@ -264,38 +275,21 @@ export function irResponseToResponses(res: IrResponse, req: IrRequest): Response
           content: [outputText(part.text)],
         });
       }
-      lastReasoning = undefined;
     } else if (part.type === "reasoning") {
       const env: ReasoningEnvelope = {};
       if (part.origin) env.origin = part.origin;
       if (part.signature !== undefined) env.signature = part.signature;
       if (part.redacted !== undefined) env.redacted = part.redacted;
       output.push(reasoningItem(newResponsesId("rs"), part.text, env, asSummary));
-      lastReasoning = { index: output.length - 1, text: part.text, env };
     } else if (part.type === "tool_call") {
-      if (part.signature !== undefined) {
-        const call = {
-          callId: part.id,
-          signature: part.signature,
-          ...(part.origin ? { origin: part.origin } : {}),
-        };
-        if (lastReasoning) {
-          const env = { ...lastReasoning.env, calls: [...(lastReasoning.env.calls ?? []), call] };
-          setReasoning({ ...lastReasoning, env });
-        } else {
-          output.push(reasoningItem(newResponsesId("rs"), "", { calls: [call] }, asSummary));
-          lastReasoning = { index: output.length - 1, text: "", env: { calls: [call] } };
-        }
-      }
       output.push({
         id: newResponsesId("fc"),
         type: "function_call",
         status: "completed",
         arguments: part.arguments === "" ? "{}" : part.arguments,
-        call_id: part.id,
+        call_id: callIdToClient(part.id, part.signature, part.origin),
         name: part.name,
       });
-      lastReasoning = undefined;
     }
     // Images and tool results have no Responses output item here; they are dropped.
   }

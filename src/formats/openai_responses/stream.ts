@@ -1,8 +1,9 @@
-import type { IrEvent, IrOrigin, IrRequest, IrUsage } from "../../ir/types.ts";
+import type { IrEvent, IrRequest, IrUsage } from "../../ir/types.ts";
 import { encodeSse } from "../../sse.ts";
 import type { ReasoningEnvelope } from "./reasoning_envelope.ts";
 import {
   buildResponse,
+  callIdToClient,
   type ItemStatus,
   newResponsesId,
   outcomeOf,
@@ -279,15 +280,6 @@ export function irToResponsesSseTransformer(req: IrRequest): Transformer<IrEvent
     done = true;
   };
 
-  const addCallSignature = (
-    r: OpenReasoning,
-    callId: string,
-    signature: string,
-    origin: IrOrigin | undefined,
-  ): void => {
-    r.env.calls = [...(r.env.calls ?? []), { callId, signature, ...(origin ? { origin } : {}) }];
-  };
-
   return {
     transform(event, c) {
       if (done) return;
@@ -339,16 +331,13 @@ export function irToResponsesSseTransformer(req: IrRequest): Transformer<IrEvent
         case "tool_call_start": {
           ensureStarted(c);
           closeMessage(c);
-          // A call's signature rides in the reasoning item right before it.
-          if (event.signature !== undefined) {
-            addCallSignature(openReasoning(c), event.id, event.signature, event.origin);
-          }
           closeReasoning(c);
           closeCall(c, event.index);
           const call: OpenCall = {
             index: reserve(),
             id: newResponsesId("fc"),
-            callId: event.id,
+            // A call's own signature rides in its call_id.
+            callId: callIdToClient(event.id, event.signature, event.origin),
             name: event.name,
             args: "",
           };

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { RequestError } from "../../../src/errors.ts";
 import { geminiFormat } from "../../../src/formats/gemini/format.ts";
 import { irToGeminiRequest } from "../../../src/formats/gemini/request.ts";
+import type { GeminiWireContent } from "../../../src/formats/gemini/schema.ts";
 import type { IrRequest, IrToolCallPart, IrToolResultPart } from "../../../src/ir/types.ts";
 
 const FIXTURES = new URL("../../fixtures/gemini/", import.meta.url);
@@ -12,6 +13,20 @@ function fixture(name: string): Record<string, unknown> {
 
 function toIr(body: unknown, model = "gemini-2.5-flash"): IrRequest {
   return geminiFormat.toIr(body, { model, stream: false });
+}
+
+/** A content without the call ids the gateway adds toward Gemini. */
+function withoutIds(content: GeminiWireContent): GeminiWireContent {
+  return {
+    ...content,
+    parts: content.parts.map((p) => {
+      if (p.functionCall) {
+        const { id: _, ...call } = p.functionCall;
+        return { ...p, functionCall: call };
+      }
+      return p;
+    }),
+  };
 }
 
 function baseIr(extra: Partial<IrRequest> = {}): IrRequest {
@@ -191,7 +206,9 @@ Deno.test("IR → Gemini: tool_result name comes from the earlier call; unknown 
   const wire = await irToGeminiRequest(ir);
   assert.deepEqual(wire.contents[2], {
     role: "user",
-    parts: [{ functionResponse: { name: "search", response: { result: "plain words" } } }],
+    parts: [{
+      functionResponse: { id: "call_9", name: "search", response: { result: "plain words" } },
+    }],
   });
 
   ir.messages[2].parts = [{ type: "tool_result", toolCallId: "nope", content: [] }];
@@ -255,9 +272,10 @@ Deno.test("IR → Gemini: Gemini signatures survive a round trip; foreign reason
   const ir = toIr(fx.wire);
   const back = await irToGeminiRequest(ir, { model: "gemini-2.5-flash" });
   const wire = fx.wire as { contents: Array<{ role: string; parts: unknown[] }> };
-  // The model turns come back exactly as the client sent them.
-  assert.deepEqual(back.contents[1], wire.contents[1]);
-  assert.deepEqual(back.contents[3], wire.contents[3]);
+  // The model turns come back as the client sent them, with the call ids added.
+  assert.deepEqual(withoutIds(back.contents[1]), wire.contents[1]);
+  assert.deepEqual(withoutIds(back.contents[3]), wire.contents[3]);
+  assert.ok(back.contents[1].parts.some((p) => p.functionCall?.id?.startsWith("call_")));
 
   const foreign = await irToGeminiRequest(baseIr({
     messages: [{
@@ -278,7 +296,7 @@ Deno.test("IR → Gemini: Gemini signatures survive a round trip; foreign reason
   }));
   assert.deepEqual(foreign.contents, [{
     role: "model",
-    parts: [{ functionCall: { name: "f", args: {} } }],
+    parts: [{ functionCall: { id: "t", name: "f", args: {} } }],
   }]);
 });
 

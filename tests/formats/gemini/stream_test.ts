@@ -4,6 +4,7 @@ import {
   geminiSseToIrTransformer,
   irToGeminiTransformer,
 } from "../../../src/formats/gemini/stream.ts";
+import { decodeCarried } from "../../../src/formats/signature_carrier.ts";
 import type { IrEvent } from "../../../src/ir/types.ts";
 import { type SseEvent, sseParserTransformer } from "../../../src/sse.ts";
 
@@ -311,7 +312,7 @@ Deno.test("encode: tool-call arguments are buffered and the call sent whole; tex
   );
 });
 
-Deno.test("encode: Gemini signatures are kept, foreign ones dropped, reasoning shown as thoughts", async () => {
+Deno.test("encode: Gemini signatures are kept, foreign ones ride tagged on the next call, reasoning shown as thoughts", async () => {
   const chunks = await sseBodies(
     await encode([
       START,
@@ -342,14 +343,31 @@ Deno.test("encode: Gemini signatures are kept, foreign ones dropped, reasoning s
       { type: "finish", reason: "tool_calls" },
     ], true),
   );
-  assert.deepEqual(chunks.map((c) => c.candidates[0].content.parts[0]), [
+  const parts = chunks.map((c) => c.candidates[0].content.parts[0]);
+  const f = decodeCarried(parts[3].thoughtSignature);
+  const g = decodeCarried(parts[4].thoughtSignature);
+  assert.deepEqual(parts.map((p) => ({ ...p, thoughtSignature: undefined })).slice(3, 5), [
+    { functionCall: { name: "f", args: {} }, thoughtSignature: undefined },
+    { functionCall: { name: "g", args: {} }, thoughtSignature: undefined },
+  ]);
+  assert.deepEqual([parts[0], parts[1], parts[2], parts[5]], [
     { text: "thinking", thought: true },
     { text: "gemini thought", thought: true, thoughtSignature: "gsig1" },
     { text: "answer", thoughtSignature: "gsig2" },
-    { functionCall: { name: "f", args: {} }, thoughtSignature: "gsig3" },
-    { functionCall: { name: "g", args: {} } },
     { text: "", thoughtSignature: "gsig4" },
   ]);
+  // The Claude thinking block rides, text and signature, on the call after it.
+  assert.deepEqual(f, {
+    signature: "gsig3",
+    origin: "gemini",
+    reasoning: [{
+      type: "reasoning",
+      text: "thinking",
+      signature: "anthropic-sig",
+      origin: "anthropic",
+    }],
+  });
+  assert.deepEqual(g, { signature: "osig", origin: "openai" });
 });
 
 Deno.test("encode JSON array: `[` first element, `,\\r\\n` between, `]` at the end, valid JSON", async () => {

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { fuse } from "../../../src/http/fused_stream.ts";
 import { openAIResponsesFormat } from "../../../src/formats/openai_responses/format.ts";
 import { decodeEnvelope } from "../../../src/formats/openai_responses/reasoning_envelope.ts";
+import { decodeCallId } from "../../../src/formats/signature_carrier.ts";
 import { irToResponsesSseTransformer } from "../../../src/formats/openai_responses/stream.ts";
 import type { IrEvent, IrRequest } from "../../../src/ir/types.ts";
 import { sseParserTransformer } from "../../../src/sse.ts";
@@ -223,7 +224,7 @@ Deno.test("reasoning streams as reasoning_text content when no summary was asked
   assert.deepEqual((events[7].item as Json).content, [{ type: "reasoning_text", text: "raw" }]);
 });
 
-Deno.test("a signed tool call gets its signature carried by a reasoning item before it", async () => {
+Deno.test("a signed tool call carries its signature in its call_id, which comes back decoded", async () => {
   const events = await encode([
     START,
     {
@@ -238,11 +239,12 @@ Deno.test("a signed tool call gets its signature carried by a reasoning item bef
     { type: "finish", reason: "tool_calls" },
   ]);
   const output = responseOf(last(events)).output as Json[];
-  assert.deepEqual(output.map((o) => o.type), ["reasoning", "function_call"]);
-  assert.deepEqual(decodeEnvelope(String(output[0].encrypted_content)), {
-    calls: [{ callId: "call_g", signature: "ts", origin: "gemini" }],
+  assert.deepEqual(output.map((o) => o.type), ["function_call"]);
+  assert.deepEqual(decodeCallId(String(output[0].call_id)), {
+    id: "call_g",
+    carried: { signature: "ts", origin: "gemini" },
   });
-  // The client sends both back: the signature returns to the call.
+  // The client sends it back: the signature returns to the call, the id is bare again.
   const ir = openAIResponsesFormat.toIr({ model: "m", input: output }, {});
   assert.deepEqual(ir.messages, [{
     role: "assistant",

@@ -223,6 +223,7 @@ Deno.test("vertex tools: functionCall → IR tool call; functionResponse → tex
       (fake.requests[2].body.contents as Array<{ parts: Array<Record<string, unknown>> }>)
         .at(-1);
     assert.deepEqual(last?.parts[0].functionResponse, {
+      id: call.id,
       name: "get_weather",
       response: { result: "sunny" },
     });
