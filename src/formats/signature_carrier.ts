@@ -1,3 +1,4 @@
+import { Buffer } from "node:buffer";
 import { z } from "zod";
 import type { IrEvent, IrOrigin, IrPart, IrReasoningPart, IrToolCallPart } from "../ir/types.ts";
 import { fromBase64Url, toBase64Url } from "./openai_responses/reasoning_envelope.ts";
@@ -141,17 +142,9 @@ const GATEWAY_TAGS = [TAG, "llmproxy."].map((t) => new TextEncoder().encode(t));
  * signature it did not make). A false positive only costs the native shortcut.
  */
 export function mentionsCarried(raw: Uint8Array): boolean {
-  return GATEWAY_TAGS.some((tag) => indexOfBytes(raw, tag) !== -1);
-}
-
-function indexOfBytes(haystack: Uint8Array, needle: Uint8Array): number {
-  const first = needle[0];
-  outer: for (let i = haystack.indexOf(first); i !== -1; i = haystack.indexOf(first, i + 1)) {
-    if (i + needle.length > haystack.length) return -1;
-    for (let j = 1; j < needle.length; j++) if (haystack[i + j] !== needle[j]) continue outer;
-    return i;
-  }
-  return -1;
+  // Buffer's native search: this runs on every same-format request, and bodies reach megabytes.
+  const bytes = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+  return GATEWAY_TAGS.some((tag) => bytes.indexOf(tag) !== -1);
 }
 
 /** Reasoning worth carrying: signed or redacted, and from a family that needs it back. */

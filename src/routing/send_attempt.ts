@@ -1,4 +1,5 @@
 import { fuse } from "../http/fused_stream.ts";
+import { mentionsCarried } from "../formats/signature_carrier.ts";
 import type { Logger } from "../observe/logger.ts";
 import type { RuntimeState } from "../config/store.ts";
 import type { CallContext, Upstream } from "../upstreams/types.ts";
@@ -24,7 +25,12 @@ export async function sendAttempt(
   // A recoverable stream goes through the IR even for the same format: native bytes cannot
   // be stitched with a continuation.
   const recover = recovery !== undefined && recoveryApplies(recovery, upstream.type, ir.stream);
-  if (!recover && upstream.nativeFormat === format.id && upstream.forwardNative) {
+  // A body holding values the gateway tagged (carried signatures) goes through the IR, which
+  // unpacks them: forwarded as they are they would reach the upstream.
+  if (
+    !recover && upstream.nativeFormat === format.id && upstream.forwardNative &&
+    !mentionsCarried(req.raw)
+  ) {
     return await upstream.forwardNative({
       raw: req.raw,
       json: req.json,

@@ -6,6 +6,7 @@ import { validateConfig } from "../../src/config/load.ts";
 import { ConfigStore } from "../../src/config/store.ts";
 import { GatewayError } from "../../src/errors.ts";
 import { openAIChatFormat } from "../../src/formats/openai_chat/format.ts";
+import { encodeCallId } from "../../src/formats/signature_carrier.ts";
 import { createLogger } from "../../src/observe/logger.ts";
 import { QuotaBook } from "../../src/observe/quota.ts";
 import { CredentialHealth } from "../../src/routing/credential_health.ts";
@@ -121,5 +122,44 @@ Deno.test("dispatch: an unknown model is a 404 model_not_found before any upstre
     });
   } finally {
     close();
+  }
+});
+
+Deno.test("dispatch: a same-format body holding carried signatures goes through the IR, so the upstream sees bare ids", async () => {
+  const up = startScriptedOpenAI();
+  const { deps, close } = await setup({
+    providers: [{ id: "p", type: "openai", base_url: up.url, api_keys: ["k"], models: ["m"] }],
+  });
+  try {
+    const carried = encodeCallId("call_1", { signature: "c2lnbmF0dXJl", origin: "gemini" });
+    assert.notEqual(carried, "call_1");
+    const json = {
+      model: "m",
+      messages: [
+        { role: "user", content: "weather?" },
+        {
+          role: "assistant",
+          content: null,
+          tool_calls: [{
+            id: carried,
+            type: "function",
+            function: { name: "weather", arguments: "{}" },
+          }],
+        },
+        { role: "tool", tool_call_id: carried, content: "sunny" },
+      ],
+    };
+    const req = { ...chatRequest("m"), json, ir: openAIChatFormat.toIr(json, {}) };
+    req.raw = new TextEncoder().encode(JSON.stringify(json)) as Uint8Array<ArrayBuffer>;
+    assert.equal((await dispatch(req, deps)).status, 200);
+    const sent = up.calls[0].body.messages as {
+      tool_calls?: { id: string }[];
+      tool_call_id?: string;
+    }[];
+    assert.equal(sent[1].tool_calls?.[0].id, "call_1");
+    assert.equal(sent[2].tool_call_id, "call_1");
+  } finally {
+    close();
+    await up.close();
   }
 });
