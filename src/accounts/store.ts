@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { withKvRetry } from "../kv_retry.ts";
+import { KvConflictError, withKvRetry } from "../kv_retry.ts";
 import type { SecretBox } from "./secret_box.ts";
 import type { Account, Credential } from "./types.ts";
 
@@ -153,7 +153,7 @@ export class AccountStore {
       next.updated_at = Date.now();
       if (await this.replace(next, current.versionstamp)) return next;
     }
-    throw new Error(`account ${provider}/${id}: too many concurrent updates`);
+    throw new KvConflictError(`account ${provider}/${id} changed concurrently too often`);
   }
 
   /**
@@ -180,9 +180,11 @@ export class AccountStore {
   /** Gives the lease back if this owner still holds it. */
   async releaseRefreshLease(provider: string, id: string, owner: string): Promise<void> {
     const key = ["refresh_lock", provider, id];
-    const held = await this.#kv.get<{ owner: string; until: number }>(key);
+    const held = await withKvRetry(() => this.#kv.get<{ owner: string; until: number }>(key));
     if (held.value?.owner !== owner) return;
-    await this.#kv.atomic().check({ key, versionstamp: held.versionstamp }).delete(key).commit();
+    await withKvRetry(() =>
+      this.#kv.atomic().check({ key, versionstamp: held.versionstamp }).delete(key).commit()
+    );
   }
 
   async delete(provider: string, id: string): Promise<boolean> {

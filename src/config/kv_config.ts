@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { withKvRetry } from "../kv_retry.ts";
 
 /** The one module that owns the `["config", ...]` KV prefix. */
 const CURRENT_KEY: Deno.KvKey = ["config", "current"];
@@ -28,6 +29,9 @@ export type KvConfigWriteResult =
   | { ok: false; reason: "conflict"; current: number }
   | { ok: false; reason: "no_previous" | "no_such_version" };
 
+/** How often an unconditional put re-reads and tries again after losing to another writer. */
+const PUT_ATTEMPTS = 8;
+
 /** How many earlier versions are kept; older history entries are deleted on write. */
 export const HISTORY_LIMIT = 20;
 
@@ -44,13 +48,15 @@ export class KvConfigStore {
 
   /** The current version, or null when no config was ever stored (or it was unreadable). */
   async current(): Promise<KvConfigEntry | null> {
-    return parseEntry((await this.#kv.get(CURRENT_KEY)).value);
+    return parseEntry((await withKvRetry(() => this.#kv.get(CURRENT_KEY))).value);
   }
 
   /** Earlier versions, newest first. */
   async history(): Promise<KvConfigEntry[]> {
     const out: KvConfigEntry[] = [];
-    for await (const e of this.#kv.list({ prefix: ["config", "history"] }, { reverse: true })) {
+    const list = () =>
+      Array.fromAsync(this.#kv.list({ prefix: ["config", "history"] }, { reverse: true }));
+    for (const e of await withKvRetry(list)) {
       const entry = parseEntry(e.value);
       if (entry) out.push(entry);
     }
@@ -59,14 +65,19 @@ export class KvConfigStore {
 
   /**
    * Stores a new version. `expectedVersion` (0 = nothing stored yet) makes the write
-   * conditional on what the writer last read; without it the write still cannot overwrite a
-   * version written between this call's read and its commit.
+   * conditional on what the writer last read. Without it the write never overwrites a version
+   * written between its read and its commit either: it reads again and retries (bounded), so
+   * concurrent unconditional writers all land, one after the other.
    */
   async put(
     config: Record<string, unknown>,
     expectedVersion?: number,
   ): Promise<KvConfigWriteResult> {
-    return await this.#write(expectedVersion, () => ({ config, reason: "put" }));
+    for (let i = 1;; i++) {
+      const result = await this.#write(expectedVersion, () => ({ config, reason: "put" }));
+      if (result.ok || expectedVersion !== undefined || i >= PUT_ATTEMPTS) return result;
+      await new Promise((r) => setTimeout(r, Math.random() * 10 * i));
+    }
   }
 
   /** Makes a copy of an earlier version the new current one (default: the one before current). */
@@ -74,7 +85,7 @@ export class KvConfigStore {
     const cur = await this.current();
     const version = target ?? (cur ? cur.version - 1 : 0);
     if (version < 1) return { ok: false, reason: "no_previous" };
-    const old = parseEntry((await this.#kv.get(historyKey(version))).value);
+    const old = parseEntry((await withKvRetry(() => this.#kv.get(historyKey(version)))).value);
     if (!old || (cur && version >= cur.version)) {
       return { ok: false, reason: target === undefined ? "no_previous" : "no_such_version" };
     }
@@ -88,7 +99,7 @@ export class KvConfigStore {
     expectedVersion: number | undefined,
     make: () => Pick<KvConfigEntry, "config" | "reason" | "rolled_back_to">,
   ): Promise<KvConfigWriteResult> {
-    const read = await this.#kv.get(CURRENT_KEY);
+    const read = await withKvRetry(() => this.#kv.get(CURRENT_KEY));
     const cur = parseEntry(read.value);
     const curVersion = cur?.version ?? 0;
     if (expectedVersion !== undefined && expectedVersion !== curVersion) {
@@ -99,12 +110,14 @@ export class KvConfigStore {
       updated_at: new Date().toISOString(),
       ...make(),
     };
-    const op = this.#kv.atomic().check(read).set(CURRENT_KEY, entry).set(
-      historyKey(entry.version),
-      entry,
-    );
-    if (entry.version > HISTORY_LIMIT) op.delete(historyKey(entry.version - HISTORY_LIMIT));
-    const res = await op.commit();
+    const res = await withKvRetry(() => {
+      const op = this.#kv.atomic().check(read).set(CURRENT_KEY, entry).set(
+        historyKey(entry.version),
+        entry,
+      );
+      if (entry.version > HISTORY_LIMIT) op.delete(historyKey(entry.version - HISTORY_LIMIT));
+      return op.commit();
+    });
     if (!res.ok) {
       const now = await this.current();
       return { ok: false, reason: "conflict", current: now?.version ?? 0 };
