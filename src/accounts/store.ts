@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { KvConflictError, withKvRetry } from "../kv_retry.ts";
 import type { SecretBox } from "./secret_box.ts";
+import { GatewayError } from "../errors.ts";
 import type { Account, Credential } from "./types.ts";
 
 /**
@@ -67,11 +68,23 @@ export interface VersionedAccount {
   versionstamp: string;
 }
 
-/** A stored record that could not be read (sealed with another key, or corrupt). */
-export class UnreadableAccountError extends Error {
-  constructor(provider: string, id: string, why: string) {
-    super(`account ${provider}/${id} cannot be read: ${why}`);
+/** What is readable of a sealed record without the key (kept outside the seal). */
+export type SealedAccountInfo = Omit<Account, "credential">;
+
+/**
+ * A stored record that could not be read (sealed with another key, or corrupt). A 409 when
+ * an admin action needs it: the record is there, this instance cannot open it.
+ */
+export class UnreadableAccountError extends GatewayError {
+  /** Set when the record is sealed and KV_ENCRYPTION_KEY is missing or wrong. */
+  readonly sealed?: SealedAccountInfo;
+
+  constructor(provider: string, id: string, why: string, sealed?: SealedAccountInfo) {
+    super(409, "invalid_request", `account ${provider}/${id} cannot be read: ${why}`, {
+      code: "account_unreadable",
+    });
     this.name = "UnreadableAccountError";
+    this.sealed = sealed;
   }
 }
 
@@ -214,13 +227,18 @@ export class AccountStore {
     let cred: Credential;
     if (sealed !== undefined) {
       if (!this.#box) {
-        throw new UnreadableAccountError(provider, id, "it is encrypted; set KV_ENCRYPTION_KEY");
+        throw new UnreadableAccountError(
+          provider,
+          id,
+          "it is encrypted; set KV_ENCRYPTION_KEY",
+          rest,
+        );
       }
       let opened: unknown;
       try {
         opened = await this.#box.open(sealed);
       } catch {
-        throw new UnreadableAccountError(provider, id, "KV_ENCRYPTION_KEY does not match");
+        throw new UnreadableAccountError(provider, id, "KV_ENCRYPTION_KEY does not match", rest);
       }
       const c = credentialSchema.safeParse(opened);
       if (!c.success) throw new UnreadableAccountError(provider, id, "corrupt credential");

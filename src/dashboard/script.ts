@@ -100,7 +100,7 @@ export const DASHBOARD_JS = String.raw`"use strict";
       var cool = cooldowns.find(function (c) { return c.provider === a.provider && c.account === a.id; });
       var left = cool ? Math.max(0, Math.round((Date.parse(cool.until) - Date.now()) / 1000)) : 0;
       var actions = el("td");
-      if (a.kind !== "api_key") {
+      if (a.kind !== "api_key" && a.kind !== "sealed") {
         var refresh = el("button", "Refresh");
         refresh.type = "button";
         refresh.onclick = function () { act(a, "POST", "/refresh"); };
