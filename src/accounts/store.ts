@@ -165,6 +165,8 @@ export class AccountStore {
       if (!next) return current.account;
       next.updated_at = Date.now();
       if (await this.replace(next, current.versionstamp)) return next;
+      // Lost to another writer: a short random pause so the contenders spread out.
+      await new Promise((r) => setTimeout(r, Math.random() * 5 * (i + 1)));
     }
     throw new KvConflictError(`account ${provider}/${id} changed concurrently too often`);
   }

@@ -45,3 +45,58 @@ Deno.test("two processes on one KV file: 20 concurrent PUT /admin/config, no 500
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("two processes on one KV file: concurrent account adds and edits, no 500s", async () => {
+  const dir = await Deno.makeTempDir();
+  const config = `${dir}/config.json`;
+  await Deno.writeTextFile(
+    config,
+    JSON.stringify({
+      providers: [{ id: "oa", type: "openai", base_url: "http://127.0.0.1:9/v1", models: ["m"] }],
+    }),
+  );
+  const env = { KV_PATH: `${dir}/kv.sqlite3`, ADMIN_TOKEN: "admin-contention-8d2a" };
+  const a = await startGatewayProcess({ args: ["--config", config], env });
+  const b = await startGatewayProcess({ args: ["--config", config], env });
+  const headers = {
+    authorization: `Bearer ${env.ADMIN_TOKEN}`,
+    "content-type": "application/json",
+  };
+  const call = async (url: string, method: string, path: string, body: unknown) => {
+    const res = await fetch(`${url}/admin/credentials/oa${path}`, {
+      method,
+      headers,
+      body: JSON.stringify(body),
+    });
+    return {
+      status: res.status,
+      retryAfter: res.headers.get("retry-after"),
+      body: await res.text(),
+    };
+  };
+  try {
+    const adds = await Promise.all(
+      Array.from(
+        { length: 20 },
+        (_, i) => call(i % 2 ? a.url : b.url, "POST", "", { api_key: `sk-contended-${i}` }),
+      ),
+    );
+    const first = adds.find((r) => r.status === 201);
+    assert.ok(first, "some adds landed");
+    const id = (JSON.parse(first.body) as { id: string }).id;
+    const edits = await Promise.all(
+      Array.from(
+        { length: 20 },
+        (_, i) => call(i % 2 ? a.url : b.url, "PATCH", `/${id}`, { label: `edit-${i}` }),
+      ),
+    );
+    for (const r of [...adds, ...edits]) {
+      assert.ok([200, 201, 409, 503].includes(r.status), `${r.status}: ${r.body}`);
+      if (r.status === 503) assert.equal(r.retryAfter, "1");
+    }
+  } finally {
+    await a.stop();
+    await b.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
