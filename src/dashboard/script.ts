@@ -106,10 +106,13 @@ export const DASHBOARD_JS = String.raw`"use strict";
         refresh.onclick = function () { act(a, "POST", "/refresh"); };
         actions.appendChild(refresh);
       }
-      var toggle = el("button", a.enabled ? "Disable" : "Enable");
-      toggle.type = "button";
-      toggle.onclick = function () { act(a, "PATCH", "", { enabled: !a.enabled }); };
-      actions.appendChild(toggle);
+      // A sealed account (KV_ENCRYPTION_KEY missing or wrong) cannot be changed from here.
+      if (a.kind !== "sealed") {
+        var toggle = el("button", a.enabled ? "Disable" : "Enable");
+        toggle.type = "button";
+        toggle.onclick = function () { act(a, "PATCH", "", { enabled: !a.enabled }); };
+        actions.appendChild(toggle);
+      }
       var tr = row([a.provider, a.label || a.id, a.status, cool ? left + "s (" + cool.reason + ")" : "–",
         a.expires_at ? a.expires_at.replace("T", " ").slice(0, 16) : "–",
         fmtNum(a.requests), fmtNum(a.errors), el("td", a.last_error || "", "err"), actions]);
