@@ -1,4 +1,6 @@
 import type { SecretBox } from "./accounts/secret_box.ts";
+import { ACCOUNTS_PREFIX } from "./accounts/store.ts";
+import { CONFIG_PREFIX } from "./config/kv_config.ts";
 import { withKvRetry } from "./kv_retry.ts";
 import type { Logger } from "./observe/logger.ts";
 
@@ -8,8 +10,8 @@ import type { Logger } from "./observe/logger.ts";
  * (accounts: the credential, incl. stored API keys; config versions: the whole config).
  */
 const SECRET_RECORDS: readonly { prefix: Deno.KvKey; clearField: string }[] = [
-  { prefix: ["accounts"], clearField: "credential" },
-  { prefix: ["config"], clearField: "config" },
+  { prefix: ACCOUNTS_PREFIX, clearField: "credential" },
+  { prefix: CONFIG_PREFIX, clearField: "config" },
 ];
 
 /** What a re-seal pass did. */

@@ -11,6 +11,8 @@ import type { Account, Credential } from "./types.ts";
  */
 
 const PREFIX = "accounts";
+/** Every account record is under this prefix. */
+export const ACCOUNTS_PREFIX: Deno.KvKey = [PREFIX];
 
 const oauthSchema = z.object({
   kind: z.literal("oauth"),

@@ -173,7 +173,7 @@ export class KvConfigStore {
       return op.commit();
     });
     if (!res.ok) {
-      const now = await this.current();
+      const now = parseStored((await withKvRetry(() => this.#kv.get(CURRENT_KEY))).value);
       return { ok: false, reason: "conflict", current: now?.version ?? 0 };
     }
     return { ok: true, entry };
