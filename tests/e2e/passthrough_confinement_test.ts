@@ -170,7 +170,7 @@ Deno.test({
         assert.equal((await context.cookies(upstream)).some((c) => c.name === "pwned"), true);
         await context.clearCookies();
         // The dashboard's tab holds the admin token in its session storage.
-        await page.goto(`${gw}/dashboard`);
+        await page.goto(`${gw}/`);
         await page.evaluate(
           ([slot, token]) =>
             (globalThis as unknown as { sessionStorage: { setItem(k: string, v: string): void } })
@@ -186,7 +186,7 @@ Deno.test({
         const cookies = await context.cookies(gw);
         assert.deepEqual(cookies.filter((c) => c.name === "pwned"), []);
         // The token is still there for the dashboard itself.
-        await page.goto(`${gw}/dashboard`);
+        await page.goto(`${gw}/`);
         const kept = await page.evaluate(
           (slot) =>
             (globalThis as unknown as { sessionStorage: { getItem(k: string): string | null } })
