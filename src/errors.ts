@@ -2,6 +2,7 @@
  * Typed errors carrying an HTTP status and a message that is safe to show to a client.
  * Each API format renders them in its own error shape (see `src/formats/<format>/errors.ts`).
  */
+import { isTransientKvError, KvConflictError } from "./kv_retry.ts";
 
 /** The kind of error, independent of any API format; formats map it to their own type names. */
 export type ErrorKind =
@@ -91,5 +92,17 @@ export class UpstreamError extends GatewayError {
 /** Turns anything thrown into a GatewayError without leaking internals (no stack, no cause text). */
 export function toGatewayError(err: unknown): GatewayError {
   if (err instanceof GatewayError) return err;
+  // KV contention left over after withKvRetry's bounded retries: the caller may retry.
+  if (isTransientKvError(err)) {
+    return new UpstreamError(503, "The KV store is busy (locked by another process); retry.", {
+      code: "kv_busy",
+      retryAfter: 1,
+    });
+  }
+  if (err instanceof KvConflictError) {
+    return new GatewayError(409, "invalid_request", `${err.message}; read it again and retry.`, {
+      code: "kv_conflict",
+    });
+  }
   return new GatewayError(500, "internal", "Internal gateway error.", { code: "internal_error" });
 }

@@ -21,3 +21,14 @@ export function isTransientKvError(err: unknown): boolean {
   const text = err instanceof Error ? err.message : String(err);
   return /database is locked|SQLITE_BUSY|database is busy/i.test(text);
 }
+
+/**
+ * A KV write that kept losing its versionstamp check to concurrent writers, after its own
+ * bounded retries: the admin API answers it with 409 rather than 500.
+ */
+export class KvConflictError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "KvConflictError";
+  }
+}

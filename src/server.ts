@@ -12,7 +12,8 @@ import { createApp } from "./app.ts";
 import type { Config } from "./config/schema.ts";
 import { ConfigStore } from "./config/store.ts";
 import { ConfigLayers } from "./config/layers.ts";
-import { KvConfigStore } from "./config/kv_config.ts";
+import { KvConfigStore, SealedConfigError } from "./config/kv_config.ts";
+import { resealAtStart } from "./kv_reseal.ts";
 import type { Logger } from "./observe/logger.ts";
 import { Observer } from "./observe/observer.ts";
 import { withRequestId } from "./observe/request_context.ts";
@@ -51,17 +52,28 @@ export async function startGateway(
   },
 ): Promise<RunningGateway> {
   const layers = options.layers ?? new ConfigLayers({ fileRaw: options.config, env: {} });
-  const kvConfig = new KvConfigStore(options.kv);
+  const box = options.encryptionKey ? new SecretBox(options.encryptionKey) : undefined;
+  if (box) await resealAtStart(options.kv, box, options.logger);
+  else {
+    options.logger.warn(
+      "KV_ENCRYPTION_KEY is not set: account credentials, stored API keys and configs saved " +
+        "with PUT /admin/config are kept in KV in clear",
+    );
+  }
+  const kvConfig = new KvConfigStore(options.kv, { box });
   const store = new ConfigStore(await layers.loadKv(kvConfig, options.logger), options.logger);
   layers.bind(store, options.logger);
   const following = kvConfig.follow(layers.kvVersion, (entry) => layers.setKv(entry), {
     pollMs: options.configPollMs,
-    onError: () => options.logger.warn("KV unavailable for config changes; will retry"),
+    onError: (err) =>
+      options.logger.warn(
+        err instanceof SealedConfigError
+          ? `config change in KV not applied: ${err.message}`
+          : "KV unavailable for config changes; will retry",
+      ),
   });
   const accounts = new AccountManager({
-    store: new AccountStore(options.kv, {
-      box: options.encryptionKey ? new SecretBox(options.encryptionKey) : undefined,
-    }),
+    store: new AccountStore(options.kv, { box }),
     driverFor: credentialDriverFor,
     logger: options.logger,
     fetch: options.fetch,

@@ -1,7 +1,7 @@
 import type { ProviderConfig } from "../config/schema.ts";
 import { UpstreamError } from "../errors.ts";
 import type { Logger } from "../observe/logger.ts";
-import { type AccountStore, credentialExpiry } from "./store.ts";
+import { type AccountStore, credentialExpiry, type SealedAccountInfo } from "./store.ts";
 import {
   type Account,
   type AccountLease,
@@ -106,8 +106,12 @@ export class AccountManager {
   ): Promise<Account[]> {
     const generation = this.#generation;
     let list;
+    const sealed: SealedAccountInfo[] = [];
     try {
-      list = await this.#store.list(providerId, (err) => this.#logger.warn(err.message));
+      list = await this.#store.list(providerId, (err) => {
+        this.#logger.warn(err.message);
+        if (err.sealed) sealed.push(err.sealed);
+      });
     } catch (err) {
       // KV trouble: keep serving with the last known accounts rather than failing requests.
       this.#logger.warn("account list unavailable; using the cached one", {
@@ -131,8 +135,19 @@ export class AccountManager {
     // A read that started before a write (invalidate) must not put the old list back.
     if (generation === this.#generation) {
       this.#cache.set(providerId, { at: this.#now(), accounts });
+      this.#sealed.set(providerId, sealed);
     }
     return accounts;
+  }
+
+  readonly #sealed = new Map<string, SealedAccountInfo[]>();
+
+  /**
+   * The provider's accounts sealed with a key this instance does not have (KV_ENCRYPTION_KEY
+   * missing or wrong), as of the last `accountsOf` read: listed by the admin API, never used.
+   */
+  sealedAccountsOf(providerId: string): SealedAccountInfo[] {
+    return this.#sealed.get(providerId) ?? [];
   }
 
   #generation = 0;

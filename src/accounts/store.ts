@@ -1,6 +1,7 @@
 import { z } from "zod";
-import { withKvRetry } from "../kv_retry.ts";
+import { KvConflictError, withKvRetry } from "../kv_retry.ts";
 import type { SecretBox } from "./secret_box.ts";
+import { GatewayError } from "../errors.ts";
 import type { Account, Credential } from "./types.ts";
 
 /**
@@ -10,6 +11,8 @@ import type { Account, Credential } from "./types.ts";
  */
 
 const PREFIX = "accounts";
+/** Every account record is under this prefix. */
+export const ACCOUNTS_PREFIX: Deno.KvKey = [PREFIX];
 
 const oauthSchema = z.object({
   kind: z.literal("oauth"),
@@ -67,11 +70,23 @@ export interface VersionedAccount {
   versionstamp: string;
 }
 
-/** A stored record that could not be read (sealed with another key, or corrupt). */
-export class UnreadableAccountError extends Error {
-  constructor(provider: string, id: string, why: string) {
-    super(`account ${provider}/${id} cannot be read: ${why}`);
+/** What is readable of a sealed record without the key (kept outside the seal). */
+export type SealedAccountInfo = Omit<Account, "credential">;
+
+/**
+ * A stored record that could not be read (sealed with another key, or corrupt). A 409 when
+ * an admin action needs it: the record is there, this instance cannot open it.
+ */
+export class UnreadableAccountError extends GatewayError {
+  /** Set when the record is sealed and KV_ENCRYPTION_KEY is missing or wrong. */
+  readonly sealed?: SealedAccountInfo;
+
+  constructor(provider: string, id: string, why: string, sealed?: SealedAccountInfo) {
+    super(409, "invalid_request", `account ${provider}/${id} cannot be read: ${why}`, {
+      code: "account_unreadable",
+    });
     this.name = "UnreadableAccountError";
+    this.sealed = sealed;
   }
 }
 
@@ -152,8 +167,10 @@ export class AccountStore {
       if (!next) return current.account;
       next.updated_at = Date.now();
       if (await this.replace(next, current.versionstamp)) return next;
+      // Lost to another writer: a short random pause so the contenders spread out.
+      await new Promise((r) => setTimeout(r, Math.random() * 5 * (i + 1)));
     }
-    throw new Error(`account ${provider}/${id}: too many concurrent updates`);
+    throw new KvConflictError(`account ${provider}/${id} changed concurrently too often`);
   }
 
   /**
@@ -180,9 +197,11 @@ export class AccountStore {
   /** Gives the lease back if this owner still holds it. */
   async releaseRefreshLease(provider: string, id: string, owner: string): Promise<void> {
     const key = ["refresh_lock", provider, id];
-    const held = await this.#kv.get<{ owner: string; until: number }>(key);
+    const held = await withKvRetry(() => this.#kv.get<{ owner: string; until: number }>(key));
     if (held.value?.owner !== owner) return;
-    await this.#kv.atomic().check({ key, versionstamp: held.versionstamp }).delete(key).commit();
+    await withKvRetry(() =>
+      this.#kv.atomic().check({ key, versionstamp: held.versionstamp }).delete(key).commit()
+    );
   }
 
   async delete(provider: string, id: string): Promise<boolean> {
@@ -212,13 +231,18 @@ export class AccountStore {
     let cred: Credential;
     if (sealed !== undefined) {
       if (!this.#box) {
-        throw new UnreadableAccountError(provider, id, "it is encrypted; set KV_ENCRYPTION_KEY");
+        throw new UnreadableAccountError(
+          provider,
+          id,
+          "it is encrypted; set KV_ENCRYPTION_KEY",
+          rest,
+        );
       }
       let opened: unknown;
       try {
         opened = await this.#box.open(sealed);
       } catch {
-        throw new UnreadableAccountError(provider, id, "KV_ENCRYPTION_KEY does not match");
+        throw new UnreadableAccountError(provider, id, "KV_ENCRYPTION_KEY does not match", rest);
       }
       const c = credentialSchema.safeParse(opened);
       if (!c.success) throw new UnreadableAccountError(provider, id, "corrupt credential");

@@ -1,6 +1,10 @@
 import { Hono } from "hono";
 import { z } from "zod";
-import type { KvConfigStore, KvConfigWriteResult } from "../config/kv_config.ts";
+import {
+  type KvConfigStore,
+  type KvConfigWriteResult,
+  SealedConfigError,
+} from "../config/kv_config.ts";
 import { type ConfigLayers, maskConfig } from "../config/layers.ts";
 import { ConfigError } from "../config/load.ts";
 import type { RuntimeState } from "../config/store.ts";
@@ -30,13 +34,19 @@ export function configAdminRoutes(deps: ConfigAdminDeps): Hono {
   app.use("/config/*", adminTokenMiddleware(deps.state));
 
   app.get("/config", async (c) => {
-    const kv = await deps.kvConfig.current();
+    let sealed: string | undefined;
+    const kv = await deps.kvConfig.current().catch((err) => {
+      if (!(err instanceof SealedConfigError)) throw err;
+      sealed = err.message;
+      return null;
+    });
     return c.json({
       version: deps.layers.kvVersion,
       updated_at: kv?.updated_at ?? null,
       config: maskConfig(deps.state().config),
       sources: deps.layers.origins(),
       stored: kv ? maskConfig(kv.config) : null,
+      ...(sealed ? { stored_status: sealed } : {}),
       note: "precedence: env > KV > file; a changed port applies at the next start",
     });
   });

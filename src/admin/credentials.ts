@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import type { AccountManager } from "../accounts/manager.ts";
-import { credentialExpiry } from "../accounts/store.ts";
+import { credentialExpiry, type SealedAccountInfo } from "../accounts/store.ts";
 import type { Account, Credential } from "../accounts/types.ts";
 import { adminTokenMiddleware } from "./admin_token.ts";
 import type { ProviderConfig } from "../config/schema.ts";
@@ -28,10 +28,11 @@ export interface AccountView {
   id: string;
   provider: string;
   label: string | null;
-  kind: Credential["kind"];
+  /** "sealed" when the credential cannot be opened (KV_ENCRYPTION_KEY missing or wrong). */
+  kind: Credential["kind"] | "sealed";
   secret: string;
   enabled: boolean;
-  status: "active" | "disabled" | "refresh failed";
+  status: "active" | "disabled" | "refresh failed" | typeof SEALED_STATUS;
   project_id: string | null;
   expires_at: string | null;
   last_error: string | null;
@@ -66,6 +67,8 @@ export function adminRoutes(deps: AdminDeps): Hono {
       for (const a of await deps.accounts.accountsOf(p.id)) {
         out.push(view(a, deps, quota[p.id]?.[credentialIdOf(a)], benched.get(credentialIdOf(a))));
       }
+      // Sealed with another key: listed with a status saying so, rather than vanishing.
+      for (const a of deps.accounts.sealedAccountsOf(p.id)) out.push(sealedView(a, deps));
     }
     return c.json({ accounts: out });
   });
@@ -221,6 +224,32 @@ function parseCredential(
 /** The id the pool, cooldowns and quota know a stored account by (a key's hash for API keys). */
 function credentialIdOf(a: Account): string {
   return a.credential.kind === "api_key" ? keyId(a.credential.api_key) : a.id;
+}
+
+/** The status of an account whose sealed credential this instance cannot open. */
+export const SEALED_STATUS = "sealed; KV_ENCRYPTION_KEY missing or wrong";
+
+function sealedView(a: SealedAccountInfo, deps: AdminDeps): AccountView {
+  const counters = deps.accounts.counters(a.provider, a.id);
+  return {
+    id: a.id,
+    provider: a.provider,
+    label: a.label ?? null,
+    kind: "sealed",
+    secret: "****",
+    enabled: a.enabled,
+    status: SEALED_STATUS,
+    project_id: a.project_id ?? null,
+    expires_at: null,
+    last_error: a.last_error ?? null,
+    last_refresh_at: a.last_refresh_at ? new Date(a.last_refresh_at).toISOString() : null,
+    requests: counters.requests,
+    errors: counters.errors,
+    quota: null,
+    benched_until: null,
+    bench_reason: null,
+    bench_detail: null,
+  };
 }
 
 function view(

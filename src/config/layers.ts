@@ -1,6 +1,6 @@
 import type { Logger } from "../observe/logger.ts";
 import { maskSecret } from "../observe/mask.ts";
-import type { KvConfigEntry, KvConfigStore } from "./kv_config.ts";
+import { type KvConfigEntry, type KvConfigStore, SealedConfigError } from "./kv_config.ts";
 import { applyEnvOverrides, ConfigError, ENV_OVERRIDES, validateConfig } from "./load.ts";
 import { type Config, configSchema } from "./schema.ts";
 import type { ConfigStore } from "./store.ts";
@@ -70,7 +70,9 @@ export class ConfigLayers {
         logger.info(`config version ${entry.version} loaded from KV`);
       }
     } catch (err) {
-      const problems = err instanceof ConfigError ? err.problems : ["KV unavailable"];
+      const problems = err instanceof ConfigError
+        ? err.problems
+        : [err instanceof SealedConfigError ? err.message : "KV unavailable"];
       logger.warn("config stored in KV not used; running on file and env", {
         problems: problems.join("; "),
       });

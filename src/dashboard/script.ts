@@ -105,16 +105,19 @@ export const DASHBOARD_JS = String.raw`"use strict";
       var cool = cooldowns.find(function (c) { return c.provider === a.provider && c.account === a.id; });
       if (cool) shown[a.provider + "/" + a.id] = true;
       var actions = el("td");
-      if (a.kind !== "api_key") {
+      if (a.kind !== "api_key" && a.kind !== "sealed") {
         var refresh = el("button", "Refresh");
         refresh.type = "button";
         refresh.onclick = function () { act(a, "POST", "/refresh"); };
         actions.appendChild(refresh);
       }
-      var toggle = el("button", a.enabled ? "Disable" : "Enable");
-      toggle.type = "button";
-      toggle.onclick = function () { act(a, "PATCH", "", { enabled: !a.enabled }); };
-      actions.appendChild(toggle);
+      // A sealed account (KV_ENCRYPTION_KEY missing or wrong) cannot be changed from here.
+      if (a.kind !== "sealed") {
+        var toggle = el("button", a.enabled ? "Disable" : "Enable");
+        toggle.type = "button";
+        toggle.onclick = function () { act(a, "PATCH", "", { enabled: !a.enabled }); };
+        actions.appendChild(toggle);
+      }
       if (cool) actions.appendChild(resetButton(a));
       var tr = row([a.provider, a.label || a.id, a.status, benchText(cool),
         a.expires_at ? a.expires_at.replace("T", " ").slice(0, 16) : "–",

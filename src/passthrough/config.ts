@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { AddressPolicy } from "../http/ssrf_guard.ts";
-import { RESERVED_PRESET_NAMES } from "./presets.ts";
+import { PROVIDER_PRESETS, RESERVED_PRESET_NAMES } from "./presets.ts";
 
 const httpUrl = z.url({ error: "expected a URL", abort: true }).refine(
   (u) => u.startsWith("http://") || u.startsWith("https://"),
@@ -46,6 +46,12 @@ export const passthroughConfigSchema = z.strictObject({
     }
   }).default({}),
   ollama_url: httpUrl.optional(),
+  /** Built-in presets that point at loopback (e.g. "ollama"), enabled by name; off otherwise. */
+  local_presets: z.array(
+    z.string().refine((name) => PROVIDER_PRESETS[name]?.local === true, {
+      error: "not a built-in loopback preset (see the README's preset list)",
+    }),
+  ).default([]),
   /** How long an upstream may take to send its response headers (504 after). */
   timeout_ms: z.number().int().positive().max(3_600_000).default(300_000),
 }).prefault({});

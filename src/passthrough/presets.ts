@@ -9,6 +9,12 @@ export interface ProviderPreset {
   readonly target: string;
   /** Where the OpenAI-compatible API lives under `target` ("" when at its root). */
   readonly openai_path: string;
+  /**
+   * The target is this machine or a private network: the preset is off until the operator
+   * enables it (`passthrough.local_presets`, `ollama_url` or `allow_private`), else every
+   * client key would get raw access to a local service.
+   */
+  readonly local?: true;
 }
 
 export const PROVIDER_PRESETS: Readonly<Record<string, ProviderPreset>> = {
@@ -34,7 +40,7 @@ export const PROVIDER_PRESETS: Readonly<Record<string, ProviderPreset>> = {
   huggingface: { target: "https://router.huggingface.co", openai_path: "/v1" },
   github: { target: "https://models.github.ai", openai_path: "/inference" },
   // Local by default; `passthrough.ollama_url` (or a provider's `base_url`) points elsewhere.
-  ollama: { target: "http://127.0.0.1:11434", openai_path: "/v1" },
+  ollama: { target: "http://127.0.0.1:11434", openai_path: "/v1", local: true },
 };
 
 /**

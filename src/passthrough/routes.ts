@@ -15,6 +15,7 @@ import { addressPolicyOf, type PassthroughConfig } from "./config.ts";
 import { PassthroughError, passthroughErrorResponse } from "./errors.ts";
 import { outboundHeaders } from "./headers.ts";
 import { PROVIDER_PRESETS } from "./presets.ts";
+import { confineRelayed, withRelayHeaders } from "./relay_safety.ts";
 import { relayWebSocket } from "./websocket.ts";
 
 /**
@@ -37,6 +38,8 @@ export interface Passthrough {
 interface ResolvedPreset {
   targets: readonly string[];
   openaiPath: string;
+  /** A built-in loopback target the operator has not enabled: refused. */
+  disabled?: true;
 }
 
 interface Compiled {
@@ -53,7 +56,12 @@ const SCHEMES = new Set(["http", "https", "ws", "wss"]);
 export function resolvePresets(pt: PassthroughConfig): Map<string, ResolvedPreset> {
   const out = new Map<string, ResolvedPreset>();
   for (const [name, p] of Object.entries(PROVIDER_PRESETS)) {
-    out.set(name, { targets: [p.target], openaiPath: p.openai_path });
+    const enabled = !p.local || pt.allow_private || pt.local_presets.includes(name);
+    out.set(name, {
+      targets: [p.target],
+      openaiPath: p.openai_path,
+      ...(enabled ? {} : { disabled: true as const }),
+    });
   }
   if (pt.ollama_url) {
     out.set("ollama", {
@@ -114,7 +122,7 @@ export function createPassthrough(
       if (e.status >= 500) {
         deps.logger.warn("pass-through failure", { code: e.code, error: e.message });
       }
-      return passthroughErrorResponse(e);
+      return withRelayHeaders(passthroughErrorResponse(e));
     }
   };
 
@@ -143,11 +151,12 @@ export function createPassthrough(
       websocket,
     });
     if (websocket) {
-      return relayWebSocket(req, url, {
+      const opened = await relayWebSocket(req, url, {
         headers,
         timeoutMs: Math.min(config.passthrough.timeout_ms, 30_000),
         addresses: opts.guarded ? await checkTarget(url, c.policy) : undefined,
       });
+      return await confineRelayed(opened, url);
     }
     const raw: RawRequest = {
       method: req.method,
@@ -162,14 +171,28 @@ export function createPassthrough(
       ? await sendGuarded(raw, c.policy, { follow: "same-host" })
       : await sendRaw(raw);
     deps.logger.debug("pass-through", { method: req.method, host: url.host, status: res.status });
-    return res;
+    return await confineRelayed(res, url);
   };
 
-  const presetTarget = (preset: ResolvedPreset): string =>
-    preset.targets[Math.floor(Math.random() * preset.targets.length)];
+  const presetTarget = (name: string, preset: ResolvedPreset): string => {
+    if (preset.disabled) {
+      throw new PassthroughError(
+        403,
+        "preset_not_enabled",
+        `Preset "${name}" points at this machine (${preset.targets[0]}) and is off until the ` +
+          `operator enables it: passthrough.local_presets: ["${name}"] (or passthrough.ollama_url).`,
+      );
+    }
+    return preset.targets[Math.floor(Math.random() * preset.targets.length)];
+  };
 
-  const viaPreset = (req: Request, preset: ResolvedPreset, rest: string): Promise<Response> =>
-    answer(() => forward(req, presetTarget(preset) + rest, { guarded: false }));
+  const viaPreset = (
+    req: Request,
+    name: string,
+    preset: ResolvedPreset,
+    rest: string,
+  ): Promise<Response> =>
+    answer(() => forward(req, presetTarget(name, preset) + rest, { guarded: false }));
 
   const viaSupplier = (req: Request, name: string, rest: string): Promise<Response> =>
     answer(() => {
@@ -177,7 +200,7 @@ export function createPassthrough(
       if (!preset) {
         throw new PassthroughError(404, "unknown_supplier", `Unknown supplier "${name}".`);
       }
-      return forward(req, presetTarget(preset) + preset.openaiPath + rest, {
+      return forward(req, presetTarget(name, preset) + preset.openaiPath + rest, {
         guarded: false,
         drop: ["supplier"],
       });
@@ -233,7 +256,7 @@ export function createPassthrough(
       const c = compiled(config);
       if (!pt.require_auth) {
         const preset = c.presets.get(a);
-        if (preset) return viaPreset(req, preset, afterA);
+        if (preset) return viaPreset(req, a, preset, afterA);
         if (a === "v2" && b !== "") return viaSupplier(req, b, afterB);
       }
       const preset = c.presets.get(b);
@@ -242,7 +265,7 @@ export function createPassthrough(
       if (!keyed) return undefined;
       const denied = keyProblem(a);
       if (denied) return Promise.resolve(denied);
-      if (preset) return viaPreset(req, preset, afterB);
+      if (preset) return viaPreset(req, b, preset, afterB);
       if (b === "v2") {
         const [name, rest] = firstSegment(afterB);
         return viaSupplier(req, name, rest);

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { HISTORY_LIMIT, KvConfigStore } from "../../src/config/kv_config.ts";
+import { SecretBox } from "../../src/accounts/secret_box.ts";
+import { HISTORY_LIMIT, KvConfigStore, SealedConfigError } from "../../src/config/kv_config.ts";
 
 Deno.test("KvConfigStore: versions grow, history keeps every version, If-Match conflicts", async () => {
   const kv = await Deno.openKv(":memory:");
@@ -89,6 +90,48 @@ Deno.test("KvConfigStore.follow reports another writer's change, not the known v
     } finally {
       await f.close();
     }
+  } finally {
+    a.close();
+    b.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("KvConfigStore with a SecretBox: sealed in KV, opened on read and follow; a wrong key is named", async () => {
+  const dir = await Deno.makeTempDir();
+  const a = await Deno.openKv(`${dir}/kv.sqlite3`);
+  const b = await Deno.openKv(`${dir}/kv.sqlite3`);
+  const secret = { auth: { admin_token: "tok-sealed-91" }, providers: [] };
+  try {
+    const writer = new KvConfigStore(a, { box: new SecretBox("key-1") });
+    await writer.put(secret);
+    const raw = JSON.stringify((await a.get(["config", "current"])).value);
+    assert.ok(!raw.includes("tok-sealed-91") && raw.includes('"sealed":"v1.'), raw);
+    assert.deepEqual((await writer.current())?.config, secret);
+    const seen: unknown[] = [];
+    const errors: unknown[] = [];
+    const same = new KvConfigStore(b, { box: new SecretBox("key-1") })
+      .follow(1, (e) => seen.push(e?.config), { pollMs: 20 });
+    const wrong = new KvConfigStore(b, { box: new SecretBox("key-2") })
+      .follow(1, () => seen.push("wrong key applied"), {
+        pollMs: 20,
+        onError: (err) => errors.push(err),
+      });
+    try {
+      await writer.put({ ...secret, port: 2 });
+      for (let i = 0; i < 100 && (seen.length === 0 || errors.length === 0); i++) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.deepEqual(seen, [{ ...secret, port: 2 }]);
+      assert.ok(errors[0] instanceof SealedConfigError);
+    } finally {
+      await same.close();
+      await wrong.close();
+    }
+    await assert.rejects(new KvConfigStore(b).current(), SealedConfigError);
+    // Writes need only the version: a new version can still be stored over a sealed one.
+    const plain = await new KvConfigStore(b).put({ port: 3 });
+    assert.ok(plain.ok && plain.entry.version === 3);
   } finally {
     a.close();
     b.close();

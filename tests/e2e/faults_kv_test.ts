@@ -97,6 +97,9 @@ Deno.test("a KV file locked by another process: answers are not held up by the l
   const dir = await Deno.makeTempDir();
   const path = `${dir}/kv.sqlite`;
   const { gw, kv } = await boot(path, upstream.url);
+  // Stored before the lock is taken: an admin write racing the locker's start made this flaky.
+  await addKey(gw.url, "sk-stored-main-2");
+  assert.equal((await ask(gw.url, "ok")).status, 200);
   const locker = new Deno.Command(Deno.execPath(), {
     args: [
       "eval",
@@ -109,8 +112,6 @@ Deno.test("a KV file locked by another process: answers are not held up by the l
     stdout: "piped",
   }).spawn();
   try {
-    await addKey(gw.url, "sk-stored-main-2");
-    assert.equal((await ask(gw.url, "ok")).status, 200);
     const out = locker.stdout.pipeThrough(new TextDecoderStream()).getReader();
     assert.match((await out.read()).value ?? "", /locked/);
     const started = Date.now();
@@ -121,6 +122,19 @@ Deno.test("a KV file locked by another process: answers are not held up by the l
     assert.equal(served.status, 200);
     await served.body?.cancel();
     assert.ok(Date.now() - started < 1500, `held up ${Date.now() - started} ms by the lock`);
+    // An admin write under the lock waits it out (SQLite's busy timeout) or, when KV keeps
+    // answering "locked" through the bounded retries, gets 503 with Retry-After: never a 500.
+    const write = await fetch(`${gw.url}/admin/credentials/main`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" },
+      body: JSON.stringify({ api_key: "sk-stored-under-lock" }),
+    });
+    const writeBody = await write.text();
+    if (write.status !== 201) {
+      assert.equal(write.status, 503, writeBody);
+      assert.equal(write.headers.get("retry-after"), "1");
+      assert.match(writeBody, /kv_busy/);
+    }
     await out.cancel();
     await locker.status;
     // After the lock: the cooldown reached KV, and the file is intact.

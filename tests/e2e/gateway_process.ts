@@ -13,6 +13,7 @@ export const GATEWAY_ENV = [
   "PROXY_API_KEYS",
   "ADMIN_TOKEN",
   "KV_PATH",
+  "KV_ENCRYPTION_KEY",
   "LOG_LEVEL",
   "LOG_FORMAT",
   "MAX_RETRIES",
