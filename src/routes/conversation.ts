@@ -229,6 +229,7 @@ async function credentialFor(
 ): Promise<CallContext | undefined> {
   const provider = route.provider;
   const ctx = baseContext(c, route);
+  ctx.logger = deps.logger;
   // Both lookups are synchronous while their caches are fresh: no await on the hot path.
   const maybeCooling = deps.cooldowns.active(provider.id);
   const cooling = maybeCooling instanceof Promise ? await maybeCooling : maybeCooling;

@@ -2,6 +2,7 @@ import type { AccountLease } from "../accounts/types.ts";
 import type { ProviderConfig } from "../config/schema.ts";
 import type { FormatId, RequestHints } from "../formats/client_format.ts";
 import type { IrEvent, IrRequest, IrResponse } from "../ir/types.ts";
+import type { Logger } from "../observe/logger.ts";
 
 /** What an adapter needs for one attempt: where, as whom, which model, and when to give up. */
 export interface CallContext {
@@ -25,6 +26,8 @@ export interface CallContext {
    * (e.g. `anthropic-beta`, `anthropic-version`) and nothing else: never IPs, cookies or keys.
    */
   clientHeaders: Headers;
+  /** For debug notes about the conversion (e.g. parameters the model refuses). */
+  logger?: Logger;
 }
 
 /** The same-format fast path: the client's body is forwarded without an IR round trip. */
