@@ -293,9 +293,11 @@ export function irToAnthropicRequest(
     body.max_tokens = Math.min(body.max_tokens, caps.maxOutputTokens);
   }
   if (thinking?.type === "enabled") {
-    // The model's output cap left no room for an answer: halve the budget.
-    const room = Math.max(MIN_THINKING_BUDGET, Math.floor(body.max_tokens / 2));
-    body.thinking = { type: "enabled", budget_tokens: Math.min(thinking.budget_tokens, room) };
+    // When the model's output cap leaves no room for an answer, half of it goes to thinking.
+    const budget = thinking.budget_tokens < body.max_tokens
+      ? thinking.budget_tokens
+      : Math.max(MIN_THINKING_BUDGET, Math.floor(body.max_tokens / 2));
+    body.thinking = { type: "enabled", budget_tokens: budget };
   } else if (thinking?.type === "adaptive") {
     body.thinking = { type: "adaptive" };
     if (thinking.effort !== undefined) body.output_config = { effort: thinking.effort };
