@@ -1,6 +1,7 @@
 import type { IrEvent } from "../../ir/types.ts";
 import { encodeSse } from "../../sse.ts";
 import { finishReasonToChat, usageToChat } from "./response.ts";
+import { openAIStreamErrorFields } from "./errors.ts";
 
 /**
  * IR events → OpenAI Chat Completions SSE bytes: a role delta first, content and tool-call
@@ -90,7 +91,10 @@ export function irToChatSseTransformer(
         case "error":
           controller.enqueue(encodeSse({
             data: JSON.stringify({
-              error: { message: event.message, type: "api_error", code: event.status },
+              error: {
+                message: event.message,
+                ...openAIStreamErrorFields(event.status, event.message),
+              },
             }),
           }));
           done = true;
