@@ -12,6 +12,8 @@ export interface ModelCapabilities {
    * `output_config.effort` (Claude Opus 4.7 and later; `enabled`/`disabled` answer 400).
    * `adaptive_preferred`: both work, `enabled` is deprecated (Opus 4.6, Sonnet 4.6).
    * `budget`: `enabled` with `budget_tokens` only (Sonnet 4.5, Opus 4.5 and older).
+   * `none`: the model does not reason; thinking settings (`reasoning_effort`, `thinking`) are
+   * refused, so encoders leave them out (GPT-4 family, Claude 3.5 and older).
    */
   thinking: ThinkingStyle;
   /** The output-cap field an OpenAI-style upstream takes (reasoning models refuse `max_tokens`). */
@@ -22,7 +24,7 @@ export interface ModelCapabilities {
   maxOutputTokens?: number;
 }
 
-export type ThinkingStyle = "adaptive" | "adaptive_preferred" | "budget";
+export type ThinkingStyle = "adaptive" | "adaptive_preferred" | "budget" | "none";
 
 /** One row of the table: the ids it matches and what differs from the defaults. */
 interface Family {
@@ -76,14 +78,15 @@ const FAMILIES: readonly Family[] = [
     match: /^claude-(3-7-sonnet|3\.7-sonnet)/,
     caps: { maxOutputTokens: 64_000 },
   },
-  { name: "claude-3-5", match: /^claude-3-5-/, caps: { maxOutputTokens: 8_192 } },
-  { name: "claude-3", match: /^claude-3-/, caps: { maxOutputTokens: 4_096 } },
+  { name: "claude-3-5", match: /^claude-3-5-/, caps: { thinking: "none", maxOutputTokens: 8_192 } },
+  { name: "claude-3", match: /^claude-3-/, caps: { thinking: "none", maxOutputTokens: 4_096 } },
   // gpt-5-chat is the non-reasoning chat model: it takes sampling settings.
   {
     name: "gpt-5-chat",
     match: /^gpt-5(\.\d+)?-chat/,
-    caps: { maxTokensParam: "max_completion_tokens" },
+    caps: { thinking: "none", maxTokensParam: "max_completion_tokens" },
   },
+  { name: "gpt-4", match: /^(gpt-4|gpt-3\.5|chatgpt-)/, caps: { thinking: "none" } },
   { name: "gpt-5", match: /^gpt-5/, caps: { ...REASONING, maxOutputTokens: 128_000 } },
   { name: "o-series", match: /^o\d(-|$)/, caps: { ...REASONING, maxOutputTokens: 100_000 } },
 ];
@@ -105,7 +108,7 @@ export function builtinCapabilities(model: string): ModelCapabilities {
 
 /** The config's spelling of an override (`providers[].capabilities.<model pattern>`). */
 export const capabilityOverrideSchema = z.strictObject({
-  thinking: z.enum(["adaptive", "adaptive_preferred", "budget"]).optional(),
+  thinking: z.enum(["adaptive", "adaptive_preferred", "budget", "none"]).optional(),
   max_tokens_param: z.enum(["max_tokens", "max_completion_tokens"]).optional(),
   fixed_sampling: z.boolean().optional(),
   max_output_tokens: z.number().int().positive().optional(),

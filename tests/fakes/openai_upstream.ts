@@ -13,7 +13,8 @@
  * - `*-400`: 400 invalid_request_error (the request's fault)
  * - `*-context`: 400 `context_length_exceeded`; `*-413`: 413 request too large
  * - reasoning models (`gpt-5*` but not `gpt-5*-chat*`, `o1`/`o3`/`o4*`) refuse `max_tokens` and a
- *   `temperature`/`top_p` other than 1 with OpenAI's own 400s, as the real API does
+ *   `temperature`/`top_p` other than 1 with OpenAI's own 400s, as the real API does; GPT-4
+ *   family models refuse `reasoning_effort`
  * - keys containing `-limited`: 429 with `Retry-After: 1`; `-quota`: 400 insufficient_quota;
  *   `-empty`: answers, but reports 0 requests left for 10 s
  * - anything else: answers "Hello from <model>: <last user text>"
@@ -330,6 +331,14 @@ function reasoningRefusal(
   model: string,
   body: Record<string, unknown>,
 ): Record<string, unknown> | undefined {
+  if (/^(gpt-4|gpt-3\.5|chatgpt-)/.test(model) && body.reasoning_effort !== undefined) {
+    return {
+      message: "Unsupported parameter: 'reasoning_effort' is not supported with this model.",
+      type: "invalid_request_error",
+      param: "reasoning_effort",
+      code: "unsupported_parameter",
+    };
+  }
   if (!isOpenAIReasoningModel(model)) return undefined;
   if (body.max_tokens !== undefined) {
     return {

@@ -549,7 +549,7 @@ function thinkingRequest(
   caps: ModelCapabilities,
 ): ThinkingRequest | undefined {
   const r = ir.reasoning;
-  if (!r || r.enabled === false) return undefined;
+  if (!r || r.enabled === false || caps.thinking === "none") return undefined;
   // Gemini's thinkingBudget 0 means off; -1 means "dynamic".
   if (r.budgetTokens === 0) return undefined;
   const asked = r.budgetTokens !== undefined || r.effort !== undefined || r.enabled === true;

@@ -121,7 +121,11 @@ export function irToChatRequest(
   const budget = ir.reasoning?.budgetTokens;
   const effort = ir.reasoning?.effort ??
     (budget !== undefined && budget > 0 ? effortForBudget(budget) : undefined);
-  if (effort && ir.reasoning?.enabled !== false) body.reasoning_effort = effort;
+  if (effort && ir.reasoning?.enabled !== false) {
+    // Models that do not reason refuse the parameter.
+    if (caps.thinking !== "none") body.reasoning_effort = effort;
+    else options.onDropped?.(["reasoning_effort"]);
+  }
   return body;
 }
 

@@ -48,8 +48,8 @@ export const openAIUpstream: Upstream = {
 
 /**
  * The Chat body to forward: the client's raw bytes unless an alias renames the model or the
- * model refuses what the client sent (reasoning models: `max_tokens`, non-default sampling),
- * which is fixed rather than bounced as a 400.
+ * model refuses what the client sent (reasoning models: `max_tokens`, non-default sampling;
+ * GPT-4 models: `reasoning_effort`), which is fixed rather than bounced as a 400.
  */
 function nativeBody(req: NativeForward, ctx: CallContext): BodyInit {
   const json = req.json;
@@ -62,13 +62,14 @@ function nativeBody(req: NativeForward, ctx: CallContext): BodyInit {
     out.max_completion_tokens ??= json.max_tokens;
     delete out.max_tokens;
   }
-  if (caps.fixedSampling) {
-    const dropped = ["temperature", "top_p"].filter((k) => json[k] != null && json[k] !== 1);
-    if (dropped.length > 0) {
-      out ??= { ...json };
-      for (const k of dropped) delete out[k];
-      encodeOptionsFor(ctx).onDropped?.(dropped);
-    }
+  const dropped = caps.fixedSampling
+    ? ["temperature", "top_p"].filter((k) => json[k] != null && json[k] !== 1)
+    : [];
+  if (caps.thinking === "none" && json.reasoning_effort != null) dropped.push("reasoning_effort");
+  if (dropped.length > 0) {
+    out ??= { ...json };
+    for (const k of dropped) delete out[k];
+    encodeOptionsFor(ctx).onDropped?.(dropped);
   }
   return out ? JSON.stringify(out) : req.raw;
 }

@@ -56,3 +56,11 @@ Deno.test("irToChatRequest: system blocks joined by a blank line; prompt_cache_k
   assert.equal(body.prompt_cache_key, "conv-42");
   assert.equal(irToChatRequest(req, "deepseek-chat").prompt_cache_key, undefined);
 });
+
+Deno.test("irToChatRequest: models that do not reason get no reasoning_effort", () => {
+  const req = ir({ reasoning: { effort: "high" } });
+  for (const model of ["gpt-4o", "gpt-4.1-mini", "gpt-5-chat-latest"]) {
+    assert.equal(irToChatRequest(req, model).reasoning_effort, undefined, model);
+  }
+  assert.equal(irToChatRequest(req, "deepseek-reasoner").reasoning_effort, "high");
+});
