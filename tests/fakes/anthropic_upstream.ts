@@ -17,7 +17,7 @@
  * - anything else: "Hello from <model>: <last user text>"
  * Thinking is checked per model as Anthropic checks it: Opus 4.7+, Fable and Mythos ids refuse
  * `enabled`/`disabled` (adaptive only), older models (Sonnet/Opus 4.5 and before) refuse
- * `adaptive`, and `output_config.effort` must be low, medium, high or max.
+ * `adaptive`, and `output_config.effort` must be low, medium, high, xhigh or max.
  */
 
 export interface RecordedAnthropicRequest {
@@ -431,8 +431,9 @@ function thinkingRefusal(
     return '"thinking.type.adaptive" is not supported for this model. Use "thinking.type.enabled" with "budget_tokens".';
   }
   const effort = (outputConfig as { effort?: unknown } | undefined)?.effort;
-  if (effort !== undefined && !["low", "medium", "high", "max"].includes(String(effort))) {
-    return "output_config.effort: Input should be 'low', 'medium', 'high' or 'max'";
+  // Claude Code 2.1.197 sends "xhigh" to Opus 4.7, and the API takes it.
+  if (effort !== undefined && !["low", "medium", "high", "xhigh", "max"].includes(String(effort))) {
+    return "output_config.effort: Input should be 'low', 'medium', 'high', 'xhigh' or 'max'";
   }
   return null;
 }
