@@ -9,6 +9,7 @@ import {
 } from "./clients_cli.ts";
 
 const codex = cliPath("codex");
+const HIGH_EFFORT = ["-c", 'model_reasoning_effort="high"'];
 
 Deno.test({
   name:
@@ -16,29 +17,13 @@ Deno.test({
   ignore: codex === undefined,
   fn: () =>
     withClientRig({ clientKey: "sk-client-codex-1", upstreamKey: "sk-up-codex" }, async (rig) => {
-      await Deno.mkdir(`${rig.home}/.codex`);
-      const res = await runCli(codex as string, [
-        "exec",
-        "--skip-git-repo-check",
-        "--color",
-        "never",
-        "-c",
-        'model_provider="llmproxy"',
-        "-c",
-        `model_providers.llmproxy={ name = "llm-proxy", base_url = "${rig.gatewayUrl}/v1", env_key = "LLM_PROXY_KEY", wire_api = "responses" }`,
-        "-m",
-        "fake-gpt",
-        "say hello",
-      ], {
-        LLM_PROXY_KEY: "sk-client-codex-1",
-        CODEX_HOME: `${rig.home}/.codex`,
-      }, { timeoutMs: 60_000, home: rig.home });
+      const res = await runCodex(rig, "sk-client-codex-1", "fake-gpt");
       assertAnswered(res, rig.up, "the Responses request reached the upstream as Chat Completions");
     }),
 });
 
 /** `codex exec "say hello"` against the gateway's Responses endpoint with `model`. */
-async function runCodex(rig: ClientRig, key: string, model: string) {
+async function runCodex(rig: ClientRig, key: string, model: string, config: string[] = []) {
   await Deno.mkdir(`${rig.home}/.codex`);
   return await runCli(codex as string, [
     "exec",
@@ -49,8 +34,7 @@ async function runCodex(rig: ClientRig, key: string, model: string) {
     'model_provider="llmproxy"',
     "-c",
     `model_providers.llmproxy={ name = "llm-proxy", base_url = "${rig.gatewayUrl}/v1", env_key = "LLM_PROXY_KEY", wire_api = "responses" }`,
-    "-c",
-    'model_reasoning_effort="high"',
+    ...config,
     "-m",
     model,
     "say hello",
@@ -65,7 +49,7 @@ Deno.test({
   ignore: codex === undefined,
   fn: () =>
     withClientRig({ clientKey: "sk-client-codex-2", upstreamKey: "sk-up-codex" }, async (rig) => {
-      const res = await runCodex(rig, "sk-client-codex-2", "gpt-5");
+      const res = await runCodex(rig, "sk-client-codex-2", "gpt-5", HIGH_EFFORT);
       const chat = assertAnswered(res, rig.up, "the Chat upstream got the request", "gpt-5");
       for (const r of chat) {
         assert.equal(r.body.max_tokens, undefined);
@@ -80,7 +64,7 @@ Deno.test({
   ignore: codex === undefined,
   fn: () =>
     withClientRig({ clientKey: "sk-client-codex-3", upstreamKey: "sk-up-codex" }, async (rig) => {
-      const res = await runCodex(rig, "sk-client-codex-3", "claude-opus-4-7");
+      const res = await runCodex(rig, "sk-client-codex-3", "claude-opus-4-7", HIGH_EFFORT);
       assertCliPrinted(res, "claude-opus-4-7");
       const messages = rig.anthropic.requests.filter((r) => r.path === "/v1/messages");
       assert.ok(messages.length >= 1);
