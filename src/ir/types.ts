@@ -143,6 +143,8 @@ export interface IrUsage {
   inputTokens: number;
   outputTokens: number;
   cachedInputTokens?: number;
+  /** Prompt tokens written to the cache (Anthropic `cache_creation_input_tokens`), within `inputTokens`. */
+  cacheWriteTokens?: number;
   reasoningTokens?: number;
 }
 

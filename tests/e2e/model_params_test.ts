@@ -55,6 +55,14 @@ async function startFixture(): Promise<Fixture> {
         models: ["claude-*"],
       },
       {
+        id: "up-anthropic-bp",
+        type: "anthropic",
+        base_url: anthropic.url,
+        api_keys: ["sk-ant-up-params"],
+        models: ["bp-*"],
+        cache: { auto_breakpoints: true },
+      },
+      {
         id: "up-gemini",
         type: "gemini",
         base_url: gemini.url,
@@ -454,6 +462,38 @@ Deno.test("cache read and write tokens reach every client format's usage", async
     const google = new GoogleGenAI({ apiKey: KEY, httpOptions: { baseUrl: url } });
     const gemini = await google.models.generateContent({ model: "claude-opus-4-7", contents: "x" });
     assert.equal(gemini.usageMetadata?.cachedContentTokenCount, 4);
+  } finally {
+    await fx.close();
+  }
+});
+
+Deno.test("cache.auto_breakpoints: an OpenAI client's request reaches Anthropic with three breakpoints", async () => {
+  const fx = await startFixture();
+  try {
+    const openai = new OpenAI({ apiKey: KEY, baseURL: `${fx.gateway.url}/v1`, maxRetries: 0 });
+    const ask = (model: string) =>
+      openai.chat.completions.create({
+        model,
+        messages: [
+          { role: "system", content: "A long, stable system prompt." },
+          { role: "user", content: "hi" },
+        ],
+        tools: [{
+          type: "function",
+          function: { name: "get_weather", parameters: { type: "object", properties: {} } },
+        }],
+      });
+    const res = await ask("bp-claude");
+    assert.equal(res.usage?.prompt_tokens_details?.cached_tokens, 4);
+    const body = fx.anthropic.requests.at(-1)?.body as Body;
+    const mark = { type: "ephemeral" };
+    assert.deepEqual((body.system as Body[])[0].cache_control, mark);
+    assert.deepEqual((body.tools as Body[]).at(-1)?.cache_control, mark);
+    const last = (body.messages as Array<{ content: Body[] }>).at(-1);
+    assert.deepEqual(last?.content.at(-1)?.cache_control, mark);
+    // Off by default.
+    await ask("claude-sonnet-4-5");
+    assert.doesNotMatch(fx.anthropic.requests.at(-1)?.rawBody ?? "", /cache_control/);
   } finally {
     await fx.close();
   }
