@@ -11,6 +11,8 @@ export type ErrorKind =
   | "permission"
   | "not_found"
   | "too_large"
+  /** The prompt does not fit the model's context window (a 400 in every API). */
+  | "context_length"
   | "rate_limit"
   | "upstream"
   | "timeout"
@@ -71,7 +73,11 @@ export class UpstreamError extends GatewayError {
     message: string,
     options: { code?: string; retryAfter?: number; cause?: unknown } = {},
   ) {
-    const kind: ErrorKind = status === 504
+    const kind: ErrorKind = status === 413
+      ? "too_large"
+      : status === 400 && isContextLengthError(message, options.code)
+      ? "context_length"
+      : status === 504
       ? "timeout"
       : status === 429
       ? "rate_limit"
@@ -88,6 +94,22 @@ export class UpstreamError extends GatewayError {
     this.name = "UpstreamError";
   }
 }
+
+/**
+ * Whether an upstream's error says the prompt exceeds the model's context window, in any
+ * provider's wording: OpenAI's `context_length_exceeded` ("maximum context length is …"),
+ * Anthropic's "prompt is too long: N tokens > M maximum", Gemini's "input token count (N)
+ * exceeds the maximum number of tokens allowed (M)".
+ */
+export function isContextLengthError(message: string, code?: string): boolean {
+  return code === "context_length_exceeded" || CONTEXT_LENGTH_WORDING.test(message);
+}
+
+const CONTEXT_LENGTH_WORDING =
+  /prompt is too long|maximum context length|context[_ ]length[_ ]exceeded|context window|input token count.*exceeds the maximum/i;
+
+/** The opening Claude Code and the Anthropic SDKs look for in a context-length error. */
+export const PROMPT_TOO_LONG = "prompt is too long";
 
 /** Turns anything thrown into a GatewayError without leaking internals (no stack, no cause text). */
 export function toGatewayError(err: unknown): GatewayError {

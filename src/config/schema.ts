@@ -6,6 +6,7 @@ import {
   IMAGE_FETCH_DEFAULTS,
   imageFetchConfigSchema,
 } from "../formats/gemini/image_fetch_config.ts";
+import { capabilityOverrideSchema } from "../ir/capabilities.ts";
 
 /** Provider types the config accepts (the contract's full list; `src/upstreams/registry.ts` serves them). */
 export const PROVIDER_TYPES = [
@@ -56,6 +57,15 @@ export const providerSchema = z.strictObject({
   /** OAuth client overrides (defaults: the providers' published CLI clients). */
   client_id: nonEmpty.optional(),
   client_secret: nonEmpty.optional(),
+  /** What models accept, by model pattern (`"*"`, `my-deploy-*`), over `src/ir/capabilities.ts`. */
+  capabilities: z.record(z.string(), capabilityOverrideSchema).optional(),
+  /** Prompt-cache handling for requests converted to this provider (`src/ir/prompt_cache.ts`). */
+  cache: z.strictObject({
+    /** Drop Claude Code's per-request billing-header block before non-Anthropic upstreams. */
+    strip_billing_header: z.boolean().default(true),
+    /** Anthropic upstreams: mark system, tools and the last user turn as cache breakpoints. */
+    auto_breakpoints: z.boolean().default(false),
+  }).optional(),
 });
 
 const aliasRouteSchema = z.strictObject({

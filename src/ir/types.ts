@@ -124,6 +124,11 @@ export interface IrRequest {
   /** Whether a streaming client asked for a final usage record (OpenAI `stream_options`). */
   includeUsage?: boolean;
   user?: string;
+  /**
+   * The client's prompt-cache routing key (OpenAI `prompt_cache_key`, sent by Codex): forwarded
+   * to OpenAI upstreams, and a stable per-conversation key for session affinity.
+   */
+  promptCacheKey?: string;
 }
 
 export type IrFinishReason =
@@ -138,6 +143,8 @@ export interface IrUsage {
   inputTokens: number;
   outputTokens: number;
   cachedInputTokens?: number;
+  /** Prompt tokens written to the cache (Anthropic `cache_creation_input_tokens`), within `inputTokens`. */
+  cacheWriteTokens?: number;
   reasoningTokens?: number;
 }
 

@@ -96,7 +96,7 @@ export async function callContextFor(
       code: "no_usable_account",
     });
   }
-  return callContext(deps.state(), route, credential, {
+  return callContext(deps, route, credential, {
     headers: req.headers,
     signal: () => req.signal,
   });

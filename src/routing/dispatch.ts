@@ -206,7 +206,7 @@ export function planRoutes(state: RuntimeState, model: string): Route[] {
 
 /** The call context of one attempt (what the adapter needs: where, as whom, when to stop). */
 export function callContext(
-  state: RuntimeState,
+  deps: { state: () => RuntimeState; logger: Logger },
   route: Route,
   credential: PooledCredential,
   req: Pick<DispatchRequest, "headers" | "signal">,
@@ -216,7 +216,8 @@ export function callContext(
     model: route.model,
     // Image URLs the adapter must inline go through the SSRF guard with the operator's allow
     // list and the per-request bounds (one cached object per config).
-    imageFetch: imageFetchSettingsOf(state.config),
+    imageFetch: imageFetchSettingsOf(deps.state().config),
+    logger: deps.logger,
     // A getter: the signal is created only if an adapter asks for it.
     get signal(): AbortSignal {
       return req.signal();
@@ -240,7 +241,7 @@ async function attempt(
 ): Promise<Outcome> {
   const provider = route.provider;
   const upstream = upstreamFor(provider.type) as Upstream;
-  const ctx = callContext(deps.state(), route, credential, req);
+  const ctx = callContext(deps, route, credential, req);
   ctx.observe = (res) => deps.quota.record(provider.id, credential.id, res.headers, res.status);
   let outcome = await sendCatching(req, upstream, ctx, deps);
   if (credential.account && outcome.failure?.status === 401) {

@@ -6,7 +6,8 @@ const SESSION_HEADERS = ["x-session-id", "session-id", "session_id", "x-claude-c
 const MAX_SESSIONS = 10_000;
 
 /**
- * The conversation a request belongs to: a client session header when there is one, else a
+ * The conversation a request belongs to: a client session header when there is one, else the
+ * request's `prompt_cache_key`, else a
  * hash of the conversation's opening (system prompt and first user turn), which stays the same
  * as the conversation grows — so an upstream's prompt cache keeps hitting the same account.
  */
@@ -15,6 +16,8 @@ export function sessionKeyOf(headers: Headers, ir: IrRequest): string {
     const v = headers.get(h);
     if (v) return `h:${v}`;
   }
+  // OpenAI's `prompt_cache_key` (Codex sends one per conversation) names the cache to hit.
+  if (ir.promptCacheKey) return `k:${ir.promptCacheKey}`;
   let text = "";
   for (const p of ir.system) if (p.type === "text") text += p.text;
   const firstUser = ir.messages.find((m) => m.role === "user");

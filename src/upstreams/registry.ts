@@ -7,15 +7,28 @@ import { qwenUpstream } from "./qwen/adapter.ts";
 import { vertexUpstream } from "./vertex/adapter.ts";
 import { openAIUpstream } from "./openai/adapter.ts";
 import type { Upstream } from "./types.ts";
+import { forNonAnthropicUpstream } from "./encode_options.ts";
+
+/**
+ * A non-Anthropic upstream whose converted requests first lose what only Anthropic should see
+ * (Claude Code's billing-header block, which defeats other providers' prompt caches).
+ */
+function nonAnthropic(upstream: Upstream): Upstream {
+  return {
+    ...upstream,
+    send: (req, ctx) => upstream.send(forNonAnthropicUpstream(req, ctx.provider), ctx),
+    stream: (req, ctx) => upstream.stream(forNonAnthropicUpstream(req, ctx.provider), ctx),
+  };
+}
 
 /** Every upstream type this build serves, by provider type. */
 const UPSTREAMS: Readonly<Record<string, Upstream>> = {
-  openai: openAIUpstream,
+  openai: nonAnthropic(openAIUpstream),
   anthropic: anthropicUpstream,
-  gemini: geminiUpstream,
-  "gemini-cli": geminiCliUpstream,
-  qwen: qwenUpstream,
-  vertex: vertexUpstream,
+  gemini: nonAnthropic(geminiUpstream),
+  "gemini-cli": nonAnthropic(geminiCliUpstream),
+  qwen: nonAnthropic(qwenUpstream),
+  vertex: nonAnthropic(vertexUpstream),
   echo: echoUpstream,
 };
 

@@ -3,6 +3,7 @@ import type { ProviderConfig } from "../config/schema.ts";
 import type { FormatId, RequestHints } from "../formats/client_format.ts";
 import type { ImageFetchSettings } from "../formats/gemini/image_fetch.ts";
 import type { IrEvent, IrRequest, IrResponse } from "../ir/types.ts";
+import type { Logger } from "../observe/logger.ts";
 
 /** What an adapter needs for one attempt: where, as whom, which model, and when to give up. */
 export interface CallContext {
@@ -32,6 +33,8 @@ export interface CallContext {
    * bounds, when absent.
    */
   imageFetch?: ImageFetchSettings;
+  /** For debug notes about the conversion (e.g. parameters the model refuses). */
+  logger?: Logger;
 }
 
 /** The same-format fast path: the client's body is forwarded without an IR round trip. */

@@ -4,6 +4,7 @@ import {
   type RecordedRequest,
   startFakeOpenAI,
 } from "../fakes/openai_upstream.ts";
+import { type FakeAnthropic, startFakeAnthropic } from "../fakes/anthropic_upstream.ts";
 import { startTestGateway } from "./start_gateway.ts";
 
 /**
@@ -90,22 +91,28 @@ export async function runCli(
   }
 }
 
-/** What one CLI test drives: a fake OpenAI upstream, the gateway in front, a throwaway HOME. */
+/**
+ * What one CLI test drives: a fake OpenAI upstream (`fake-gpt`, `gpt-5*`), a fake Anthropic
+ * upstream (`claude-*`), the gateway in front, a throwaway HOME.
+ */
 export interface ClientRig {
   up: FakeOpenAI;
+  anthropic: FakeAnthropic;
   gatewayUrl: string;
   home: string;
 }
 
 /**
- * Runs `fn` with a fake OpenAI upstream serving `fake-gpt` (upstream key `upstreamKey`), a
- * gateway accepting `clientKey` in front of it, and an empty HOME; all removed afterwards.
+ * Runs `fn` with a fake OpenAI upstream serving `fake-gpt` and `gpt-5*` (upstream key
+ * `upstreamKey`), a fake Anthropic upstream serving `claude-*`, a gateway accepting
+ * `clientKey` in front of them, and an empty HOME; all removed afterwards.
  */
 export async function withClientRig(
   keys: { clientKey: string; upstreamKey: string },
   fn: (rig: ClientRig) => Promise<void>,
 ): Promise<void> {
   const up = await startFakeOpenAI();
+  const anthropic = await startFakeAnthropic();
   const gw = await startTestGateway({
     auth: { api_keys: [keys.clientKey] },
     providers: [{
@@ -113,15 +120,22 @@ export async function withClientRig(
       type: "openai",
       base_url: `${up.url}/v1`,
       api_keys: [keys.upstreamKey],
-      models: ["fake-gpt"],
+      models: ["fake-gpt", "gpt-5*"],
+    }, {
+      id: "an",
+      type: "anthropic",
+      base_url: anthropic.url,
+      api_keys: ["sk-ant-up-cli"],
+      models: ["claude-*"],
     }],
   });
   const home = await Deno.makeTempDir();
   try {
-    await fn({ up, gatewayUrl: gw.url, home });
+    await fn({ up, anthropic, gatewayUrl: gw.url, home });
   } finally {
     await gw.close();
     await up.close();
+    await anthropic.close();
     await Deno.remove(home, { recursive: true });
   }
 }
@@ -130,12 +144,22 @@ export async function withClientRig(
  * Asserts the CLI finished by itself with exit code 0 and printed the fake's answer, and
  * returns the Chat Completions requests the upstream received (at least one).
  */
-export function assertAnswered(res: CliResult, up: FakeOpenAI, what: string): RecordedRequest[] {
-  const all = `code=${res.code} timedOut=${res.timedOut}\n${res.stdout}\n${res.stderr}`;
-  assert.equal(res.timedOut, false, all);
-  assert.equal(res.code, 0, all);
-  assert.match(res.stdout, /Hello from fake-gpt/, all);
+export function assertAnswered(
+  res: CliResult,
+  up: FakeOpenAI,
+  what: string,
+  model = "fake-gpt",
+): RecordedRequest[] {
+  assertCliPrinted(res, model);
   const chat = up.requests.filter((r) => r.path === "/v1/chat/completions");
   assert.ok(chat.length >= 1, what);
   return chat;
+}
+
+/** Asserts the CLI finished by itself with exit code 0 and printed the fake's answer for `model`. */
+export function assertCliPrinted(res: CliResult, model: string): void {
+  const all = `code=${res.code} timedOut=${res.timedOut}\n${res.stdout}\n${res.stderr}`;
+  assert.equal(res.timedOut, false, all);
+  assert.equal(res.code, 0, all);
+  assert.ok(res.stdout.includes(`Hello from ${model}`), all);
 }

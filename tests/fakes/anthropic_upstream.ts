@@ -18,7 +18,11 @@
  * - `*-stream-error`: starts streaming, then `event: error` (overloaded_error)
  * - `*-reset`: streams a few events, then breaks the connection mid-event
  * - `*-stall`: never answers until the caller aborts
+ * - `*-context`: 400 "prompt is too long"; `*-413`: 413 request_too_large
  * - anything else: "Hello from <model>: <last user text>"
+ * Thinking is checked per model as Anthropic checks it: Opus 4.7+, Fable and Mythos ids refuse
+ * `enabled`/`disabled` (adaptive only), older models (Sonnet/Opus 4.5 and before) refuse
+ * `adaptive`, and `output_config.effort` must be low, medium, high, xhigh or max.
  */
 
 export interface RecordedAnthropicRequest {
@@ -112,6 +116,20 @@ export function startFakeAnthropic(): Promise<FakeAnthropic> {
           "rate_limit_error",
           "Number of request tokens has exceeded your per-minute rate limit",
           { "retry-after": "7", "anthropic-ratelimit-requests-remaining": "0" },
+        );
+      }
+      if (model.endsWith("-context")) {
+        return error(
+          400,
+          "invalid_request_error",
+          "prompt is too long: 210417 tokens > 200000 maximum",
+        );
+      }
+      if (model.endsWith("-413")) {
+        return error(
+          413,
+          "request_too_large",
+          "Request exceeds the maximum allowed number of bytes. The maximum request size is 32 MB.",
         );
       }
       if (model.endsWith("-500")) return error(500, "api_error", "Internal server error");
@@ -449,6 +467,11 @@ function validate(body: Record<string, unknown>): string | null {
     }
   }
   const thinking = body.thinking as { type?: string; budget_tokens?: number } | undefined;
+  const refused = thinkingRefusal(String(body.model), thinking?.type, body.output_config);
+  if (refused) return refused;
+  if (thinking?.type === "adaptive" && body.temperature !== undefined && body.temperature !== 1) {
+    return "`temperature` may only be set to 1 when thinking is enabled";
+  }
   if (thinking?.type === "enabled") {
     const budget = thinking.budget_tokens ?? 0;
     if (budget < 1024) {
@@ -460,6 +483,31 @@ function validate(body: Record<string, unknown>): string | null {
     if (body.temperature !== undefined && body.temperature !== 1) {
       return "`temperature` may only be set to 1 when thinking is enabled";
     }
+  }
+  return null;
+}
+
+/** Claude models that take only adaptive thinking (Opus 4.7 and later, Fable, Mythos). */
+export const ADAPTIVE_ONLY = /claude-(opus-4-[7-9]|opus-[5-9]|fable|mythos)/;
+/** Claude models from before adaptive thinking (Sonnet/Opus/Haiku 4.5 and older). */
+const BUDGET_ONLY = /claude-(3-|(sonnet|opus|haiku)-4-5|opus-4-1|(sonnet|opus)-4-\d{8})/;
+
+/** Anthropic's 400 message for a thinking form the model does not take, or null. */
+function thinkingRefusal(
+  model: string,
+  type: string | undefined,
+  outputConfig: unknown,
+): string | null {
+  if (ADAPTIVE_ONLY.test(model) && (type === "enabled" || type === "disabled")) {
+    return `"thinking.type.${type}" is not supported for this model. Use "thinking.type.adaptive" and "output_config.effort" to control thinking behavior.`;
+  }
+  if (BUDGET_ONLY.test(model) && type === "adaptive") {
+    return '"thinking.type.adaptive" is not supported for this model. Use "thinking.type.enabled" with "budget_tokens".';
+  }
+  const effort = (outputConfig as { effort?: unknown } | undefined)?.effort;
+  // Claude Code 2.1.197 sends "xhigh" to Opus 4.7, and the API takes it.
+  if (effort !== undefined && !["low", "medium", "high", "xhigh", "max"].includes(String(effort))) {
+    return "output_config.effort: Input should be 'low', 'medium', 'high', 'xhigh' or 'max'";
   }
   return null;
 }

@@ -16,6 +16,7 @@ import {
  * - `*-thinking`: a thought part, then text carrying a thoughtSignature, thoughtsTokenCount
  * - `*-429`: 429 RESOURCE_EXHAUSTED with QuotaFailure, Help and RetryInfo `retryDelay: "17s"`
  * - `*-500`: 500 INTERNAL
+ * - `*-context`: 400 INVALID_ARGUMENT, the input token count exceeds the model's maximum
  * - `*-cut`: streams two text chunks and ends without a finishReason
  * - `*-cutonce` (English) and `*-cutonce-zh` (Chinese): a story whose first stream is cut
  *   mid-sentence without a finishReason; a continuation request (a model turn, then a user turn
@@ -362,6 +363,13 @@ export function startFakeGemini(): Promise<FakeGemini> {
             },
             { "@type": "type.googleapis.com/google.rpc.RetryInfo", retryDelay: "17s" },
           ],
+        );
+      }
+      if (model.endsWith("-context")) {
+        return googleError(
+          400,
+          "INVALID_ARGUMENT",
+          "The input token count (1210417) exceeds the maximum number of tokens allowed (1048576).",
         );
       }
       if (model.endsWith("-500")) {

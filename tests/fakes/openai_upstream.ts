@@ -11,6 +11,10 @@
  * - `*-slow`: streams a chunk every 20 ms for up to 10 s (for client-abort tests)
  * - `*-tools`: answers with a tool call (streamed as OpenAI streams tool calls)
  * - `*-400`: 400 invalid_request_error (the request's fault)
+ * - `*-context`: 400 `context_length_exceeded`; `*-413`: 413 request too large
+ * - reasoning models (`gpt-5*` but not `gpt-5*-chat*`, `o1`/`o3`/`o4*`) refuse `max_tokens` and a
+ *   `temperature`/`top_p` other than 1 with OpenAI's own 400s, as the real API does; GPT-4
+ *   family models refuse `reasoning_effort`
  * - keys containing `-limited`: 429 with `Retry-After: 1`; `-quota`: 400 insufficient_quota;
  *   `-empty`: answers, but reports 0 requests left for 10 s
  * - anything else: answers "Hello from <model>: <last user text>"
@@ -124,6 +128,29 @@ export function startFakeOpenAI(): Promise<FakeOpenAI> {
             message: "You exceeded your current quota, please check your plan and billing details.",
             type: "insufficient_quota",
             code: "insufficient_quota",
+          },
+        });
+      }
+      const refused = reasoningRefusal(model, body);
+      if (refused) return json(400, { error: refused });
+      if (model.endsWith("-context")) {
+        return json(400, {
+          error: {
+            message:
+              "This model's maximum context length is 128000 tokens. However, your messages resulted in 210417 tokens. Please reduce the length of the messages.",
+            type: "invalid_request_error",
+            param: "messages",
+            code: "context_length_exceeded",
+          },
+        });
+      }
+      if (model.endsWith("-413")) {
+        return json(413, {
+          error: {
+            message: "Request too large: the request body exceeds the maximum size.",
+            type: "invalid_request_error",
+            param: null,
+            code: "request_too_large",
           },
         });
       }
@@ -292,6 +319,49 @@ export function startFakeOpenAI(): Promise<FakeOpenAI> {
       });
     });
   });
+}
+
+/** Model ids OpenAI serves as reasoning models (gpt-5-chat is the non-reasoning one). */
+export function isOpenAIReasoningModel(model: string): boolean {
+  return /^(gpt-5(?!.*-chat)|o[134](-|$))/.test(model);
+}
+
+/** OpenAI's 400 for a parameter a reasoning model refuses, or undefined. */
+function reasoningRefusal(
+  model: string,
+  body: Record<string, unknown>,
+): Record<string, unknown> | undefined {
+  if (/^(gpt-4|gpt-3\.5|chatgpt-)/.test(model) && body.reasoning_effort !== undefined) {
+    return {
+      message: "Unsupported parameter: 'reasoning_effort' is not supported with this model.",
+      type: "invalid_request_error",
+      param: "reasoning_effort",
+      code: "unsupported_parameter",
+    };
+  }
+  if (!isOpenAIReasoningModel(model)) return undefined;
+  if (body.max_tokens !== undefined) {
+    return {
+      message:
+        "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.",
+      type: "invalid_request_error",
+      param: "max_tokens",
+      code: "unsupported_parameter",
+    };
+  }
+  for (const param of ["temperature", "top_p"]) {
+    const value = body[param];
+    if (value !== undefined && value !== null && value !== 1) {
+      return {
+        message:
+          `Unsupported value: '${param}' does not support ${value} with this model. Only the default (1) value is supported.`,
+        type: "invalid_request_error",
+        param,
+        code: "unsupported_value",
+      };
+    }
+  }
+  return undefined;
 }
 
 function lastMessage(

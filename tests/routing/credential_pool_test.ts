@@ -7,7 +7,8 @@ import type { ProviderConfig } from "../../src/config/schema.ts";
 import { createLogger } from "../../src/observe/logger.ts";
 import { QuotaBook } from "../../src/observe/quota.ts";
 import { credentialIdOfKey, CredentialPool } from "../../src/routing/credential_pool.ts";
-import { SessionAffinity } from "../../src/routing/session_affinity.ts";
+import { SessionAffinity, sessionKeyOf } from "../../src/routing/session_affinity.ts";
+import { openAIChatFormat } from "../../src/formats/openai_chat/format.ts";
 
 function provider(extra: Record<string, unknown>): ProviderConfig {
   return validateConfig({
@@ -134,4 +135,19 @@ Deno.test("keys added through the admin API join the config's keys in one rotati
     assert.deepEqual([...seen].sort(), ["k-stored", "k1"]);
     assert.equal(await pool.size(p), 2);
   });
+});
+
+Deno.test("session key: a session header, else the request's prompt_cache_key, else the opening's hash", () => {
+  const ir = openAIChatFormat.toIr({
+    model: "m",
+    prompt_cache_key: "codex-conversation-1",
+    messages: [{ role: "user", content: "hi" }],
+  }, {});
+  assert.equal(sessionKeyOf(new Headers({ "x-session-id": "s9" }), ir), "h:s9");
+  assert.equal(sessionKeyOf(new Headers(), ir), "k:codex-conversation-1");
+  const plain = openAIChatFormat.toIr(
+    { model: "m", messages: [{ role: "user", content: "hi" }] },
+    {},
+  );
+  assert.match(sessionKeyOf(new Headers(), plain), /^c:[0-9a-f]+$/);
 });

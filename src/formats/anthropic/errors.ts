@@ -1,4 +1,9 @@
-import type { ErrorKind, GatewayError } from "../../errors.ts";
+import {
+  type ErrorKind,
+  type GatewayError,
+  isContextLengthError,
+  PROMPT_TOO_LONG,
+} from "../../errors.ts";
 
 /** Anthropic error body: `{ type: "error", error: { type, message } }`. */
 export interface AnthropicErrorBody {
@@ -12,6 +17,7 @@ const TYPES: Record<ErrorKind, string> = {
   permission: "permission_error",
   not_found: "not_found_error",
   too_large: "request_too_large",
+  context_length: "invalid_request_error",
   rate_limit: "rate_limit_error",
   upstream: "api_error",
   timeout: "timeout_error",
@@ -20,7 +26,23 @@ const TYPES: Record<ErrorKind, string> = {
 
 /** Renders a gateway error in the Anthropic shape. */
 export function toAnthropicError(err: GatewayError): AnthropicErrorBody {
-  return { type: "error", error: { type: TYPES[err.kind], message: err.message } };
+  const message = err.kind === "context_length" ? promptTooLong(err.message) : err.message;
+  return { type: "error", error: { type: TYPES[err.kind], message } };
+}
+
+/**
+ * A context-length error in Anthropic's wording: Claude Code compacts the conversation when a
+ * 400's message starts with "prompt is too long", so other providers' wording gets that opening.
+ */
+export function promptTooLong(message: string): string {
+  return message.toLowerCase().startsWith(PROMPT_TOO_LONG)
+    ? message
+    : `${PROMPT_TOO_LONG}: ${message}`;
+}
+
+/** The message of an in-stream Anthropic error: context-length errors in Anthropic's wording. */
+export function anthropicStreamErrorMessage(status: number, message: string): string {
+  return status === 400 && isContextLengthError(message) ? promptTooLong(message) : message;
 }
 
 /** The Anthropic error type for an HTTP status (used for in-stream `event: error`). */

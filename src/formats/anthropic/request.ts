@@ -1,3 +1,9 @@
+import {
+  builtinCapabilities,
+  effortForBudget,
+  type ModelCapabilities,
+} from "../../ir/capabilities.ts";
+import type { EncodeOptions } from "../../ir/encode_options.ts";
 import type {
   IrImagePart,
   IrMessage,
@@ -17,6 +23,7 @@ import {
   type UnknownBlock,
 } from "./schema.ts";
 import { decodeCallId, pushCarriedCall } from "../signature_carrier.ts";
+import { addCacheBreakpoints } from "./cache_breakpoints.ts";
 import { signatureFromClient } from "./signature.ts";
 import {
   type AnthropicContentBlock,
@@ -31,6 +38,8 @@ import {
 
 /** `max_tokens` is mandatory for Anthropic; used when the client's format left it out. */
 export const DEFAULT_MAX_TOKENS = 8192;
+/** The default with adaptive thinking, which spends part of `max_tokens` on thinking. */
+export const ADAPTIVE_DEFAULT_MAX_TOKENS = 16384;
 /** Anthropic's smallest accepted thinking budget. */
 export const MIN_THINKING_BUDGET = 1024;
 /** Thinking budgets for clients that only give an effort level (OpenAI `reasoning_effort`). */
@@ -252,9 +261,15 @@ interface Turn {
  * IR request → Anthropic Messages body. Anthropic is strict where other APIs are lenient, so
  * this enforces its rules: one top-level system prompt, alternating turns, every `tool_use`
  * answered by a `tool_result` first thing in the next user turn, no empty text, a `max_tokens`,
- * and thinking only where Anthropic accepts it. Reasoning signed by another family is dropped.
+ * and thinking only where and in the form the model accepts it (`options.caps`, else the
+ * capability table). Reasoning signed by another family is dropped.
  */
-export function irToAnthropicRequest(ir: IrRequest, model: string): AnthropicRequestBody {
+export function irToAnthropicRequest(
+  ir: IrRequest,
+  model: string,
+  options: EncodeOptions = {},
+): AnthropicRequestBody {
+  const caps = options.caps ?? builtinCapabilities(model);
   const messages = pairToolResults(mergeTurns(ir.messages.flatMap(toTurn)));
   trimFinalAssistant(messages);
   // Anthropic wants the conversation to open with a user turn (e.g. OpenAI greetings do not).
@@ -278,16 +293,36 @@ export function irToAnthropicRequest(ir: IrRequest, model: string): AnthropicReq
     if (choice) body.tool_choice = choice;
   }
 
-  const budget = thinkingBudget(ir, messages, body.tool_choice);
-  const answerTokens = ir.maxTokens ?? DEFAULT_MAX_TOKENS;
+  const thinking = thinkingRequest(ir, messages, body.tool_choice, caps);
+  const budget = thinking?.type === "enabled" ? thinking.budget_tokens : undefined;
+  const answerTokens = ir.maxTokens ??
+    (thinking?.type === "adaptive" ? ADAPTIVE_DEFAULT_MAX_TOKENS : DEFAULT_MAX_TOKENS);
   // Thinking counts toward max_tokens and must stay below it: keep room for the answer.
   body.max_tokens = budget !== undefined && answerTokens <= budget
     ? budget + answerTokens
     : answerTokens;
-  if (budget !== undefined) {
+  if (caps.maxOutputTokens !== undefined) {
+    body.max_tokens = Math.min(body.max_tokens, caps.maxOutputTokens);
+  }
+  if (thinking?.type === "enabled") {
+    // When the model's output cap leaves no room for an answer, half of it goes to thinking.
+    const budget = thinking.budget_tokens < body.max_tokens
+      ? thinking.budget_tokens
+      : Math.max(MIN_THINKING_BUDGET, Math.floor(body.max_tokens / 2));
     body.thinking = { type: "enabled", budget_tokens: budget };
+  } else if (thinking?.type === "adaptive") {
+    body.thinking = { type: "adaptive" };
+    if (thinking.effort !== undefined) body.output_config = { effort: thinking.effort };
+  }
+  if (thinking !== undefined) {
     // With thinking on, Anthropic rejects temperature/top_k and top_p below 0.95.
     if (ir.topP !== undefined && ir.topP >= 0.95) body.top_p = ir.topP;
+    const dropped = [
+      ...(ir.temperature !== undefined ? ["temperature"] : []),
+      ...(ir.topK !== undefined ? ["top_k"] : []),
+      ...(ir.topP !== undefined && ir.topP < 0.95 ? ["top_p"] : []),
+    ];
+    if (dropped.length > 0) options.onDropped?.(dropped);
   } else {
     if (ir.temperature !== undefined) body.temperature = Math.min(1, Math.max(0, ir.temperature));
     if (ir.topP !== undefined) body.top_p = ir.topP;
@@ -297,6 +332,7 @@ export function irToAnthropicRequest(ir: IrRequest, model: string): AnthropicReq
   if (stops.length > 0) body.stop_sequences = stops;
   if (ir.stream) body.stream = true;
   if (ir.user !== undefined && ir.user !== "") body.metadata = { user_id: ir.user };
+  if (options.autoBreakpoints) addCacheBreakpoints(body);
   return body;
 }
 
@@ -507,28 +543,29 @@ function toolChoiceToAnthropic(ir: IrRequest): AnthropicToolChoice | undefined {
   }
 }
 
+type ThinkingRequest =
+  | { type: "enabled"; budget_tokens: number }
+  | { type: "adaptive"; effort?: "low" | "medium" | "high" };
+
 /**
- * The thinking budget to send, or undefined for no thinking. Anthropic refuses thinking with a
- * forced tool choice, and when the turn being continued (the last assistant turn) does not start
- * with a thinking block, e.g. history produced by another model; thinking is dropped then.
+ * The thinking to ask for, or undefined for none: adaptive with an effort level for models
+ * that take it (Opus 4.6 and later; `enabled` is refused or deprecated there), else a token
+ * budget. Anthropic refuses thinking with a forced tool choice, and when the turn being
+ * continued (the last assistant turn) does not start with a thinking block, e.g. history
+ * produced by another model; thinking is dropped then.
  */
-function thinkingBudget(
+function thinkingRequest(
   ir: IrRequest,
   messages: AnthropicMessageParam[],
   choice: AnthropicToolChoice | undefined,
-): number | undefined {
+  caps: ModelCapabilities,
+): ThinkingRequest | undefined {
   const r = ir.reasoning;
-  if (!r || r.enabled === false) return undefined;
+  if (!r || r.enabled === false || caps.thinking === "none") return undefined;
   // Gemini's thinkingBudget 0 means off; -1 means "dynamic".
   if (r.budgetTokens === 0) return undefined;
-  let budget = r.budgetTokens !== undefined && r.budgetTokens > 0
-    ? r.budgetTokens
-    : r.effort !== undefined
-    ? EFFORT_BUDGETS[r.effort]
-    : r.enabled === true || r.budgetTokens !== undefined
-    ? EFFORT_BUDGETS.medium
-    : undefined;
-  if (budget === undefined) return undefined;
+  const asked = r.budgetTokens !== undefined || r.effort !== undefined || r.enabled === true;
+  if (!asked) return undefined;
   if (choice?.type === "any" || choice?.type === "tool") return undefined;
   const lastAssistant = messages.findLast((m) => m.role === "assistant");
   if (lastAssistant) {
@@ -537,6 +574,18 @@ function thinkingBudget(
     const first = lastAssistant.content[0]?.type;
     if (continues && first !== "thinking" && first !== "redacted_thinking") return undefined;
   }
-  budget = Math.max(MIN_THINKING_BUDGET, Math.floor(budget));
-  return budget;
+  if (caps.thinking !== "budget") {
+    const effort = r.effort !== undefined
+      ? (r.effort === "minimal" ? "low" : r.effort)
+      : r.budgetTokens !== undefined && r.budgetTokens > 0
+      ? effortForBudget(r.budgetTokens)
+      : undefined;
+    return effort !== undefined ? { type: "adaptive", effort } : { type: "adaptive" };
+  }
+  const budget = r.budgetTokens !== undefined && r.budgetTokens > 0
+    ? r.budgetTokens
+    : r.effort !== undefined
+    ? EFFORT_BUDGETS[r.effort]
+    : EFFORT_BUDGETS.medium;
+  return { type: "enabled", budget_tokens: Math.max(MIN_THINKING_BUDGET, Math.floor(budget)) };
 }

@@ -61,17 +61,20 @@ export function usageToIr(usage: WireUsage): IrUsage {
     outputTokens: usage.output_tokens ?? 0,
   };
   if (usage.cache_read_input_tokens != null) out.cachedInputTokens = read;
+  if (created > 0) out.cacheWriteTokens = created;
   return out;
 }
 
 /** IR usage → Anthropic usage (the inverse split of `usageToIr`). */
 export function usageToAnthropic(usage: IrUsage): AnthropicUsage {
   const cached = Math.min(usage.cachedInputTokens ?? 0, usage.inputTokens);
+  const written = Math.min(usage.cacheWriteTokens ?? 0, usage.inputTokens - cached);
   const out: AnthropicUsage = {
-    input_tokens: usage.inputTokens - cached,
+    input_tokens: usage.inputTokens - cached - written,
     output_tokens: usage.outputTokens,
   };
   if (usage.cachedInputTokens !== undefined) out.cache_read_input_tokens = cached;
+  if (written > 0) out.cache_creation_input_tokens = written;
   return out;
 }
 

@@ -1,7 +1,11 @@
 import { estimateInputTokens } from "../../ir/estimate_tokens.ts";
 import type { IrEvent, IrRequest, IrUsage } from "../../ir/types.ts";
 import { encodeSse, type SseEvent } from "../../sse.ts";
-import { anthropicErrorType, statusForAnthropicErrorType } from "./errors.ts";
+import {
+  anthropicErrorType,
+  anthropicStreamErrorMessage,
+  statusForAnthropicErrorType,
+} from "./errors.ts";
 import {
   finishReasonToAnthropic,
   stopReasonToIr,
@@ -22,7 +26,13 @@ function send(controller: Out, event: string, data: unknown): void {
 export function anthropicErrorEvent(status: number, message: string): Uint8Array {
   return encodeSse({
     event: "error",
-    data: JSON.stringify({ type: "error", error: { type: anthropicErrorType(status), message } }),
+    data: JSON.stringify({
+      type: "error",
+      error: {
+        type: anthropicErrorType(status),
+        message: anthropicStreamErrorMessage(status, message),
+      },
+    }),
   });
 }
 

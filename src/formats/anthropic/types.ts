@@ -9,6 +9,12 @@ import type { JsonObject, JsonValue } from "../../ir/types.ts";
 export interface AnthropicTextBlock {
   type: "text";
   text: string;
+  cache_control?: AnthropicCacheControl;
+}
+
+/** A prompt-cache breakpoint: everything up to and including the marked block is cached. */
+export interface AnthropicCacheControl {
+  type: "ephemeral";
 }
 
 export interface AnthropicImageBlock {
@@ -58,6 +64,7 @@ export interface AnthropicToolParam {
   name: string;
   description?: string;
   input_schema: JsonObject;
+  cache_control?: AnthropicCacheControl;
 }
 
 export type AnthropicToolChoice =
@@ -71,7 +78,7 @@ export interface AnthropicRequestBody {
   model: string;
   messages: AnthropicMessageParam[];
   max_tokens: number;
-  system?: string;
+  system?: string | AnthropicTextBlock[];
   temperature?: number;
   top_p?: number;
   top_k?: number;
@@ -79,7 +86,9 @@ export interface AnthropicRequestBody {
   stream?: boolean;
   tools?: AnthropicToolParam[];
   tool_choice?: AnthropicToolChoice;
-  thinking?: { type: "enabled"; budget_tokens: number };
+  thinking?: { type: "enabled"; budget_tokens: number } | { type: "adaptive" };
+  /** Adaptive thinking's depth (Claude Opus 4.6 and later). */
+  output_config?: { effort: "low" | "medium" | "high" | "max" };
   metadata?: { user_id: string };
 }
 

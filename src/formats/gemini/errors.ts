@@ -11,6 +11,7 @@ const STATUSES: Record<ErrorKind, string> = {
   permission: "PERMISSION_DENIED",
   not_found: "NOT_FOUND",
   too_large: "INVALID_ARGUMENT",
+  context_length: "INVALID_ARGUMENT",
   rate_limit: "RESOURCE_EXHAUSTED",
   upstream: "UNAVAILABLE",
   timeout: "DEADLINE_EXCEEDED",

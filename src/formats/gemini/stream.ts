@@ -23,6 +23,7 @@ const encoder = new TextEncoder();
 export function googleStatusName(code: number): string {
   switch (code) {
     case 400:
+    case 413:
       return "INVALID_ARGUMENT";
     case 401:
       return "UNAUTHENTICATED";

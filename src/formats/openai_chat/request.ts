@@ -115,10 +115,12 @@ export function chatRequestToIr(body: ChatRequest): IrRequest {
       ir.responseFormat = { type: "json_object" };
     }
   }
+  if (body.prompt_cache_key != null) ir.promptCacheKey = body.prompt_cache_key;
   const effort = body.reasoning_effort;
   if (effort === "minimal" || effort === "low" || effort === "medium" || effort === "high") {
     ir.reasoning = { effort };
-  }
+  } else if (effort === "xhigh") ir.reasoning = { effort: "high" };
+  else if (effort === "none") ir.reasoning = { enabled: false };
   return ir;
 }
 

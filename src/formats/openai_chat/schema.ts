@@ -79,6 +79,7 @@ export const chatRequestSchema = z.looseObject({
   }).nullable().optional(),
   reasoning_effort: z.string().nullable().optional(),
   user: z.string().optional(),
+  prompt_cache_key: z.string().nullable().optional(),
 });
 
 export type ChatRequest = z.infer<typeof chatRequestSchema>;

@@ -2,6 +2,7 @@ import type { IrEvent } from "../../ir/types.ts";
 import { encodeSse } from "../../sse.ts";
 import { encodeCallId, ReasoningCarrier } from "../signature_carrier.ts";
 import { finishReasonToChat, usageToChat } from "./response.ts";
+import { openAIStreamErrorFields } from "./errors.ts";
 
 /**
  * IR events → OpenAI Chat Completions SSE bytes: a role delta first, content and tool-call
@@ -94,7 +95,10 @@ export function irToChatSseTransformer(
         case "error":
           controller.enqueue(encodeSse({
             data: JSON.stringify({
-              error: { message: event.message, type: "api_error", code: event.status },
+              error: {
+                message: event.message,
+                ...openAIStreamErrorFields(event.status, event.message),
+              },
             }),
           }));
           done = true;

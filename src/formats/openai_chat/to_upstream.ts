@@ -1,3 +1,5 @@
+import { builtinCapabilities, effortForBudget } from "../../ir/capabilities.ts";
+import type { EncodeOptions } from "../../ir/encode_options.ts";
 import type { IrPart, IrRequest, JsonObject } from "../../ir/types.ts";
 
 /** One message of an OpenAI Chat request, as sent upstream. */
@@ -6,17 +8,24 @@ type WireMessage = Record<string, unknown>;
 /**
  * IR request → OpenAI Chat Completions body, for OpenAI-compatible upstreams.
  * Reasoning from history is sent as `reasoning_content` (DeepSeek/Qwen style) only when it
- * carries no foreign signature; signed reasoning from other families is dropped.
+ * carries no foreign signature; signed reasoning from other families is dropped. Reasoning
+ * models (per `options.caps`, else the capability table) get `max_completion_tokens` and no
+ * sampling settings other than the defaults, which they refuse.
  */
-export function irToChatRequest(ir: IrRequest, model: string): Record<string, unknown> {
+export function irToChatRequest(
+  ir: IrRequest,
+  model: string,
+  options: EncodeOptions = {},
+): Record<string, unknown> {
+  const caps = options.caps ?? builtinCapabilities(model);
   const messages: WireMessage[] = [];
-  const systemText = textOf(ir.system);
+  const systemText = systemTextOf(ir.system);
   if (systemText !== "") messages.push({ role: "system", content: systemText });
 
   for (const msg of ir.messages) {
     switch (msg.role) {
       case "system":
-        messages.push({ role: "system", content: textOf(msg.parts) });
+        messages.push({ role: "system", content: systemTextOf(msg.parts) });
         break;
       case "user":
         messages.push({ role: "user", content: userContent(msg.parts) });
@@ -58,13 +67,29 @@ export function irToChatRequest(ir: IrRequest, model: string): Record<string, un
     // Always ask for usage so every client format can report it.
     body.stream_options = { include_usage: true };
   }
-  if (ir.maxTokens !== undefined) body.max_tokens = ir.maxTokens;
-  if (ir.temperature !== undefined) body.temperature = ir.temperature;
-  if (ir.topP !== undefined) body.top_p = ir.topP;
+  if (ir.maxTokens !== undefined) {
+    body[caps.maxTokensParam] = caps.maxOutputTokens !== undefined
+      ? Math.min(ir.maxTokens, caps.maxOutputTokens)
+      : ir.maxTokens;
+  }
+  // Reasoning models refuse any temperature/top_p but the default (1).
+  const dropped: string[] = [];
+  if (ir.temperature !== undefined) {
+    if (!caps.fixedSampling || ir.temperature === 1) body.temperature = ir.temperature;
+    else dropped.push("temperature");
+  }
+  if (ir.topP !== undefined) {
+    if (!caps.fixedSampling || ir.topP === 1) body.top_p = ir.topP;
+    else dropped.push("top_p");
+  }
+  if (dropped.length > 0) options.onDropped?.(dropped);
   if (ir.stop.length) body.stop = ir.stop;
   if (ir.seed !== undefined) body.seed = ir.seed;
   if (ir.n !== undefined && ir.n !== 1) body.n = ir.n;
   if (ir.user !== undefined) body.user = ir.user;
+  if (options.promptCacheKey && ir.promptCacheKey !== undefined) {
+    body.prompt_cache_key = ir.promptCacheKey;
+  }
   if (ir.tools.length) {
     body.tools = ir.tools.map((t) => ({
       type: "function",
@@ -93,14 +118,20 @@ export function irToChatRequest(ir: IrRequest, model: string): Record<string, un
       },
     };
   }
-  const effort = ir.reasoning?.effort ?? effortFromBudget(ir.reasoning?.budgetTokens);
-  if (effort && ir.reasoning?.enabled !== false) body.reasoning_effort = effort;
+  const budget = ir.reasoning?.budgetTokens;
+  const effort = ir.reasoning?.effort ??
+    (budget !== undefined && budget > 0 ? effortForBudget(budget) : undefined);
+  if (effort && ir.reasoning?.enabled !== false) {
+    // Models that do not reason refuse the parameter.
+    if (caps.thinking !== "none") body.reasoning_effort = effort;
+    else options.onDropped?.(["reasoning_effort"]);
+  }
   return body;
 }
 
-function effortFromBudget(budget: number | undefined): "low" | "medium" | "high" | undefined {
-  if (budget === undefined) return undefined;
-  return budget <= 2048 ? "low" : budget <= 16384 ? "medium" : "high";
+/** System text: blocks joined by a blank line, as Anthropic and Claude Code separate them. */
+function systemTextOf(parts: IrPart[]): string {
+  return parts.flatMap((p) => p.type === "text" && p.text !== "" ? [p.text] : []).join("\n\n");
 }
 
 function textOf(parts: IrPart[]): string {

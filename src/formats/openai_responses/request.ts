@@ -67,6 +67,7 @@ export function responsesRequestToIr(body: ResponsesRequest): IrRequest {
   if (body.top_p != null) ir.topP = body.top_p;
   if (body.parallel_tool_calls != null) ir.parallelToolCalls = body.parallel_tool_calls;
   if (body.user != null) ir.user = body.user;
+  if (body.prompt_cache_key != null) ir.promptCacheKey = body.prompt_cache_key;
   const choice = toolChoiceToIr(body.tool_choice);
   if (choice) ir.toolChoice = choice;
   const format = body.text?.format;

@@ -1,3 +1,4 @@
+import { isContextLengthError } from "../../errors.ts";
 import type { IrEvent, IrRequest, IrUsage } from "../../ir/types.ts";
 import { encodeSse } from "../../sse.ts";
 import type { ReasoningEnvelope } from "./reasoning_envelope.ts";
@@ -44,8 +45,9 @@ interface OpenCall {
 }
 
 /** Responses `error` codes (also used in `response.failed`) by HTTP status. */
-export function errorCodeForStatus(status: number): string {
+export function errorCodeForStatus(status: number, message = ""): string {
   if (status === 429) return "rate_limit_exceeded";
+  if (status === 400 && isContextLengthError(message)) return "context_length_exceeded";
   if (status >= 400 && status < 500) return "invalid_prompt";
   return "server_error";
 }
@@ -271,7 +273,7 @@ export function irToResponsesSseTransformer(req: IrRequest): Transformer<IrEvent
 
   const fail = (c: Controller, status: number, text: string): void => {
     ensureStarted(c);
-    const code = errorCodeForStatus(status);
+    const code = errorCodeForStatus(status, text);
     emit(c, "error", { code, message: text, param: null });
     fillOpen();
     emit(c, "response.failed", {

@@ -13,6 +13,7 @@ import { maskSecretsInText } from "../../observe/mask.ts";
 import { fetchUpstream, parseRetryAfter, relayBody } from "../fetch_upstream.ts";
 import { sseBodyToIr } from "../ir_stream.ts";
 import { DEFAULT_BASE_URLS } from "../presets.ts";
+import { encodeOptionsFor } from "../encode_options.ts";
 import type { CallContext, NativeForward, Upstream } from "../types.ts";
 
 /** The API version our converted bodies are written for; native callers may send their own. */
@@ -67,7 +68,11 @@ export const anthropicUpstream: Upstream = {
   },
 
   async send(req: IrRequest, ctx: CallContext): Promise<IrResponse> {
-    const body = irToAnthropicRequest({ ...req, stream: false }, ctx.model);
+    const body = irToAnthropicRequest(
+      { ...req, stream: false },
+      ctx.model,
+      encodeOptionsFor(ctx),
+    );
     const res = await post(ctx, JSON.stringify(body), { stream: false, native: false });
     if (!res.ok) throw (await readFailure(res, ctx)).error;
     let json: unknown;
@@ -82,7 +87,11 @@ export const anthropicUpstream: Upstream = {
   },
 
   async stream(req: IrRequest, ctx: CallContext): Promise<ReadableStream<IrEvent>> {
-    const body = irToAnthropicRequest({ ...req, stream: true }, ctx.model);
+    const body = irToAnthropicRequest(
+      { ...req, stream: true },
+      ctx.model,
+      encodeOptionsFor(ctx),
+    );
     const res = await post(ctx, JSON.stringify(body), { stream: true, native: false });
     if (!res.ok) throw (await readFailure(res, ctx)).error;
     if (!res.body) {
@@ -112,6 +121,7 @@ async function countAnthropicTokens(req: IrRequest, ctx: CallContext): Promise<n
   const { max_tokens: _m, stream: _s, ...body } = irToAnthropicRequest(
     { ...req, stream: false },
     ctx.model,
+    { caps: encodeOptionsFor(ctx).caps },
   ) as unknown as Record<string, unknown>;
   const res = await fetchUpstream(`${anthropicMessagesUrl(ctx.provider)}/count_tokens`, {
     method: "POST",

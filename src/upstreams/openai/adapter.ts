@@ -8,6 +8,8 @@ import type { IrEvent, IrRequest, IrResponse } from "../../ir/types.ts";
 import { maskSecretsInText } from "../../observe/mask.ts";
 import { fetchUpstream, parseRetryAfter } from "../fetch_upstream.ts";
 import { sseBodyToIr } from "../ir_stream.ts";
+import { encodeOptionsFor } from "../encode_options.ts";
+import { capabilitiesFor } from "../../ir/capabilities.ts";
 import type { CallContext, NativeForward, Upstream } from "../types.ts";
 import { forwardOpenAI, openAIBaseUrl } from "./forward.ts";
 
@@ -20,14 +22,10 @@ export const openAIUpstream: Upstream = {
   nativeFormat: "openai_chat",
 
   forwardNative(req: NativeForward, ctx: CallContext): Promise<Response> {
-    // Raw bytes go upstream unchanged unless an alias renames the model.
-    const body = req.json.model === ctx.model
-      ? req.raw
-      : JSON.stringify({ ...req.json, model: ctx.model });
     return forwardOpenAI({
       provider: ctx.provider,
       path: "/chat/completions",
-      body,
+      body: nativeBody(req, ctx),
       apiKey: ctx.apiKey,
       stream: req.stream,
       // Lazily: touching the request's signal costs throughput on fast upstreams.
@@ -47,6 +45,34 @@ export const openAIUpstream: Upstream = {
     return sseBodyToIr(res.body, chatSseToIrTransformer(ctx.model));
   },
 };
+
+/**
+ * The Chat body to forward: the client's raw bytes unless an alias renames the model or the
+ * model refuses what the client sent (reasoning models: `max_tokens`, non-default sampling;
+ * GPT-4 models: `reasoning_effort`), which is fixed rather than bounced as a 400.
+ */
+function nativeBody(req: NativeForward, ctx: CallContext): BodyInit {
+  const json = req.json;
+  let out: Record<string, unknown> | undefined = json.model === ctx.model
+    ? undefined
+    : { ...json, model: ctx.model };
+  const caps = capabilitiesFor(ctx.model, ctx.provider.capabilities);
+  if (caps.maxTokensParam === "max_completion_tokens" && json.max_tokens != null) {
+    out ??= { ...json };
+    out.max_completion_tokens ??= json.max_tokens;
+    delete out.max_tokens;
+  }
+  const dropped = caps.fixedSampling
+    ? ["temperature", "top_p"].filter((k) => json[k] != null && json[k] !== 1)
+    : [];
+  if (caps.thinking === "none" && json.reasoning_effort != null) dropped.push("reasoning_effort");
+  if (dropped.length > 0) {
+    out ??= { ...json };
+    for (const k of dropped) delete out[k];
+    encodeOptionsFor(ctx).onDropped?.(dropped);
+  }
+  return out ? JSON.stringify(out) : req.raw;
+}
 
 async function post(req: IrRequest, ctx: CallContext): Promise<Response> {
   const res = await postChatCompletions(req, ctx, {
@@ -77,7 +103,7 @@ export function postChatCompletions(
   return fetchUpstream(`${target.baseUrl}/chat/completions`, {
     method: "POST",
     headers,
-    body: JSON.stringify(irToChatRequest(req, ctx.model)),
+    body: JSON.stringify(irToChatRequest(req, ctx.model, encodeOptionsFor(ctx))),
     timeoutMs: ctx.provider.timeout_ms,
     timeouts: ctx.provider,
     clientSignal: ctx.signal,

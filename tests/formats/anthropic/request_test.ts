@@ -192,7 +192,7 @@ Deno.test("irToAnthropicRequest: max_tokens default, thinking budget and samplin
   assert.equal(thinking.top_k, undefined);
 
   const small = irToAnthropicRequest(ir([user], { reasoning: { budgetTokens: 100 } }), "c");
-  assert.equal(small.thinking?.budget_tokens, 1024);
+  assert.deepEqual(small.thinking, { type: "enabled", budget_tokens: 1024 });
   assert.equal(small.max_tokens, DEFAULT_MAX_TOKENS);
 
   // Gemini's budget 0 means off; enabled:false means off.
@@ -205,9 +205,9 @@ Deno.test("irToAnthropicRequest: max_tokens default, thinking budget and samplin
       .thinking,
     undefined,
   );
-  assert.equal(
-    irToAnthropicRequest(ir([user], { reasoning: { effort: "low" } }), "c").thinking?.budget_tokens,
-    2048,
+  assert.deepEqual(
+    irToAnthropicRequest(ir([user], { reasoning: { effort: "low" } }), "c").thinking,
+    { type: "enabled", budget_tokens: 2048 },
   );
 
   // A forced tool choice and thinking do not mix on Anthropic: thinking yields.
@@ -288,7 +288,10 @@ Deno.test("irToAnthropicRequest: JSON object mode becomes a system instruction",
     }),
     "c",
   );
-  assert.match(body.system ?? "", /^Be brief\.\n\nRespond only with a single valid JSON object\./);
+  assert.match(
+    String(body.system),
+    /^Be brief\.\n\nRespond only with a single valid JSON object\./,
+  );
 });
 
 Deno.test("a Claude Code body round-trips through the IR into an Anthropic body", async () => {
@@ -297,7 +300,7 @@ Deno.test("a Claude Code body round-trips through the IR into an Anthropic body"
   // Signed thinking survives; the system turn is folded into the top-level system prompt.
   assert.equal(body.messages[1].content[0].type, "thinking");
   assert.equal(body.messages[1].content[1].type, "redacted_thinking");
-  assert.match(body.system ?? "", /plan mode/);
+  assert.match(String(body.system), /plan mode/);
   assert.deepEqual(body.messages.map((m) => m.role), [
     "user",
     "assistant",
@@ -314,4 +317,82 @@ Deno.test("countTokensResponse estimates locally", () => {
     messages: [{ role: "user", content: "one two three four five six seven eight" }],
   })));
   assert.ok(out.input_tokens > 4 && out.input_tokens < 40);
+});
+
+Deno.test("irToAnthropicRequest: adaptive thinking with output_config.effort for Opus 4.6+ models", () => {
+  const user: IrMessage = { role: "user", parts: [{ type: "text", text: "hi" }] };
+  const cases: Array<[IrRequest["reasoning"], string | undefined]> = [
+    [{ effort: "high" }, "high"],
+    [{ effort: "minimal" }, "low"],
+    [{ enabled: true, budgetTokens: 1500 }, "low"],
+    [{ enabled: true, budgetTokens: 30000 }, "high"],
+    [{ enabled: true }, undefined],
+  ];
+  for (const model of ["claude-opus-4-7", "claude-sonnet-4-6", "anthropic.claude-opus-5-v1:0"]) {
+    for (const [reasoning, effort] of cases) {
+      const body = irToAnthropicRequest(ir([user], { reasoning, temperature: 0.2 }), model);
+      assert.deepEqual(body.thinking, { type: "adaptive" }, model);
+      assert.deepEqual(body.output_config, effort ? { effort } : undefined, model);
+      assert.equal(body.temperature, undefined, "sampling is refused with thinking");
+      assert.equal(body.max_tokens, 16384, "room for adaptive thinking");
+    }
+    // Off means no thinking field at all: adaptive-only models refuse `disabled`.
+    const off = irToAnthropicRequest(ir([user], { reasoning: { enabled: false } }), model);
+    assert.equal(off.thinking, undefined);
+  }
+  // Older models keep the budget form; a config override switches an unknown id to adaptive.
+  const old = irToAnthropicRequest(
+    ir([user], { reasoning: { effort: "high" } }),
+    "claude-sonnet-4-5",
+  );
+  assert.deepEqual(old.thinking, { type: "enabled", budget_tokens: 16384 });
+  assert.equal(old.output_config, undefined);
+  const custom = irToAnthropicRequest(
+    ir([user], { reasoning: { effort: "medium" } }),
+    "house-claude",
+    {
+      caps: { thinking: "adaptive", maxTokensParam: "max_tokens", fixedSampling: false },
+    },
+  );
+  assert.deepEqual(custom.thinking, { type: "adaptive" });
+  assert.deepEqual(custom.output_config, { effort: "medium" });
+});
+
+Deno.test("irToAnthropicRequest: max_tokens is lowered to the model's output limit", () => {
+  const user: IrMessage = { role: "user", parts: [{ type: "text", text: "hi" }] };
+  const body = irToAnthropicRequest(ir([user], { maxTokens: 500_000 }), "claude-3-5-haiku-latest");
+  assert.equal(body.max_tokens, 8192);
+  const thinking = irToAnthropicRequest(
+    ir([user], { maxTokens: 8000, reasoning: { budgetTokens: 8000 } }),
+    "claude-3-7-sonnet-latest",
+  );
+  assert.deepEqual(thinking.thinking, { type: "enabled", budget_tokens: 8000 });
+  assert.equal(thinking.max_tokens, 16000);
+});
+
+Deno.test("irToAnthropicRequest: auto breakpoints mark system, tools and the last user turn", () => {
+  const req = ir([
+    { role: "user", parts: [{ type: "text", text: "first" }] },
+    { role: "assistant", parts: [{ type: "text", text: "ok" }] },
+    { role: "user", parts: [{ type: "text", text: "second" }] },
+  ], {
+    system: [{ type: "text", text: "Be brief." }, { type: "text", text: "Be kind." }],
+    tools: [{ name: "a", parameters: { type: "object" } }, { name: "b", parameters: {} }],
+  });
+  const plain = irToAnthropicRequest(req, "claude-sonnet-4-5");
+  assert.equal(plain.system, "Be brief.\n\nBe kind.");
+  assert.ok(!JSON.stringify(plain).includes("cache_control"));
+  const body = irToAnthropicRequest(req, "claude-sonnet-4-5", { autoBreakpoints: true });
+  const mark = { type: "ephemeral" };
+  assert.deepEqual(body.system, [{
+    type: "text",
+    text: "Be brief.\n\nBe kind.",
+    cache_control: mark,
+  }]);
+  assert.equal(body.tools?.[0].cache_control, undefined);
+  assert.deepEqual(body.tools?.[1].cache_control, mark);
+  assert.deepEqual(body.messages.at(-1)?.content, [
+    { type: "text", text: "second", cache_control: mark },
+  ]);
+  assert.equal(JSON.stringify(body).split("cache_control").length - 1, 3, "three breakpoints");
 });

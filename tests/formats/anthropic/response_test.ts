@@ -62,16 +62,26 @@ Deno.test("stop reasons map both ways", () => {
   assert.equal(finishReasonToAnthropic("other"), "end_turn");
 });
 
-Deno.test("usage: IR input is the whole prompt, cache reads reported separately", () => {
-  assert.deepEqual(
-    usageToIr({
-      input_tokens: 10,
-      cache_read_input_tokens: 200,
-      cache_creation_input_tokens: 5,
-      output_tokens: 7,
-    }),
-    { inputTokens: 215, outputTokens: 7, cachedInputTokens: 200 },
-  );
+Deno.test("usage: IR input is the whole prompt, cache reads and writes reported separately", () => {
+  const ir = usageToIr({
+    input_tokens: 10,
+    cache_read_input_tokens: 200,
+    cache_creation_input_tokens: 5,
+    output_tokens: 7,
+  });
+  assert.deepEqual(ir, {
+    inputTokens: 215,
+    outputTokens: 7,
+    cachedInputTokens: 200,
+    cacheWriteTokens: 5,
+  });
+  // Both round-trip to an Anthropic client.
+  assert.deepEqual(usageToAnthropic(ir), {
+    input_tokens: 10,
+    output_tokens: 7,
+    cache_read_input_tokens: 200,
+    cache_creation_input_tokens: 5,
+  });
   assert.deepEqual(usageToIr({ input_tokens: 3, output_tokens: 4 }), {
     inputTokens: 3,
     outputTokens: 4,
