@@ -1,7 +1,7 @@
 import { Cooldowns } from "./accounts/cooldowns.ts";
 import { SessionAffinity } from "./routing/session_affinity.ts";
 import { QuotaBook } from "./observe/quota.ts";
-import { credentialDriverFor } from "./accounts/drivers/registry.ts";
+import { driverFor } from "./upstreams/registry.ts";
 import { KeyRotator } from "./accounts/key_rotation.ts";
 import { AccountManager } from "./accounts/manager.ts";
 import { runRefreshJob } from "./accounts/refresh_job.ts";
@@ -61,7 +61,7 @@ export async function startGateway(
     store: new AccountStore(options.kv, {
       box: options.encryptionKey ? new SecretBox(options.encryptionKey) : undefined,
     }),
-    driverFor: credentialDriverFor,
+    driverFor,
     logger: options.logger,
     fetch: options.fetch,
   });

@@ -21,7 +21,7 @@ import { readJsonBody } from "../http/body.ts";
 import { fuse } from "../http/fused_stream.ts";
 import type { IrRequest } from "../ir/types.ts";
 import type { Route } from "../routing/routing_table.ts";
-import { upstreamFor } from "../upstreams/registry.ts";
+import { descriptorFor, upstreamFor } from "../upstreams/registry.ts";
 import type { CallContext, Upstream } from "../upstreams/types.ts";
 
 export interface ConversationDeps {
@@ -305,7 +305,7 @@ async function attempt(
 > {
   const { deps } = call;
   const provider = route.provider;
-  const upstream = upstreamFor(provider.type) as Upstream;
+  const upstream = upstreamFor(provider.type);
   let outcome = await sendCatching(call, upstream, ctx);
   if (ctx.account && outcome.failure?.status === 401) {
     const refused = ctx.account.id;
@@ -408,7 +408,9 @@ async function send(call: Call, upstream: Upstream, ctx: CallContext): Promise<R
   // A recoverable stream goes through the IR even for the same format: native bytes cannot
   // be stitched with a continuation.
   const recover = recovery !== undefined && recoveryApplies(recovery, upstream.type, ir.stream);
-  if (!recover && upstream.nativeFormat === format.id && upstream.forwardNative) {
+  if (
+    !recover && descriptorFor(upstream.type).nativeFormat === format.id && upstream.forwardNative
+  ) {
     return await upstream.forwardNative({
       raw: call.raw,
       json: call.json,

@@ -30,7 +30,6 @@ const BROKEN_STREAM = "The upstream stream broke off before the answer was compl
 export const anthropicUpstream: Upstream = {
   type: "anthropic",
   countTokens: countAnthropicTokens,
-  nativeFormat: "anthropic",
 
   async forwardNative(req: NativeForward, ctx: CallContext): Promise<Response> {
     // Raw bytes go upstream unchanged unless an alias renames the model.

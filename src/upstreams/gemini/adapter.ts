@@ -78,7 +78,6 @@ async function buildBody(req: IrRequest, ctx: CallContext): Promise<string> {
  */
 export const geminiUpstream: Upstream = {
   type: "gemini",
-  nativeFormat: "gemini",
 
   async countTokens(req: IrRequest, ctx: CallContext): Promise<number> {
     const inner = JSON.parse(await buildBody(req, ctx)) as Record<string, unknown>;

@@ -17,7 +17,6 @@ import { forwardOpenAI, openAIBaseUrl } from "./forward.ts";
  */
 export const openAIUpstream: Upstream = {
   type: "openai",
-  nativeFormat: "openai_chat",
 
   forwardNative(req: NativeForward, ctx: CallContext): Promise<Response> {
     // Raw bytes go upstream unchanged unless an alias renames the model.

@@ -64,7 +64,6 @@ function configuredHeaders(provider: ProviderConfig): Record<string, string> {
  */
 export const qwenUpstream: Upstream = {
   type: "qwen",
-  nativeFormat: "openai_chat",
 
   async forwardNative(req: NativeForward, ctx: CallContext): Promise<Response> {
     const token = accessToken(ctx);

@@ -114,7 +114,6 @@ async function vertexError(res: Response, ctx: CallContext): Promise<UpstreamErr
  */
 export const vertexUpstream: Upstream = {
   type: "vertex",
-  nativeFormat: "gemini",
 
   async send(req: IrRequest, ctx: CallContext): Promise<IrResponse> {
     const body = await buildBody(req, ctx);

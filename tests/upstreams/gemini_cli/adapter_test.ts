@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { geminiCliDriver } from "../../../src/accounts/drivers/gemini_cli.ts";
+import { geminiCliDriver } from "../../../src/upstreams/gemini_cli/driver.ts";
 import { providerSchema } from "../../../src/config/schema.ts";
 import { UpstreamError } from "../../../src/errors.ts";
 import type { IrEvent, IrRequest } from "../../../src/ir/types.ts";
