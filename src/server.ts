@@ -9,7 +9,7 @@ import { SecretBox } from "./accounts/secret_box.ts";
 import { AccountStore } from "./accounts/store.ts";
 import { createApp } from "./app.ts";
 import type { Config } from "./config/schema.ts";
-import { ConfigStore } from "./config/store.ts";
+import { ConfigStore } from "./runtime_state.ts";
 import { ConfigLayers } from "./config/layers.ts";
 import { KvConfigStore } from "./config/kv_config.ts";
 import type { Logger } from "./observe/logger.ts";

@@ -14,7 +14,7 @@ import type { ConversationLimits } from "../limits/conversation_limits.ts";
 import type { QuotaBook } from "../observe/quota.ts";
 import type { Observer, RequestRecord } from "../observe/observer.ts";
 import type { AccountManager } from "../accounts/manager.ts";
-import type { RuntimeState } from "../config/store.ts";
+import type { RuntimeState } from "../runtime_state.ts";
 import { GatewayError, NotFoundError, toGatewayError, UpstreamError } from "../errors.ts";
 import type { ClientFormat, RequestHints } from "../formats/client_format.ts";
 import { readJsonBody } from "../http/body.ts";

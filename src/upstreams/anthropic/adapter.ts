@@ -12,7 +12,7 @@ import type { IrEvent, IrRequest, IrResponse } from "../../ir/types.ts";
 import { maskSecretsInText } from "../../observe/mask.ts";
 import { fetchUpstream, parseRetryAfter, relayBody } from "../fetch_upstream.ts";
 import { sseBodyToIr } from "../ir_stream.ts";
-import { DEFAULT_BASE_URLS } from "../presets.ts";
+import { DEFAULT_BASE_URLS } from "../../config/presets.ts";
 import type { CallContext, NativeForward, Upstream } from "../types.ts";
 
 /** The API version our converted bodies are written for; native callers may send their own. */

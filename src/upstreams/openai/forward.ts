@@ -3,7 +3,7 @@ import { UpstreamError } from "../../errors.ts";
 import { guardSseStream } from "../../http/stream_guard.ts";
 import { maskSecretsInText } from "../../observe/mask.ts";
 import { encodeSse } from "../../sse.ts";
-import { OPENAI_COMPATIBLE_PRESETS } from "../presets.ts";
+import { OPENAI_COMPATIBLE_PRESETS } from "../../config/presets.ts";
 import { type ClientSignal, fetchUpstream, parseRetryAfter, relayBody } from "../fetch_upstream.ts";
 
 /** Upstream response headers worth relaying to the client (rate-limit state). */

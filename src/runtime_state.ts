@@ -1,6 +1,7 @@
-import type { Logger } from "../observe/logger.ts";
-import { buildRoutingTable, type RoutingTable } from "../routing/routing_table.ts";
-import type { Config } from "./schema.ts";
+import type { Logger } from "./observe/logger.ts";
+import { buildRoutingTable, type RoutingTable } from "./routing/routing_table.ts";
+import type { ConfigSink } from "./config/layers.ts";
+import type { Config } from "./config/schema.ts";
 
 /** Everything derived from one config; swapped as a whole on reload. */
 export interface RuntimeState {
@@ -8,8 +9,11 @@ export interface RuntimeState {
   readonly routing: RoutingTable;
 }
 
-/** Holds the current config; requests read `current` once and keep it for their lifetime. */
-export class ConfigStore {
+/**
+ * Holds the current runtime state, built here where the server is composed (the config
+ * module stays data); requests read `current` once and keep it for their lifetime.
+ */
+export class ConfigStore implements ConfigSink {
   #current: RuntimeState;
   readonly #logger: Logger;
 
