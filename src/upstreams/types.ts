@@ -18,7 +18,7 @@ export interface CallContext {
   account?: AccountLease;
   /** Aborts when the client goes away; adapters pass it to every fetch. */
   signal: AbortSignal;
-  /** Adapters hand it to fetchUpstream, which shows it every upstream answer (quota headers). */
+  /** The upstream POST helper (`src/upstreams/post.ts`) shows it every answer (quota headers). */
   observe?: (res: Response) => void;
   /**
    * The client's request headers. Adapters may copy a few protocol headers they own
