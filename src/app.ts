@@ -10,7 +10,7 @@ import { mountDashboard } from "./dashboard/routes.ts";
 import type { Observer } from "./observe/observer.ts";
 import { type ConfigAdminDeps, configAdminRoutes } from "./admin/config.ts";
 import { isAuthorized, presentedKeys } from "./auth/client_auth.ts";
-import type { ConfigStore } from "./config/store.ts";
+import type { ConfigStore } from "./runtime_state.ts";
 import { AuthError, GatewayError, NotFoundError, toGatewayError } from "./errors.ts";
 import { detectCallerFormat, errorResponse } from "./formats/caller_format.ts";
 import type { Logger } from "./observe/logger.ts";

@@ -128,3 +128,46 @@ export function toGatewayError(err: unknown): GatewayError {
   }
   return new GatewayError(500, "internal", "Internal gateway error.", { code: "internal_error" });
 }
+
+/**
+ * One status and code per upstream condition, whichever adapter meets it. An answer the upstream
+ * gave with its own error status keeps that status (4xx) or becomes a 502 (5xx), with the code
+ * from its body or `upstream_error`; these are the conditions the gateway itself detects.
+ */
+export const UPSTREAM_CONDITIONS = {
+  /** The answer is not what the API promises: not JSON, no body, not the expected shape. */
+  upstream_bad_body: 502,
+  /** The answer was cut off while being read. */
+  upstream_body_broken: 502,
+  /** The answer exceeded the gateway's size bound for a whole answer. */
+  upstream_answer_too_large: 502,
+  /** The host could not be reached or connected to. */
+  upstream_unreachable: 502,
+  /** The response headers did not arrive within the first-byte timeout. */
+  upstream_timeout: 504,
+  /** A streamed answer went silent for longer than the idle timeout. */
+  upstream_idle_timeout: 504,
+  /** The attempt has no account (or no token) it could call the upstream with. */
+  no_usable_account: 503,
+  /** The account exists but is not set up for calls yet (e.g. Code Assist project discovery). */
+  account_not_prepared: 503,
+} as const satisfies Record<string, number>;
+
+export type UpstreamCondition = keyof typeof UPSTREAM_CONDITIONS;
+
+/** The UpstreamError for a condition, with the condition's status and code. */
+export function upstreamError(
+  condition: UpstreamCondition,
+  message: string,
+  options: { retryAfter?: number; cause?: unknown } = {},
+): UpstreamError {
+  return new UpstreamError(UPSTREAM_CONDITIONS[condition], message, {
+    ...options,
+    code: condition,
+  });
+}
+
+/** The status the gateway answers an upstream error status with: a server error is a bad gateway. */
+export function clientStatusOf(upstreamStatus: number): number {
+  return upstreamStatus >= 500 || upstreamStatus < 400 ? 502 : upstreamStatus;
+}

@@ -1,7 +1,7 @@
 import { Cooldowns } from "./accounts/cooldowns.ts";
 import { SessionAffinity } from "./routing/session_affinity.ts";
 import { QuotaBook } from "./observe/quota.ts";
-import { credentialDriverFor } from "./accounts/drivers/registry.ts";
+import { driverFor } from "./upstreams/registry.ts";
 import { CredentialPool } from "./routing/credential_pool.ts";
 import { CredentialHealth } from "./routing/credential_health.ts";
 import { AccountManager } from "./accounts/manager.ts";
@@ -10,7 +10,7 @@ import { SecretBox } from "./accounts/secret_box.ts";
 import { AccountStore } from "./accounts/store.ts";
 import { createApp } from "./app.ts";
 import type { Config } from "./config/schema.ts";
-import { ConfigStore } from "./config/store.ts";
+import { ConfigStore } from "./runtime_state.ts";
 import { ConfigLayers } from "./config/layers.ts";
 import { KvConfigStore, SealedConfigError } from "./config/kv_config.ts";
 import { resealAtStart } from "./kv_reseal.ts";
@@ -74,7 +74,7 @@ export async function startGateway(
   });
   const accounts = new AccountManager({
     store: new AccountStore(options.kv, { box }),
-    driverFor: credentialDriverFor,
+    driverFor,
     logger: options.logger,
     fetch: options.fetch,
   });

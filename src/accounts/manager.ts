@@ -1,4 +1,4 @@
-import type { ProviderConfig } from "../config/schema.ts";
+import type { ProviderConfig, ProviderType } from "../config/schema.ts";
 import { UpstreamError } from "../errors.ts";
 import type { Logger } from "../observe/logger.ts";
 import { type AccountStore, credentialExpiry, type SealedAccountInfo } from "./store.ts";
@@ -43,7 +43,7 @@ export interface AccountCounters {
  */
 export class AccountManager {
   readonly #store: AccountStore;
-  readonly #driverFor: (type: string) => CredentialDriver | undefined;
+  readonly #driverFor: (type: ProviderType) => CredentialDriver | undefined;
   readonly #logger: Logger;
   readonly #now: () => number;
   readonly #fetch: typeof fetch | undefined;
@@ -55,7 +55,7 @@ export class AccountManager {
 
   constructor(options: {
     store: AccountStore;
-    driverFor: (type: string) => CredentialDriver | undefined;
+    driverFor: (type: ProviderType) => CredentialDriver | undefined;
     logger: Logger;
     now?: () => number;
     fetch?: typeof fetch;
@@ -76,7 +76,7 @@ export class AccountManager {
     return this.#driverFor(provider.type) !== undefined;
   }
 
-  driverFor(type: string): CredentialDriver | undefined {
+  driverFor(type: ProviderType): CredentialDriver | undefined {
     return this.#driverFor(type);
   }
 

@@ -1,4 +1,4 @@
-import type { ConfigStore } from "../config/store.ts";
+import type { ConfigStore } from "../runtime_state.ts";
 import type { Logger } from "../observe/logger.ts";
 import type { AccountManager, RefreshOutcome } from "./manager.ts";
 

@@ -1,6 +1,6 @@
 import type { MiddlewareHandler } from "hono";
 import { constantTimeEqual } from "../auth/client_auth.ts";
-import type { RuntimeState } from "../config/store.ts";
+import type { RuntimeState } from "../runtime_state.ts";
 import { GatewayError } from "../errors.ts";
 
 /**

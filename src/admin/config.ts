@@ -7,7 +7,7 @@ import {
 } from "../config/kv_config.ts";
 import { type ConfigLayers, maskConfig } from "../config/layers.ts";
 import { ConfigError } from "../config/load.ts";
-import type { RuntimeState } from "../config/store.ts";
+import type { RuntimeState } from "../runtime_state.ts";
 import type { Config } from "../config/schema.ts";
 import { GatewayError, RequestError } from "../errors.ts";
 import { describeIssue } from "../formats/describe_issue.ts";

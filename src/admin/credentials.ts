@@ -5,7 +5,7 @@ import { credentialExpiry, type SealedAccountInfo } from "../accounts/store.ts";
 import type { Account, Credential } from "../accounts/types.ts";
 import { adminTokenMiddleware } from "./admin_token.ts";
 import type { ProviderConfig } from "../config/schema.ts";
-import type { RuntimeState } from "../config/store.ts";
+import type { RuntimeState } from "../runtime_state.ts";
 import { GatewayError, NotFoundError, RequestError } from "../errors.ts";
 import { describeIssue } from "../formats/describe_issue.ts";
 import { readJsonBody } from "../http/body.ts";

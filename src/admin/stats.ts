@@ -3,7 +3,7 @@ import type { AccountManager } from "../accounts/manager.ts";
 import { type Cooldowns, keyId } from "../accounts/cooldowns.ts";
 import { z } from "zod";
 import { adminTokenMiddleware, requireAdminToken } from "./admin_token.ts";
-import type { RuntimeState } from "../config/store.ts";
+import type { RuntimeState } from "../runtime_state.ts";
 import { RequestError } from "../errors.ts";
 import { renderMetrics } from "../observe/metrics.ts";
 import type { Observer } from "../observe/observer.ts";

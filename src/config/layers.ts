@@ -3,7 +3,11 @@ import { maskSecret } from "../observe/mask.ts";
 import { type KvConfigEntry, type KvConfigStore, SealedConfigError } from "./kv_config.ts";
 import { applyEnvOverrides, ConfigError, ENV_OVERRIDES, validateConfig } from "./load.ts";
 import { type Config, configSchema } from "./schema.ts";
-import type { ConfigStore } from "./store.ts";
+
+/** What takes each newly effective config (the server's runtime state, `src/runtime_state.ts`). */
+export interface ConfigSink {
+  replace(config: Config): void;
+}
 
 /** Where a part of the effective config came from. */
 export type ConfigOrigin = "env" | "kv" | "file" | "default";
@@ -18,7 +22,7 @@ export class ConfigLayers {
   #kv: KvConfigEntry | null = null;
   readonly #env: Record<string, string | undefined>;
   readonly #check?: (config: Config) => string | undefined;
-  #store?: ConfigStore;
+  #store?: ConfigSink;
   #logger?: Logger;
 
   constructor(
@@ -81,7 +85,7 @@ export class ConfigLayers {
   }
 
   /** From now on, layer changes are installed into this store. */
-  bind(store: ConfigStore, logger: Logger): void {
+  bind(store: ConfigSink, logger: Logger): void {
     this.#store = store;
     this.#logger = logger;
   }

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { OPENAI_COMPATIBLE_PRESETS } from "../upstreams/presets.ts";
+import { OPENAI_COMPATIBLE_PRESETS } from "./presets.ts";
 import { passthroughConfigSchema } from "../passthrough/config.ts";
 import { observabilityConfigSchema } from "../observe/config.ts";
 import {

@@ -1,7 +1,7 @@
 /**
  * The one table of well-known providers. Pass-through (`/{preset}/...`) forwards to `target`
  * plus the rest of the path; OpenAI-compatible uses (a provider's `"preset"`, supplier routing)
- * append `openai_path` to it. Data only: `src/upstreams/presets.ts` derives its base URLs from
+ * append `openai_path` to it. Data only: `src/config/presets.ts` derives its base URLs from
  * here, and `passthrough.presets` in the config can add or override entries.
  */
 export interface ProviderPreset {

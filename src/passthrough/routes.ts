@@ -1,6 +1,6 @@
 import { isAuthorized } from "../auth/client_auth.ts";
 import type { Config } from "../config/schema.ts";
-import type { RuntimeState } from "../config/store.ts";
+import type { RuntimeState } from "../runtime_state.ts";
 import { readBounded } from "../http/body.ts";
 import type { Logger } from "../observe/logger.ts";
 import { ExchangeError, type RawRequest, sendRaw } from "../http/raw_exchange.ts";

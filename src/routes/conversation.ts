@@ -1,7 +1,7 @@
 import type { Context } from "hono";
 import type { AccountManager } from "../accounts/manager.ts";
 import type { Cooldowns } from "../accounts/cooldowns.ts";
-import type { RuntimeState } from "../config/store.ts";
+import type { RuntimeState } from "../runtime_state.ts";
 import { toGatewayError, UpstreamError } from "../errors.ts";
 import type { ClientFormat, RequestHints } from "../formats/client_format.ts";
 import { readJsonBody } from "../http/body.ts";

@@ -1,4 +1,4 @@
-import type { RuntimeState } from "../config/store.ts";
+import type { RuntimeState } from "../runtime_state.ts";
 
 /** OpenAI `GET /v1/models` shape. */
 export function openAIModelList(state: RuntimeState): {

@@ -4,7 +4,7 @@ import type { IrRequest } from "../ir/types.ts";
 import type { Logger } from "../observe/logger.ts";
 import type { RequestRecord } from "../observe/observer.ts";
 import type { QuotaBook } from "../observe/quota.ts";
-import type { RuntimeState } from "../config/store.ts";
+import type { RuntimeState } from "../runtime_state.ts";
 import { parseRetryAfter } from "../upstreams/fetch_upstream.ts";
 import { upstreamFor } from "../upstreams/registry.ts";
 import { imageFetchSettingsOf } from "../formats/gemini/image_fetch.ts";
@@ -188,13 +188,13 @@ export function planRoutes(state: RuntimeState, model: string): Route[] {
   const direct = state.routing.resolve(model);
   const chain = state.config.fallback.alias_fallback[model];
   // The common case, one route and no fallback chain, needs no planning.
-  if (direct.length === 1 && !chain && upstreamFor(direct[0].provider.type)) return direct;
+  if (direct.length === 1 && !chain) return direct;
   const out: Route[] = [];
   const seen = new Set<string>();
   const add = (routes: Route[]): void => {
     for (const r of routes) {
       const key = `${r.provider.id}\u0000${r.model}`;
-      if (seen.has(key) || !upstreamFor(r.provider.type)) continue;
+      if (seen.has(key)) continue;
       seen.add(key);
       out.push(r);
     }
@@ -240,7 +240,7 @@ async function attempt(
   deps: DispatchDeps,
 ): Promise<Outcome> {
   const provider = route.provider;
-  const upstream = upstreamFor(provider.type) as Upstream;
+  const upstream = upstreamFor(provider.type);
   const ctx = callContext(deps, route, credential, req);
   ctx.observe = (res) => deps.quota.record(provider.id, credential.id, res.headers, res.status);
   let outcome = await sendCatching(req, upstream, ctx, deps);

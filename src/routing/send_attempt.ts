@@ -1,7 +1,8 @@
 import { fuse } from "../http/fused_stream.ts";
 import { mentionsCarried } from "../formats/signature_carrier.ts";
+import { descriptorFor } from "../upstreams/registry.ts";
 import type { Logger } from "../observe/logger.ts";
-import type { RuntimeState } from "../config/store.ts";
+import type { RuntimeState } from "../runtime_state.ts";
 import type { CallContext, Upstream } from "../upstreams/types.ts";
 import type { DispatchRequest } from "./dispatch.ts";
 import { recoverableStream, recoveryApplies, recoverySettings } from "./stream_recovery.ts";
@@ -28,7 +29,8 @@ export async function sendAttempt(
   // A body holding values the gateway tagged (carried signatures) goes through the IR, which
   // unpacks them: forwarded as they are they would reach the upstream.
   if (
-    !recover && upstream.nativeFormat === format.id && upstream.forwardNative &&
+    !recover && descriptorFor(upstream.type).nativeFormat === format.id &&
+    upstream.forwardNative &&
     !mentionsCarried(req.raw)
   ) {
     return await upstream.forwardNative({

@@ -1,14 +1,15 @@
-import type { Config } from "../config/schema.ts";
+import type { Config, ProviderType } from "../config/schema.ts";
 import type { IrEvent, IrMessage, IrRequest } from "../ir/types.ts";
 import type { Logger } from "../observe/logger.ts";
+import { descriptorFor } from "../upstreams/registry.ts";
 import type { CallContext, Upstream } from "../upstreams/types.ts";
 
 /**
  * Stream recovery: when an upstream stream ends before its finish (cut off, or a thought
  * truncated), the gateway asks the same upstream to continue from the text already sent and
  * stitches the continuation into the same client stream. Gemini streams (`gemini`,
- * `gemini-cli`) break off like this often enough to make it the default there; other upstream
- * types opt in with `fallback.stream_recovery.all_upstreams`.
+ * `gemini-cli`) break off like this often enough to make it their default (the descriptor's
+ * `streamRecovery`); other upstream types opt in with `fallback.stream_recovery.all_upstreams`.
  */
 
 export type RecoveryLanguage = "en" | "zh" | "ja" | "ko";
@@ -25,9 +26,6 @@ export const DEFAULT_CONTINUATION_PROMPTS: Readonly<ContinuationPrompts> = {
   ko: "이전 답변이 중간에 끊겼습니다. 끊긴 부분부터 바로 이어서 작성하고, " +
     "이미 쓴 내용을 반복하거나 서두를 붙이지 마세요.",
 };
-
-/** Upstream types whose streams are recovered unless recovery is switched off. */
-const DEFAULT_RECOVERY_TYPES: ReadonlySet<string> = new Set(["gemini", "gemini-cli"]);
 
 /** How much of a continuation is held back to find text it repeats (and how far back). */
 export const OVERLAP_WINDOW = 200;
@@ -68,11 +66,11 @@ function definedPrompts(
 /** Whether a request to this upstream type gets a recoverable (IR) stream. */
 export function recoveryApplies(
   settings: StreamRecoverySettings,
-  upstreamType: string,
+  upstreamType: ProviderType,
   stream: boolean,
 ): boolean {
   return stream && settings.enabled && settings.maxAttempts > 0 &&
-    (settings.allUpstreams || DEFAULT_RECOVERY_TYPES.has(upstreamType));
+    (settings.allUpstreams || descriptorFor(upstreamType).streamRecovery);
 }
 
 function countMatches(text: string, re: RegExp): number {

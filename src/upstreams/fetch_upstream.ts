@@ -1,4 +1,9 @@
-import { UpstreamError } from "../errors.ts";
+import {
+  UPSTREAM_CONDITIONS,
+  type UpstreamCondition,
+  UpstreamError,
+  upstreamError,
+} from "../errors.ts";
 import { readBounded } from "../http/body.ts";
 
 /** Thrown when the client went away; there is nobody left to answer. */
@@ -10,11 +15,12 @@ export class ClientGoneError extends Error {
 }
 
 /**
- * The client's abort signal, or a function that produces it. A server request creates its
- * signal lazily and following it costs a noticeable share of throughput, so the hot path
- * passes a function and the signal is only followed once the upstream is slow to answer.
+ * The client's abort signal, or an object whose `signal` is read only when needed (a call
+ * context, whose `signal` is a getter). A server request creates its signal lazily and
+ * following it costs a noticeable share of throughput, so the hot path passes the holder and
+ * the signal is only followed once the upstream is slow to answer.
  */
-export type ClientSignal = AbortSignal | (() => AbortSignal);
+export type ClientSignal = AbortSignal | { readonly signal: AbortSignal };
 
 /** How long an upstream may take before the client's signal is followed. */
 const FOLLOW_CLIENT_AFTER_MS = 20;
@@ -41,10 +47,11 @@ export interface UpstreamTimeouts {
  * response headers do not arrive within the first-byte timeout (`first_byte_timeout_ms`, else
  * `timeoutMs`), with 502 when the host cannot even be connected to within `connect_timeout_ms`,
  * and maps network failures to 502 without leaking the underlying error text (it can name
- * internal hosts). An SSE body that stays silent longer than `idle_timeout_ms` errors with
+ * internal hosts). A streamed body that stays silent longer than `idle_timeout_ms` errors with
  * 504, which the stream relays turn into a well-formed error event.
  * Once the client's signal is followed it stays followed, so a client that leaves during the
- * body also cancels the upstream.
+ * body also cancels the upstream. The caller says whether the answer is a stream (`streamed`);
+ * an SSE content type is always one.
  */
 export async function fetchUpstream(
   url: string,
@@ -56,9 +63,14 @@ export async function fetchUpstream(
     proxyUrl?: string;
     /** Sees every upstream answer's status and headers (quota bookkeeping). */
     observe?: (res: Response) => void;
+    /**
+     * The answer is relayed as a stream whatever its content type (Gemini's JSON array
+     * stream); otherwise only SSE is, and everything else is read whole.
+     */
+    streamed?: boolean;
   },
 ): Promise<Response> {
-  const { timeoutMs, timeouts, clientSignal, proxyUrl, observe, ...rest } = init;
+  const { timeoutMs, timeouts, clientSignal, proxyUrl, observe, streamed, ...rest } = init;
   const headersMs = timeouts?.first_byte_timeout_ms ?? timeoutMs;
   const connectMs = timeouts?.connect_timeout_ms ?? DEFAULT_CONNECT_TIMEOUT_MS;
   const client = proxyUrl ? egressClient(proxyUrl) : undefined;
@@ -70,8 +82,9 @@ export async function fetchUpstream(
     failure ??= "client";
     controller.abort();
   };
+  const lazy = !(clientSignal instanceof AbortSignal);
   const follow = (): void => {
-    const signal = typeof clientSignal === "function" ? clientSignal() : clientSignal;
+    const signal = clientSignal instanceof AbortSignal ? clientSignal : clientSignal.signal;
     if (signal.aborted) onClientAbort();
     else signal.addEventListener("abort", onClientAbort, { once: true });
   };
@@ -93,7 +106,7 @@ export async function fetchUpstream(
   // One timer per request walks through the due steps: the grace period before the client's
   // signal is followed, the connect probe, then the first-byte deadline.
   const steps: [number, () => void][] = [];
-  if (typeof clientSignal === "function" && headersMs > FOLLOW_CLIENT_AFTER_MS) {
+  if (lazy && headersMs > FOLLOW_CLIENT_AFTER_MS) {
     steps.push([FOLLOW_CLIENT_AFTER_MS, follow]);
   } else {
     follow();
@@ -125,18 +138,16 @@ export async function fetchUpstream(
     // Read through a function: the closures above set it, which TS's narrowing cannot see.
     const why = failureOf();
     if (why === "timeout") {
-      throw new UpstreamError(504, `Upstream did not answer within ${headersMs} ms.`, {
-        code: "upstream_timeout",
-      });
+      throw upstreamError("upstream_timeout", `Upstream did not answer within ${headersMs} ms.`);
     }
     if (why === "client") throw new ClientGoneError();
     const host = new URL(url).host;
-    throw new UpstreamError(
-      502,
+    throw upstreamError(
+      "upstream_unreachable",
       why === "connect"
         ? `Upstream ${host} could not be connected to within ${connectMs} ms.`
         : `Upstream ${host} is unreachable.`,
-      { code: "upstream_unreachable", cause: err },
+      { cause: err },
     );
   } finally {
     settled = true;
@@ -145,18 +156,16 @@ export async function fetchUpstream(
   observe?.(res);
   const idleMs = timeouts?.idle_timeout_ms ?? timeoutMs;
   if (!res.body) return res;
-  const contentType = res.headers.get("content-type") ?? "";
-  if (contentType.includes("text/event-stream")) {
+  // A stream is relayed as it comes; every other answer is read whole here, so a body cut
+  // short, a stall or an absurd size becomes a clean 502/504 before the client has seen a
+  // byte (and the retry loop may still move on).
+  if (streamed || (res.headers.get("content-type") ?? "").includes("text/event-stream")) {
     return new Response(watchIdle(res.body, idleMs, controller), {
       status: res.status,
       statusText: res.statusText,
       headers: res.headers,
     });
   }
-  // Gemini's streamed JSON array is relayed as it comes; every other answer is read whole
-  // here, so a body cut short, a stall or an absurd size becomes a clean 502/504 before the
-  // client has seen a byte (and the retry loop may still move on).
-  if (url.includes(":streamGenerateContent")) return res;
   return await readWhole(res, url, idleMs, controller);
 }
 
@@ -182,18 +191,18 @@ async function readWhole(
       : await readBounded(res.body as ReadableStream<Uint8Array>, MAX_UPSTREAM_BODY_BYTES);
   } catch (err) {
     if (idled) throw new UpstreamIdleError(idleMs);
-    throw new UpstreamError(502, `Upstream ${new URL(url).host} broke off its answer.`, {
-      code: "upstream_body_broken",
-      cause: err,
-    });
+    throw upstreamError(
+      "upstream_body_broken",
+      `Upstream ${new URL(url).host} broke off its answer.`,
+      { cause: err },
+    );
   } finally {
     clearTimeout(timer);
   }
   if (!bytes) {
-    throw new UpstreamError(
-      502,
+    throw upstreamError(
+      "upstream_answer_too_large",
       `Upstream answer is larger than ${MAX_UPSTREAM_BODY_BYTES} bytes.`,
-      { code: "upstream_answer_too_large" },
     );
   }
   // Decompressed already by fetch: the relayed headers must not claim an encoding or length.
@@ -239,9 +248,7 @@ class WholeResponse extends Response {
     try {
       return JSON.parse(text);
     } catch {
-      throw new UpstreamError(502, "Upstream answered with malformed JSON.", {
-        code: "upstream_malformed",
-      });
+      throw upstreamError("upstream_bad_body", "Upstream answered with malformed JSON.");
     }
   }
 }
@@ -249,9 +256,11 @@ class WholeResponse extends Response {
 /** The error a silent SSE body ends with; relays render it as an error event. */
 export class UpstreamIdleError extends UpstreamError {
   constructor(idleMs: number) {
-    super(504, `Upstream sent nothing for ${idleMs} ms in the middle of its answer.`, {
-      code: "upstream_idle_timeout",
-    });
+    super(
+      UPSTREAM_CONDITIONS.upstream_idle_timeout,
+      `Upstream sent nothing for ${idleMs} ms in the middle of its answer.`,
+      { code: "upstream_idle_timeout" satisfies UpstreamCondition },
+    );
   }
 }
 

@@ -1,6 +1,6 @@
 import type { AccountLease } from "../accounts/types.ts";
-import type { ProviderConfig } from "../config/schema.ts";
-import type { FormatId, RequestHints } from "../formats/client_format.ts";
+import type { ProviderConfig, ProviderType } from "../config/schema.ts";
+import type { RequestHints } from "../formats/client_format.ts";
 import type { ImageFetchSettings } from "../formats/gemini/image_fetch.ts";
 import type { IrEvent, IrRequest, IrResponse } from "../ir/types.ts";
 import type { Logger } from "../observe/logger.ts";
@@ -20,7 +20,7 @@ export interface CallContext {
   account?: AccountLease;
   /** Aborts when the client goes away; adapters pass it to every fetch. */
   signal: AbortSignal;
-  /** Adapters hand it to fetchUpstream, which shows it every upstream answer (quota headers). */
+  /** The upstream POST helper (`src/upstreams/post.ts`) shows it every answer (quota headers). */
   observe?: (res: Response) => void;
   /**
    * The client's request headers. Adapters may copy a few protocol headers they own
@@ -55,12 +55,13 @@ export interface NativeForward {
  * event followed by the end of the stream — the stream itself never errors.
  */
 export interface Upstream {
-  readonly type: string;
+  readonly type: ProviderType;
   send(req: IrRequest, ctx: CallContext): Promise<IrResponse>;
   stream(req: IrRequest, ctx: CallContext): Promise<ReadableStream<IrEvent>>;
-  /** The client format this upstream speaks natively, enabling `forwardNative`. */
-  readonly nativeFormat?: FormatId;
-  /** Forwards a same-format request untouched (unknown fields survive), streaming unchanged. */
+  /**
+   * Forwards a same-format request untouched (unknown fields survive), streaming unchanged;
+   * the format is the descriptor's `nativeFormat` (`src/upstreams/registry.ts`).
+   */
   forwardNative?(req: NativeForward, ctx: CallContext): Promise<Response>;
   /** The upstream's own input-token count, for providers configured with `count_tokens: upstream`. */
   countTokens?(req: IrRequest, ctx: CallContext): Promise<number>;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { ConfigLayers, maskConfig } from "../../src/config/layers.ts";
 import { ConfigError } from "../../src/config/load.ts";
-import { ConfigStore } from "../../src/config/store.ts";
+import { ConfigStore } from "../../src/runtime_state.ts";
 import { KvConfigStore } from "../../src/config/kv_config.ts";
 import { createLogger } from "../../src/observe/logger.ts";
 

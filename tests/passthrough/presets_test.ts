@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { validateConfig } from "../../src/config/load.ts";
 import { PROVIDER_PRESETS, RESERVED_PRESET_NAMES } from "../../src/passthrough/presets.ts";
 import { resolvePresets } from "../../src/passthrough/routes.ts";
-import { DEFAULT_BASE_URLS, OPENAI_COMPATIBLE_PRESETS } from "../../src/upstreams/presets.ts";
+import { DEFAULT_BASE_URLS, OPENAI_COMPATIBLE_PRESETS } from "../../src/config/presets.ts";
 
 Deno.test("preset table: every provider the pass-through promises is there", () => {
   for (

@@ -3,7 +3,7 @@ import { Cooldowns } from "../../src/accounts/cooldowns.ts";
 import { AccountManager } from "../../src/accounts/manager.ts";
 import { AccountStore } from "../../src/accounts/store.ts";
 import { validateConfig } from "../../src/config/load.ts";
-import { ConfigStore } from "../../src/config/store.ts";
+import { ConfigStore } from "../../src/runtime_state.ts";
 import { GatewayError } from "../../src/errors.ts";
 import { openAIChatFormat } from "../../src/formats/openai_chat/format.ts";
 import { encodeCallId } from "../../src/formats/signature_carrier.ts";

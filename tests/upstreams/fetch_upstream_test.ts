@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { UpstreamError } from "../../src/errors.ts";
 import {
+  ClientGoneError,
   fetchUpstream,
   probeConnect,
   UpstreamIdleError,
@@ -95,4 +96,27 @@ Deno.test("watchIdle: a client reading slowly is not the upstream's silence", as
   assert.deepEqual((await reader.read()).value, new Uint8Array([2]));
   assert.equal((await reader.read()).done, true);
   assert.equal(upstream.signal.aborted, false);
+});
+
+Deno.test("a client signal behind a getter is read once the upstream is slow, and followed", async () => {
+  let reads = 0;
+  const client = new AbortController();
+  const holder = {
+    get signal(): AbortSignal {
+      reads++;
+      return client.signal;
+    },
+  };
+  // A silent upstream: the signal is read and followed, and the client leaving aborts the call.
+  const s = silentServer();
+  try {
+    setTimeout(() => client.abort(), 100);
+    await assert.rejects(
+      fetchUpstream(s.url, { method: "POST", body: "{}", timeoutMs: 5_000, clientSignal: holder }),
+      ClientGoneError,
+    );
+    assert.equal(reads, 1);
+  } finally {
+    s.close();
+  }
 });

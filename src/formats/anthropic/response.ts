@@ -1,4 +1,4 @@
-import { UpstreamError } from "../../errors.ts";
+import { upstreamError } from "../../errors.ts";
 import { estimateInputTokens, textTokens } from "../../ir/estimate_tokens.ts";
 import type {
   IrFinishReason,
@@ -139,14 +139,15 @@ function estimateUsage(req: IrRequest, content: IrPart[]): IrUsage {
 
 /**
  * Converts an Anthropic Message (an upstream's non-streaming answer) into the IR.
- * Throws UpstreamError 502 when the body is not a Message.
+ * Throws `upstream_bad_body` (502) when the body is not a Message.
  */
 export function anthropicResponseToIr(body: unknown): IrResponse {
   const parsed = messageResponseSchema.safeParse(body);
   if (!parsed.success) {
-    throw new UpstreamError(502, "The upstream answered with something that is not a Message.", {
-      code: "bad_upstream_response",
-    });
+    throw upstreamError(
+      "upstream_bad_body",
+      "The upstream answered with something that is not a Message.",
+    );
   }
   const msg = parsed.data;
   const content: IrPart[] = [];

@@ -1,4 +1,4 @@
-import { UpstreamError } from "../../errors.ts";
+import { upstreamError } from "../../errors.ts";
 import type { IrFinishReason, IrPart, IrRequest, IrResponse, IrUsage } from "../../ir/types.ts";
 import { type CallIdSource, geminiModelPartToIr, irModelParts, randomCallIds } from "./parts.ts";
 import {
@@ -116,9 +116,10 @@ export function geminiResponseToIr(
 ): IrResponse {
   const parsed = geminiResponseSchema.safeParse(body);
   if (!parsed.success) {
-    throw new UpstreamError(502, "The Gemini upstream answered with an unexpected body.", {
-      code: "upstream_bad_response",
-    });
+    throw upstreamError(
+      "upstream_bad_body",
+      "The Gemini upstream answered with an unexpected body.",
+    );
   }
   const data = parsed.data;
   const ids = options.ids ?? randomCallIds();

@@ -1,20 +1,26 @@
 import type { ProviderConfig } from "../../config/schema.ts";
-import { UpstreamError } from "../../errors.ts";
 import { irToAnthropicRequest } from "../../formats/anthropic/request.ts";
 import { anthropicResponseToIr } from "../../formats/anthropic/response.ts";
-import { errorBodySchema } from "../../formats/anthropic/schema.ts";
 import {
   anthropicErrorEvent,
   anthropicSseToIrTransformer,
 } from "../../formats/anthropic/stream.ts";
 import { guardSseStream } from "../../http/stream_guard.ts";
 import type { IrEvent, IrRequest, IrResponse } from "../../ir/types.ts";
-import { maskSecretsInText } from "../../observe/mask.ts";
-import { fetchUpstream, parseRetryAfter, relayBody } from "../fetch_upstream.ts";
+import { relayBody } from "../fetch_upstream.ts";
 import { sseBodyToIr } from "../ir_stream.ts";
-import { DEFAULT_BASE_URLS } from "../presets.ts";
 import { encodeOptionsFor } from "../encode_options.ts";
+import { DEFAULT_BASE_URLS } from "../../config/presets.ts";
+import {
+  numberField,
+  postJsonToApi,
+  postToUpstream,
+  readUpstreamFailure,
+  readUpstreamJson,
+  type UpstreamPost,
+} from "../post.ts";
 import type { CallContext, NativeForward, Upstream } from "../types.ts";
+import { anthropicErrorParser, isAnthropicErrorBody } from "./errors.ts";
 
 /** The API version our converted bodies are written for; native callers may send their own. */
 export const DEFAULT_ANTHROPIC_VERSION = "2023-06-01";
@@ -31,27 +37,24 @@ const BROKEN_STREAM = "The upstream stream broke off before the answer was compl
 export const anthropicUpstream: Upstream = {
   type: "anthropic",
   countTokens: countAnthropicTokens,
-  nativeFormat: "anthropic",
 
   async forwardNative(req: NativeForward, ctx: CallContext): Promise<Response> {
     // Raw bytes go upstream unchanged unless an alias renames the model.
     const body = req.json.model === ctx.model
       ? req.raw
       : JSON.stringify({ ...req.json, model: ctx.model });
-    const res = await post(ctx, body, { stream: req.stream, native: true });
+    const res = await postToUpstream(post(ctx, body, { stream: req.stream, native: true }));
 
     const out = new Headers();
     res.headers.forEach((v, k) => {
       if (RELAYED_HEADERS.test(k)) out.set(k, v);
     });
     if (!res.ok) {
-      const failure = await readFailure(res, ctx);
+      const failure = await readUpstreamFailure(res, ctx);
       // Anthropic's own error bodies are already in the caller's format: relay them.
-      if (failure.anthropicBody) {
-        out.set("content-type", "application/json");
-        return new Response(failure.text, { status: failure.status, headers: out });
-      }
-      throw failure.error;
+      if (!isAnthropicErrorBody(failure.text)) throw anthropicErrorParser(failure);
+      out.set("content-type", "application/json");
+      return new Response(failure.text, { status: failure.clientStatus, headers: out });
     }
 
     const contentType = res.headers.get("content-type") ?? "application/json";
@@ -68,47 +71,25 @@ export const anthropicUpstream: Upstream = {
   },
 
   async send(req: IrRequest, ctx: CallContext): Promise<IrResponse> {
-    const body = irToAnthropicRequest(
-      { ...req, stream: false },
-      ctx.model,
-      encodeOptionsFor(ctx),
-    );
-    const res = await post(ctx, JSON.stringify(body), { stream: false, native: false });
-    if (!res.ok) throw (await readFailure(res, ctx)).error;
-    let json: unknown;
-    try {
-      json = await res.json();
-    } catch {
-      throw new UpstreamError(502, "The upstream answered with a body that is not JSON.", {
-        code: "bad_upstream_response",
-      });
-    }
+    const body = irToAnthropicRequest({ ...req, stream: false }, ctx.model, encodeOptionsFor(ctx));
+    const json = await postJsonToApi({
+      ...post(ctx, JSON.stringify(body), { stream: false, native: false }),
+      errorParser: anthropicErrorParser,
+      read: "json",
+    });
     return anthropicResponseToIr(json);
   },
 
   async stream(req: IrRequest, ctx: CallContext): Promise<ReadableStream<IrEvent>> {
-    const body = irToAnthropicRequest(
-      { ...req, stream: true },
-      ctx.model,
-      encodeOptionsFor(ctx),
-    );
-    const res = await post(ctx, JSON.stringify(body), { stream: true, native: false });
-    if (!res.ok) throw (await readFailure(res, ctx)).error;
-    if (!res.body) {
-      throw new UpstreamError(502, "The upstream answered with an empty body.", {
-        code: "bad_upstream_response",
-      });
-    }
+    const body = irToAnthropicRequest({ ...req, stream: true }, ctx.model, encodeOptionsFor(ctx));
+    const res = await postJsonToApi({
+      ...post(ctx, JSON.stringify(body), { stream: true, native: false }),
+      errorParser: anthropicErrorParser,
+      read: "sse",
+    });
     if (!(res.headers.get("content-type") ?? "").includes("text/event-stream")) {
       // Some Anthropic-compatible hosts ignore `stream: true` and answer with one Message.
-      let json: unknown;
-      try {
-        json = await res.json();
-      } catch {
-        throw new UpstreamError(502, "The upstream answered with a body that is not JSON.", {
-          code: "bad_upstream_response",
-        });
-      }
+      const json = await readUpstreamJson(res);
       return ReadableStream.from(responseEvents(anthropicResponseToIr(json)));
     }
     // A read failure mid-stream becomes an IR error event and a clean end.
@@ -123,22 +104,15 @@ async function countAnthropicTokens(req: IrRequest, ctx: CallContext): Promise<n
     ctx.model,
     { caps: encodeOptionsFor(ctx).caps },
   ) as unknown as Record<string, unknown>;
-  const res = await fetchUpstream(`${anthropicMessagesUrl(ctx.provider)}/count_tokens`, {
-    method: "POST",
+  const json = await postJsonToApi({
+    url: `${anthropicMessagesUrl(ctx.provider)}/count_tokens`,
     headers: anthropicHeaders(ctx, { stream: false, native: false }),
     body: JSON.stringify(body),
-    timeoutMs: ctx.provider.timeout_ms,
-    timeouts: ctx.provider,
-    clientSignal: ctx.signal,
-    proxyUrl: ctx.provider.proxy_url,
-    observe: ctx.observe,
+    ctx,
+    errorParser: anthropicErrorParser,
+    read: "json",
   });
-  if (!res.ok) throw (await readFailure(res, ctx)).error;
-  const json = await res.json().catch(() => ({})) as { input_tokens?: unknown };
-  if (typeof json.input_tokens !== "number") {
-    throw new UpstreamError(502, "Anthropic answered count_tokens unexpectedly.");
-  }
-  return json.input_tokens;
+  return numberField(json, "input_tokens", "Anthropic count_tokens");
 }
 
 /** `${base}/v1/messages`; a base URL given with or without its trailing `/v1` both work. */
@@ -185,55 +159,12 @@ function post(
   ctx: CallContext,
   body: BodyInit,
   options: { stream: boolean; native: boolean },
-): Promise<Response> {
-  return fetchUpstream(anthropicMessagesUrl(ctx.provider), {
-    method: "POST",
+): UpstreamPost {
+  return {
+    url: anthropicMessagesUrl(ctx.provider),
     headers: anthropicHeaders(ctx, options),
     body,
-    timeoutMs: ctx.provider.timeout_ms,
-    timeouts: ctx.provider,
-    clientSignal: ctx.signal,
-    proxyUrl: ctx.provider.proxy_url,
-    observe: ctx.observe,
-  });
-}
-
-interface Failure {
-  /** The status the client gets: the upstream's for 4xx, 502 for 5xx and oddities. */
-  status: number;
-  /** The body with secrets masked. */
-  text: string;
-  /** Whether `text` is an Anthropic error body. */
-  anthropicBody: boolean;
-  error: UpstreamError;
-}
-
-/** Reads a failed upstream answer into an UpstreamError with the Anthropic message in it. */
-async function readFailure(res: Response, ctx: CallContext): Promise<Failure> {
-  const raw = await res.text().catch(() => "");
-  const text = maskSecretsInText(raw, ctx.apiKey ? [ctx.apiKey] : []);
-  // An upstream server error is a bad gateway from the client's point of view.
-  const status = res.status >= 500 || res.status < 400 ? 502 : res.status;
-  let body: ReturnType<typeof errorBodySchema.safeParse> | undefined;
-  try {
-    body = errorBodySchema.safeParse(JSON.parse(text));
-  } catch {
-    body = undefined;
-  }
-  const detail = body?.success ? body.data.error.message ?? body.data.error.type : undefined;
-  const message = detail === undefined
-    ? `Upstream answered ${res.status}${text ? `: ${text.slice(0, 500)}` : ""}`
-    : status === res.status
-    ? detail
-    : `Upstream answered ${res.status}: ${detail}`;
-  return {
-    status,
-    text,
-    anthropicBody: body?.success === true,
-    error: new UpstreamError(status, message, {
-      code: body?.success ? body.data.error.type : "upstream_error",
-      retryAfter: parseRetryAfter(res.headers.get("retry-after")),
-    }),
+    ctx,
   };
 }
 

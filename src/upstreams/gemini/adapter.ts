@@ -1,6 +1,5 @@
 import { upstreamGeminiRequest } from "../../formats/gemini/request.ts";
 import type { ProviderConfig } from "../../config/schema.ts";
-import { UpstreamError } from "../../errors.ts";
 import { geminiResponseToIr } from "../../formats/gemini/response.ts";
 import {
   geminiErrorChunk,
@@ -9,12 +8,19 @@ import {
 } from "../../formats/gemini/stream.ts";
 import { fuse } from "../../http/fused_stream.ts";
 import { guardSseStream } from "../../http/stream_guard.ts";
-import { maskSecretsInText } from "../../observe/mask.ts";
 import type { IrEvent, IrRequest, IrResponse } from "../../ir/types.ts";
 import { sseParserTransformer } from "../../sse.ts";
-import { ClientGoneError, fetchUpstream, relayBody } from "../fetch_upstream.ts";
+import { ClientGoneError, relayBody } from "../fetch_upstream.ts";
+import {
+  numberField,
+  postJsonToApi,
+  postToUpstream,
+  readUpstreamFailure,
+  type UpstreamErrorParser,
+  type UpstreamPostContext,
+} from "../post.ts";
 import type { CallContext, NativeForward, Upstream } from "../types.ts";
-import { clientStatus, geminiUpstreamError, googleRetryAfter, parseGoogleError } from "./errors.ts";
+import { geminiErrorParser, googleRetryAfter, parseGoogleError } from "./errors.ts";
 
 export const GEMINI_DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com";
 
@@ -45,28 +51,6 @@ function geminiHeaders(ctx: CallContext, accept: string): Headers {
   return headers;
 }
 
-function secrets(ctx: CallContext): string[] {
-  return ctx.apiKey ? [ctx.apiKey] : [];
-}
-
-async function post(
-  ctx: CallContext,
-  url: string,
-  body: BodyInit,
-  accept: string,
-): Promise<Response> {
-  return await fetchUpstream(url, {
-    method: "POST",
-    headers: geminiHeaders(ctx, accept),
-    body,
-    timeoutMs: ctx.provider.timeout_ms,
-    timeouts: ctx.provider,
-    clientSignal: ctx.signal,
-    proxyUrl: ctx.provider.proxy_url,
-    observe: ctx.observe,
-  });
-}
-
 async function buildBody(req: IrRequest, ctx: CallContext): Promise<string> {
   return JSON.stringify(await upstreamGeminiRequest(req, ctx.model, ctx.signal, ctx.imageFetch));
 }
@@ -78,59 +62,42 @@ async function buildBody(req: IrRequest, ctx: CallContext): Promise<string> {
  */
 export const geminiUpstream: Upstream = {
   type: "gemini",
-  nativeFormat: "gemini",
 
   async countTokens(req: IrRequest, ctx: CallContext): Promise<number> {
     const inner = JSON.parse(await buildBody(req, ctx)) as Record<string, unknown>;
     const name = `models/${ctx.model.replace(/^models\//, "")}`;
-    const res = await post(
+    const json = await postJsonToApi({
+      url: geminiUrl(ctx.provider, ctx.model, "countTokens", false),
+      headers: geminiHeaders(ctx, "application/json"),
+      body: JSON.stringify({ generateContentRequest: { model: name, ...inner } }),
       ctx,
-      geminiUrl(ctx.provider, ctx.model, "countTokens", false),
-      JSON.stringify({ generateContentRequest: { model: name, ...inner } }),
-      "application/json",
-    );
-    if (!res.ok) throw await geminiUpstreamError(res, secrets(ctx));
-    const json = await res.json().catch(() => ({})) as { totalTokens?: unknown };
-    if (typeof json.totalTokens !== "number") {
-      throw new UpstreamError(502, "Gemini answered countTokens unexpectedly.");
-    }
-    return json.totalTokens;
+      errorParser: geminiErrorParser,
+      read: "json",
+    });
+    return numberField(json, "totalTokens", "Gemini countTokens");
   },
 
   async send(req: IrRequest, ctx: CallContext): Promise<IrResponse> {
-    const body = await buildBody(req, ctx);
-    const res = await post(
+    const json = await postJsonToApi({
+      url: geminiUrl(ctx.provider, ctx.model, "generateContent", false),
+      headers: geminiHeaders(ctx, "application/json"),
+      body: await buildBody(req, ctx),
       ctx,
-      geminiUrl(ctx.provider, ctx.model, "generateContent", false),
-      body,
-      "application/json",
-    );
-    if (!res.ok) throw await geminiUpstreamError(res, secrets(ctx));
-    let json: unknown;
-    try {
-      json = await res.json();
-    } catch {
-      throw new UpstreamError(502, "The Gemini upstream answered with a body that is not JSON.", {
-        code: "upstream_bad_response",
-      });
-    }
+      errorParser: geminiErrorParser,
+      read: "json",
+    });
     return geminiResponseToIr(json, { model: ctx.model });
   },
 
   async stream(req: IrRequest, ctx: CallContext): Promise<ReadableStream<IrEvent>> {
-    const body = await buildBody(req, ctx);
-    const res = await post(
+    const res = await postJsonToApi({
+      url: geminiUrl(ctx.provider, ctx.model, "streamGenerateContent", true),
+      headers: geminiHeaders(ctx, "text/event-stream"),
+      body: await buildBody(req, ctx),
       ctx,
-      geminiUrl(ctx.provider, ctx.model, "streamGenerateContent", true),
-      body,
-      "text/event-stream",
-    );
-    if (!res.ok) throw await geminiUpstreamError(res, secrets(ctx));
-    if (!res.body) {
-      throw new UpstreamError(502, "The Gemini upstream answered without a body.", {
-        code: "upstream_bad_response",
-      });
-    }
+      errorParser: geminiErrorParser,
+      read: "sse",
+    });
     const events = fuse(res.body, [
       sseParserTransformer(),
       geminiSseToIrTransformer({ model: ctx.model }),
@@ -147,38 +114,39 @@ export const geminiUpstream: Upstream = {
       stream ? "streamGenerateContent" : "generateContent",
       sse,
     );
-    // The model lives in the URL, so the client's bytes go upstream untouched.
-    const res = await post(ctx, url, req.raw, sse ? "text/event-stream" : "application/json");
-
-    return await relayGeminiAnswer(res, { name: "Gemini", sse, secrets: secrets(ctx) });
+    // The model lives in the URL, so the client's bytes go upstream untouched; a stream that
+    // is not SSE is Gemini's JSON array, relayed as it comes.
+    const res = await postToUpstream({
+      url,
+      headers: geminiHeaders(ctx, sse ? "text/event-stream" : "application/json"),
+      body: req.raw,
+      ctx,
+    }, stream && !sse);
+    return await relayGeminiAnswer(res, ctx, { sse, errorParser: geminiErrorParser });
   },
 };
 
 /**
  * Relays a Gemini-format answer to a same-format client (AI Studio and Vertex share it):
  * Google error bodies pass with their mapped status (5xx → 502) and a Retry-After from
- * RetryInfo; other failures become UpstreamError; SSE streams end with an error chunk if the
- * upstream breaks off; the JSON array stream and plain answers are relayed as they arrive.
+ * RetryInfo; other failures become the parser's UpstreamError; SSE streams end with an error
+ * chunk if the upstream breaks off; the JSON array stream and plain answers are relayed as
+ * they arrive.
  */
 export async function relayGeminiAnswer(
   res: Response,
-  options: { name: string; sse: boolean; secrets: string[] },
+  ctx: UpstreamPostContext,
+  options: { sse: boolean; errorParser: UpstreamErrorParser },
 ): Promise<Response> {
   const out = new Headers();
   if (!res.ok) {
-    const text = maskSecretsInText(await res.text().catch(() => ""), options.secrets);
-    const parsed = parseGoogleError(text);
-    const retryAfter = googleRetryAfter(res.headers, parsed);
-    if (!parsed) {
-      throw new UpstreamError(
-        clientStatus(res.status),
-        `${options.name} upstream answered ${res.status}${text ? `: ${text.slice(0, 500)}` : ""}`,
-        { code: "upstream_error", ...(retryAfter !== undefined ? { retryAfter } : {}) },
-      );
-    }
+    const failure = await readUpstreamFailure(res, ctx);
+    const parsed = parseGoogleError(failure.text);
+    if (!parsed) throw options.errorParser(failure);
+    const retryAfter = googleRetryAfter(failure.headers, parsed);
     out.set("content-type", "application/json; charset=UTF-8");
     if (retryAfter !== undefined) out.set("retry-after", String(Math.ceil(retryAfter)));
-    return new Response(text, { status: clientStatus(res.status), headers: out });
+    return new Response(failure.text, { status: failure.clientStatus, headers: out });
   }
   out.set("content-type", res.headers.get("content-type") ?? "application/json; charset=UTF-8");
   if (!res.body) return new Response(null, { status: res.status, headers: out });

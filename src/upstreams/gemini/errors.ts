@@ -1,6 +1,6 @@
 import { UpstreamError } from "../../errors.ts";
-import { maskSecretsInText } from "../../observe/mask.ts";
 import { parseRetryAfter } from "../fetch_upstream.ts";
+import type { UpstreamErrorParser } from "../post.ts";
 
 /** A Google API error body: `{error: {code, message, status, details}}`. */
 export interface GoogleErrorBody {
@@ -48,33 +48,29 @@ export function googleRetryAfter(
   return undefined;
 }
 
-/** The status the gateway answers with: an upstream server error is a bad gateway. */
-export function clientStatus(upstreamStatus: number): number {
-  return upstreamStatus >= 500 || upstreamStatus < 400 ? 502 : upstreamStatus;
+/**
+ * Google's error bodies (AI Studio, Vertex, Code Assist) → UpstreamError: the status (5xx → 502),
+ * Google's message and status name (as the code), and the retry delay for 429s. `name` says
+ * which upstream answered, in the message.
+ */
+export function googleErrorParser(name: string): UpstreamErrorParser {
+  return (failure) => {
+    const body = parseGoogleError(failure.text);
+    const retryAfter = googleRetryAfter(failure.headers, body);
+    const google = body?.error.status;
+    const detail = body?.error.message ?? failure.text.slice(0, 500);
+    return new UpstreamError(
+      failure.clientStatus,
+      `${name} upstream answered ${failure.status}${google ? ` ${google}` : ""}${
+        detail ? `: ${detail}` : ""
+      }`,
+      {
+        code: google ? google.toLowerCase() : "upstream_error",
+        ...(retryAfter !== undefined ? { retryAfter } : {}),
+      },
+    );
+  };
 }
 
-/**
- * Turns a failed Gemini answer into an UpstreamError: the status (5xx → 502), Google's message
- * with secrets masked, and the retry delay for 429s.
- */
-export async function geminiUpstreamError(
-  res: Response,
-  secrets: string[],
-): Promise<UpstreamError> {
-  const text = maskSecretsInText(await res.text().catch(() => ""), secrets);
-  const body = parseGoogleError(text);
-  const status = clientStatus(res.status);
-  const retryAfter = googleRetryAfter(res.headers, body);
-  const google = body?.error.status;
-  const detail = body?.error.message ?? text.slice(0, 500);
-  return new UpstreamError(
-    status,
-    `Gemini upstream answered ${res.status}${google ? ` ${google}` : ""}${
-      detail ? `: ${detail}` : ""
-    }`,
-    {
-      code: google ? google.toLowerCase() : "upstream_error",
-      ...(retryAfter !== undefined ? { retryAfter } : {}),
-    },
-  );
-}
+/** AI Studio's and Code Assist's errors. */
+export const geminiErrorParser: UpstreamErrorParser = googleErrorParser("Gemini");

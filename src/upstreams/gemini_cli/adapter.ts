@@ -1,9 +1,9 @@
-import { UpstreamError } from "../../errors.ts";
+import { upstreamError } from "../../errors.ts";
 import { irToGeminiRequest } from "../../formats/gemini/request.ts";
 import { geminiResponseToIr } from "../../formats/gemini/response.ts";
 import type { IrEvent, IrRequest, IrResponse } from "../../ir/types.ts";
-import { fetchUpstream } from "../fetch_upstream.ts";
-import { geminiUpstreamError } from "../gemini/errors.ts";
+import { geminiErrorParser } from "../gemini/errors.ts";
+import { numberField, postJsonToApi, type UpstreamPost } from "../post.ts";
 import type { CallContext, Upstream } from "../types.ts";
 import { codeAssistHeaders, type CodeAssistMethod, codeAssistUrl } from "./code_assist.ts";
 import { buildCodeAssistRequest, codeAssistSseToIr, unwrapCodeAssistResponse } from "./envelope.ts";
@@ -15,62 +15,45 @@ interface Lease {
 
 /**
  * The account is what makes a Code Assist call possible; without one (or without the project
- * its discovery stores) the gateway is misconfigured, which is not the client's fault.
+ * its discovery stores) there is nothing to call with, which is not the client's fault.
  */
 function leaseOf(ctx: CallContext): Lease {
   const account = ctx.account;
   if (!account || account.accessToken === "") {
-    throw new UpstreamError(500, "The gemini-cli provider has no usable account for this call.", {
-      code: "account_missing",
-    });
+    throw upstreamError(
+      "no_usable_account",
+      "The gemini-cli provider has no usable account for this call.",
+    );
   }
   if (!account.projectId) {
-    throw new UpstreamError(
-      500,
+    throw upstreamError(
+      "account_not_prepared",
       "The gemini-cli account has no Code Assist project yet (project discovery has not run).",
-      { code: "account_not_prepared" },
     );
   }
   return { accessToken: account.accessToken, projectId: account.projectId };
 }
 
-async function post(
+/**
+ * The POST of one Code Assist call. Google's error bodies (RetryInfo for 429s, UNAUTHENTICATED
+ * for 401s) map like Gemini's (`geminiErrorParser`).
+ */
+function post(
   ctx: CallContext,
   lease: Lease,
   method: CodeAssistMethod,
   body: unknown,
   sse = false,
-): Promise<Response> {
-  const res = await fetchUpstream(codeAssistUrl(ctx.provider, method, sse), {
-    method: "POST",
+): UpstreamPost {
+  return {
+    url: codeAssistUrl(ctx.provider, method, sse),
     headers: codeAssistHeaders(ctx.provider, lease.accessToken, {
       model: ctx.model,
       accept: sse ? "text/event-stream" : "application/json",
     }),
     body: JSON.stringify(body),
-    timeoutMs: ctx.provider.timeout_ms,
-    timeouts: ctx.provider,
-    clientSignal: ctx.signal,
-    proxyUrl: ctx.provider.proxy_url,
-    observe: ctx.observe,
-  });
-  // Google's error bodies (RetryInfo for 429s, UNAUTHENTICATED for 401s) map like Gemini's.
-  if (!res.ok) throw await geminiUpstreamError(res, [lease.accessToken]);
-  return res;
-}
-
-async function readJson(res: Response): Promise<unknown> {
-  try {
-    return await res.json();
-  } catch {
-    throw new UpstreamError(
-      502,
-      "The Code Assist upstream answered with a body that is not JSON.",
-      {
-        code: "upstream_bad_response",
-      },
-    );
-  }
+    ctx,
+  };
 }
 
 /**
@@ -90,8 +73,12 @@ export const geminiCliUpstream: Upstream = {
       signal: ctx.signal,
       imageFetch: ctx.imageFetch,
     });
-    const res = await post(ctx, lease, "generateContent", body);
-    return geminiResponseToIr(unwrapCodeAssistResponse(await readJson(res)), { model: ctx.model });
+    const json = await postJsonToApi({
+      ...post(ctx, lease, "generateContent", body),
+      errorParser: geminiErrorParser,
+      read: "json",
+    });
+    return geminiResponseToIr(unwrapCodeAssistResponse(json), { model: ctx.model });
   },
 
   async stream(req: IrRequest, ctx: CallContext): Promise<ReadableStream<IrEvent>> {
@@ -102,12 +89,11 @@ export const geminiCliUpstream: Upstream = {
       signal: ctx.signal,
       imageFetch: ctx.imageFetch,
     });
-    const res = await post(ctx, lease, "streamGenerateContent", body, true);
-    if (!res.body) {
-      throw new UpstreamError(502, "The Code Assist upstream answered without a body.", {
-        code: "upstream_bad_response",
-      });
-    }
+    const res = await postJsonToApi({
+      ...post(ctx, lease, "streamGenerateContent", body, true),
+      errorParser: geminiErrorParser,
+      read: "sse",
+    });
     return codeAssistSseToIr(res.body, { model: ctx.model });
   },
 };
@@ -122,17 +108,12 @@ export async function countCodeAssistTokens(req: IrRequest, ctx: CallContext): P
     model: ctx.model,
     images: { signal: ctx.signal, settings: ctx.imageFetch },
   });
-  const res = await post(ctx, lease, "countTokens", {
-    request: { model: `models/${ctx.model.replace(/^models\//, "")}`, contents: gemini.contents },
+  const json = await postJsonToApi({
+    ...post(ctx, lease, "countTokens", {
+      request: { model: `models/${ctx.model.replace(/^models\//, "")}`, contents: gemini.contents },
+    }),
+    errorParser: geminiErrorParser,
+    read: "json",
   });
-  const json = await readJson(res);
-  const total = typeof json === "object" && json !== null && "totalTokens" in json
-    ? json.totalTokens
-    : undefined;
-  if (typeof total !== "number") {
-    throw new UpstreamError(502, "The Code Assist upstream answered countTokens unexpectedly.", {
-      code: "upstream_bad_response",
-    });
-  }
-  return total;
+  return numberField(json, "totalTokens", "Code Assist countTokens");
 }

@@ -1,17 +1,25 @@
-import { UpstreamError } from "../../errors.ts";
 import {
   chatResponseToIr,
   chatSseToIrTransformer,
 } from "../../formats/openai_chat/from_upstream.ts";
 import { irToChatRequest } from "../../formats/openai_chat/to_upstream.ts";
 import type { IrEvent, IrRequest, IrResponse } from "../../ir/types.ts";
-import { maskSecretsInText } from "../../observe/mask.ts";
-import { fetchUpstream, parseRetryAfter } from "../fetch_upstream.ts";
 import { sseBodyToIr } from "../ir_stream.ts";
 import { encodeOptionsFor } from "../encode_options.ts";
 import { capabilitiesFor } from "../../ir/capabilities.ts";
+import { postJsonToApi, type UpstreamPost } from "../post.ts";
 import type { CallContext, NativeForward, Upstream } from "../types.ts";
-import { forwardOpenAI, openAIBaseUrl } from "./forward.ts";
+import { openAIErrorParser } from "./errors.ts";
+import { forwardOpenAI, openAIBaseUrl, type OpenAITarget } from "./forward.ts";
+
+/** The provider's own endpoint and key. */
+function target(ctx: CallContext): OpenAITarget {
+  return {
+    baseUrl: openAIBaseUrl(ctx.provider),
+    bearer: ctx.apiKey,
+    headers: ctx.provider.headers,
+  };
+}
 
 /**
  * OpenAI-compatible upstreams. Chat Completions clients are forwarded natively; other
@@ -19,29 +27,26 @@ import { forwardOpenAI, openAIBaseUrl } from "./forward.ts";
  */
 export const openAIUpstream: Upstream = {
   type: "openai",
-  nativeFormat: "openai_chat",
 
   forwardNative(req: NativeForward, ctx: CallContext): Promise<Response> {
-    return forwardOpenAI({
-      provider: ctx.provider,
-      path: "/chat/completions",
-      body: nativeBody(req, ctx),
-      apiKey: ctx.apiKey,
-      stream: req.stream,
-      // Lazily: touching the request's signal costs throughput on fast upstreams.
-      signal: () => ctx.signal,
-      observe: ctx.observe,
-    });
+    return forwardOpenAI(ctx, target(ctx), nativeBody(req, ctx), req.stream);
   },
 
   async send(req: IrRequest, ctx: CallContext): Promise<IrResponse> {
-    const res = await post({ ...req, stream: false }, ctx);
-    return chatResponseToIr(await res.json(), ctx.model);
+    const json = await postJsonToApi({
+      ...chatCompletionsPost({ ...req, stream: false }, ctx, target(ctx)),
+      errorParser: openAIErrorParser,
+      read: "json",
+    });
+    return chatResponseToIr(json, ctx.model);
   },
 
   async stream(req: IrRequest, ctx: CallContext): Promise<ReadableStream<IrEvent>> {
-    const res = await post({ ...req, stream: true }, ctx);
-    if (!res.body) throw new UpstreamError(502, "Upstream sent an empty stream.");
+    const res = await postJsonToApi({
+      ...chatCompletionsPost({ ...req, stream: true }, ctx, target(ctx)),
+      errorParser: openAIErrorParser,
+      read: "sse",
+    });
     return sseBodyToIr(res.body, chatSseToIrTransformer(ctx.model));
   },
 };
@@ -74,62 +79,26 @@ function nativeBody(req: NativeForward, ctx: CallContext): BodyInit {
   return out ? JSON.stringify(out) : req.raw;
 }
 
-async function post(req: IrRequest, ctx: CallContext): Promise<Response> {
-  const res = await postChatCompletions(req, ctx, {
-    baseUrl: openAIBaseUrl(ctx.provider),
-    bearer: ctx.apiKey,
-    headers: ctx.provider.headers,
-  });
-  if (res.ok) return res;
-  throw await openAIErrorToUpstreamError(res, ctx.apiKey);
-}
-
 /**
- * POSTs an IR request as OpenAI Chat Completions to `{baseUrl}/chat/completions`, with headers
- * built from scratch (content type, the given extra headers, the bearer token). Shared by every
- * OpenAI-compatible upstream; the caller interprets a failed answer.
+ * An IR request as an OpenAI Chat Completions POST to `{baseUrl}/chat/completions`, with
+ * headers built from scratch (content type, the target's headers, its bearer token). Shared by
+ * every OpenAI-compatible upstream.
  */
-export function postChatCompletions(
+export function chatCompletionsPost(
   req: IrRequest,
   ctx: CallContext,
-  target: { baseUrl: string; bearer: string | undefined; headers: Record<string, string> },
-): Promise<Response> {
+  target: OpenAITarget,
+): UpstreamPost {
   const headers = new Headers({
     "content-type": "application/json",
     accept: req.stream ? "text/event-stream" : "application/json",
   });
   for (const [k, v] of Object.entries(target.headers)) headers.set(k, v);
   if (target.bearer) headers.set("authorization", `Bearer ${target.bearer}`);
-  return fetchUpstream(`${target.baseUrl}/chat/completions`, {
-    method: "POST",
+  return {
+    url: `${target.baseUrl}/chat/completions`,
     headers,
     body: JSON.stringify(irToChatRequest(req, ctx.model, encodeOptionsFor(ctx))),
-    timeoutMs: ctx.provider.timeout_ms,
-    timeouts: ctx.provider,
-    clientSignal: ctx.signal,
-    proxyUrl: ctx.provider.proxy_url,
-    observe: ctx.observe,
-  });
-}
-
-/** An OpenAI-style error response → UpstreamError with its status, message and Retry-After. */
-export async function openAIErrorToUpstreamError(
-  res: Response,
-  apiKey: string | undefined,
-): Promise<UpstreamError> {
-  const text = maskSecretsInText(await res.text().catch(() => ""), apiKey ? [apiKey] : []);
-  let message = text.slice(0, 500);
-  let code: string | undefined;
-  try {
-    const body = JSON.parse(text) as { error?: { message?: string; code?: unknown } };
-    if (body.error?.message) message = body.error.message;
-    if (typeof body.error?.code === "string") code = body.error.code;
-  } catch {
-    // Not JSON: keep the (truncated, masked) text.
-  }
-  const status = res.status >= 500 || res.status < 400 ? 502 : res.status;
-  return new UpstreamError(status, `Upstream error (${res.status}): ${message || "no details"}`, {
-    code: code ?? "upstream_error",
-    retryAfter: parseRetryAfter(res.headers.get("retry-after")),
-  });
+    ctx,
+  };
 }

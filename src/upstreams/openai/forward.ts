@@ -1,10 +1,15 @@
 import type { ProviderConfig } from "../../config/schema.ts";
-import { UpstreamError } from "../../errors.ts";
+import { OPENAI_COMPATIBLE_PRESETS } from "../../config/presets.ts";
 import { guardSseStream } from "../../http/stream_guard.ts";
-import { maskSecretsInText } from "../../observe/mask.ts";
 import { encodeSse } from "../../sse.ts";
-import { OPENAI_COMPATIBLE_PRESETS } from "../presets.ts";
-import { type ClientSignal, fetchUpstream, parseRetryAfter, relayBody } from "../fetch_upstream.ts";
+import { relayBody } from "../fetch_upstream.ts";
+import {
+  postToUpstream,
+  readUpstreamFailure,
+  type UpstreamErrorParser,
+  type UpstreamPostContext,
+} from "../post.ts";
+import { isOpenAIErrorBody, openAIErrorParser } from "./errors.ts";
 
 /** Upstream response headers worth relaying to the client (rate-limit state). */
 const RELAYED_HEADERS = /^(retry-after|x-ratelimit-[a-z-]+)$/;
@@ -16,42 +21,44 @@ export function openAIBaseUrl(p: ProviderConfig): string {
   return base.replace(/\/+$/, "");
 }
 
+/** Where an OpenAI-compatible request goes and as whom (qwen reuses this with its own). */
+export interface OpenAITarget {
+  /** Without a trailing slash. */
+  baseUrl: string;
+  bearer: string | undefined;
+  /** The provider's configured headers; client headers never reach the upstream. */
+  headers: Record<string, string>;
+}
+
 /**
- * Same-format fast path: forwards an OpenAI request body to an OpenAI-compatible upstream
- * without converting it, so fields the gateway does not know survive. The upstream request is
- * built from scratch (content type, the provider's key, its configured headers), so nothing
+ * Same-format fast path: forwards an OpenAI Chat Completions body to an OpenAI-compatible
+ * upstream without converting it, so fields the gateway does not know survive. The upstream
+ * request is built from scratch (content type, the key, the configured headers), so nothing
  * that identifies the client — IP headers, cookies, its gateway key — can leak upstream.
- * A streamed answer is relayed chunk by chunk; a failure mid-stream ends it with an error event.
+ * OpenAI error bodies are relayed with their status (5xx → 502); a streamed answer is relayed
+ * chunk by chunk, and a failure mid-stream ends it with an error event.
  */
 export async function forwardOpenAI(
-  options: {
-    provider: ProviderConfig;
-    path: string;
-    body: BodyInit;
-    apiKey: string | undefined;
-    stream: boolean;
-    signal: ClientSignal;
-    observe?: (res: Response) => void;
-  },
+  ctx: UpstreamPostContext,
+  target: OpenAITarget,
+  body: BodyInit,
+  stream: boolean,
+  /** For failures whose body is not an OpenAI error (those are relayed as they are). */
+  errorParser: UpstreamErrorParser = openAIErrorParser,
 ): Promise<Response> {
-  const { provider, apiKey } = options;
   // Plain records, not Headers objects: they are cheaper on this hot path.
   const headers: Record<string, string> = {
     "content-type": "application/json",
-    accept: options.stream ? "text/event-stream" : "application/json",
+    accept: stream ? "text/event-stream" : "application/json",
   };
-  for (const k in provider.headers) headers[k.toLowerCase()] = provider.headers[k];
-  if (apiKey) headers.authorization = `Bearer ${apiKey}`;
+  for (const k in target.headers) headers[k.toLowerCase()] = target.headers[k];
+  if (target.bearer) headers.authorization = `Bearer ${target.bearer}`;
 
-  const res = await fetchUpstream(openAIBaseUrl(provider) + options.path, {
-    method: "POST",
+  const res = await postToUpstream({
+    url: target.baseUrl + "/chat/completions",
     headers,
-    body: options.body,
-    timeoutMs: provider.timeout_ms,
-    timeouts: provider,
-    clientSignal: options.signal,
-    proxyUrl: provider.proxy_url,
-    observe: options.observe,
+    body,
+    ctx,
   });
 
   const out: Record<string, string> = {};
@@ -60,19 +67,10 @@ export async function forwardOpenAI(
   }
 
   if (!res.ok) {
-    const text = await res.text().catch(() => "");
-    const safe = maskSecretsInText(text, apiKey ? [apiKey] : []);
-    // An upstream server error is a bad gateway from the client's point of view.
-    const status = res.status >= 500 || res.status < 400 ? 502 : res.status;
-    if (isOpenAIErrorBody(safe)) {
-      out["content-type"] = "application/json";
-      return new Response(safe, { status, headers: out });
-    }
-    throw new UpstreamError(
-      status,
-      `Upstream answered ${res.status}${safe ? `: ${safe.slice(0, 500)}` : ""}`,
-      { code: "upstream_error", retryAfter: parseRetryAfter(res.headers.get("retry-after")) },
-    );
+    const failure = await readUpstreamFailure(res, ctx);
+    if (!isOpenAIErrorBody(failure.text)) throw errorParser(failure);
+    out["content-type"] = "application/json";
+    return new Response(failure.text, { status: failure.clientStatus, headers: out });
   }
 
   const contentType = res.headers.get("content-type") ?? "application/json";
@@ -82,7 +80,7 @@ export async function forwardOpenAI(
     return new Response(relayBody(res), { status: res.status, headers: out });
   }
   out["cache-control"] = "no-cache";
-  const body = guardSseStream(res.body, {
+  const relayed = guardSseStream(res.body, {
     onError: () =>
       encodeSse({
         data: JSON.stringify({
@@ -94,15 +92,5 @@ export async function forwardOpenAI(
         }),
       }),
   });
-  return new Response(body, { status: res.status, headers: out });
-}
-
-function isOpenAIErrorBody(text: string): boolean {
-  try {
-    const v: unknown = JSON.parse(text);
-    return typeof v === "object" && v !== null && "error" in v &&
-      typeof (v as { error: unknown }).error === "object";
-  } catch {
-    return false;
-  }
+  return new Response(relayed, { status: res.status, headers: out });
 }

@@ -1,5 +1,5 @@
 import type { ProviderConfig } from "../../config/schema.ts";
-import { UpstreamError } from "../../errors.ts";
+import { UpstreamError, upstreamError } from "../../errors.ts";
 import {
   chatResponseToIr,
   chatSseToIrTransformer,
@@ -7,8 +7,10 @@ import {
 import type { IrEvent, IrRequest, IrResponse } from "../../ir/types.ts";
 import { maskSecretsInText } from "../../observe/mask.ts";
 import { sseBodyToIr } from "../ir_stream.ts";
-import { forwardOpenAI } from "../openai/forward.ts";
-import { openAIErrorToUpstreamError, postChatCompletions } from "../openai/adapter.ts";
+import { chatCompletionsPost } from "../openai/adapter.ts";
+import { openAIErrorParser } from "../openai/errors.ts";
+import { forwardOpenAI, type OpenAITarget } from "../openai/forward.ts";
+import { postJsonToApi, type UpstreamErrorParser } from "../post.ts";
 import type { CallContext, NativeForward, Upstream } from "../types.ts";
 import { qwenApiBaseUrl } from "./base_url.ts";
 
@@ -44,9 +46,7 @@ export function qwenBaseUrl(ctx: CallContext): string {
 function accessToken(ctx: CallContext): string {
   const token = ctx.account?.accessToken;
   if (!token) {
-    throw new UpstreamError(503, "No Qwen account is available for this request.", {
-      code: "no_account",
-    });
+    throw upstreamError("no_usable_account", "No Qwen account is available for this request.");
   }
   return token;
 }
@@ -64,69 +64,54 @@ function configuredHeaders(provider: ProviderConfig): Record<string, string> {
  */
 export const qwenUpstream: Upstream = {
   type: "qwen",
-  nativeFormat: "openai_chat",
 
   async forwardNative(req: NativeForward, ctx: CallContext): Promise<Response> {
-    const token = accessToken(ctx);
+    const t = target(ctx);
     const body = req.json.model === ctx.model
       ? req.raw
       : JSON.stringify({ ...req.json, model: ctx.model });
-    // forwardOpenAI takes its base URL and headers from the provider: hand it a per-attempt
-    // copy pointing at this account's host.
-    const res = await forwardOpenAI({
-      provider: {
-        ...ctx.provider,
-        base_url: qwenBaseUrl(ctx),
-        headers: configuredHeaders(ctx.provider),
-      },
-      path: "/chat/completions",
-      body,
-      apiKey: token,
-      stream: req.stream,
-      signal: ctx.signal,
-      observe: ctx.observe,
-    });
+    const res = await forwardOpenAI(ctx, t, body, req.stream, qwenErrorParser);
     if (res.ok) return res;
     // A relayed auth failure would hide the 401 the caller needs to refresh and retry.
     const text = await res.clone().text().catch(() => "");
-    if (isAuthFailure(res.status, text)) throw authError(text, token);
+    if (isAuthFailure(res.status, text)) throw authError(text, t.bearer ?? "");
     return res;
   },
 
   async send(req: IrRequest, ctx: CallContext): Promise<IrResponse> {
-    const res = await post({ ...req, stream: false }, ctx);
-    let json: unknown;
-    try {
-      json = await res.json();
-    } catch {
-      throw new UpstreamError(502, "The Qwen upstream answered with a body that is not JSON.", {
-        code: "upstream_bad_response",
-      });
-    }
+    const json = await postJsonToApi({
+      ...chatCompletionsPost({ ...req, stream: false }, ctx, target(ctx)),
+      errorParser: qwenErrorParser,
+      read: "json",
+    });
     return chatResponseToIr(json, ctx.model);
   },
 
   async stream(req: IrRequest, ctx: CallContext): Promise<ReadableStream<IrEvent>> {
-    const res = await post({ ...req, stream: true }, ctx);
-    if (!res.body) throw new UpstreamError(502, "The Qwen upstream sent an empty stream.");
+    const res = await postJsonToApi({
+      ...chatCompletionsPost({ ...req, stream: true }, ctx, target(ctx)),
+      errorParser: qwenErrorParser,
+      read: "sse",
+    });
     return sseBodyToIr(res.body, chatSseToIrTransformer(ctx.model));
   },
 };
 
-async function post(req: IrRequest, ctx: CallContext): Promise<Response> {
-  const token = accessToken(ctx);
-  const res = await postChatCompletions(req, ctx, {
+/** This account's host and token, with the provider's headers over Qwen's defaults. */
+function target(ctx: CallContext): OpenAITarget {
+  return {
+    bearer: accessToken(ctx),
     baseUrl: qwenBaseUrl(ctx),
-    bearer: token,
     headers: configuredHeaders(ctx.provider),
-  });
-  if (res.ok) return res;
-  const err = await openAIErrorToUpstreamError(res, token);
-  if (isAuthFailure(res.status, err.message)) {
-    throw new UpstreamError(401, err.message, { code: err.code ?? "invalid_token" });
-  }
-  throw err;
+  };
 }
+
+/** OpenAI's error bodies; an auth failure the portal words as a 400/403 becomes the 401 it is. */
+const qwenErrorParser: UpstreamErrorParser = (failure) => {
+  const err = openAIErrorParser(failure);
+  if (!isAuthFailure(failure.status, err.message)) return err;
+  return new UpstreamError(401, err.message, { code: err.code ?? "invalid_token" });
+};
 
 function isAuthFailure(status: number, text: string): boolean {
   return status === 401 || ((status === 400 || status === 403) && AUTH_FAILURE.test(text));

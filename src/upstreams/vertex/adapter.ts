@@ -1,12 +1,12 @@
 import { upstreamGeminiRequest } from "../../formats/gemini/request.ts";
-import { UpstreamError } from "../../errors.ts";
+import { UpstreamError, upstreamError } from "../../errors.ts";
 import { geminiResponseToIr } from "../../formats/gemini/response.ts";
 import { geminiSseToIrTransformer } from "../../formats/gemini/stream.ts";
 import type { IrEvent, IrRequest, IrResponse } from "../../ir/types.ts";
-import { fetchUpstream } from "../fetch_upstream.ts";
 import { relayGeminiAnswer } from "../gemini/adapter.ts";
-import { geminiUpstreamError } from "../gemini/errors.ts";
+import { googleErrorParser } from "../gemini/errors.ts";
 import { sseBodyToIr } from "../ir_stream.ts";
+import { postJsonToApi, postToUpstream, readUpstreamFailure, type UpstreamPost } from "../post.ts";
 import type { CallContext, NativeForward, Upstream } from "../types.ts";
 
 export const VERTEX_DEFAULT_LOCATION = "us-central1";
@@ -53,20 +53,16 @@ export function vertexUrl(ctx: CallContext, method: Method, sse: boolean): strin
 function accessToken(ctx: CallContext): string {
   const token = ctx.account?.accessToken;
   if (!token) {
-    throw new UpstreamError(503, "No Vertex account is available for this request.", {
-      code: "no_account",
-    });
+    throw upstreamError("no_usable_account", "No Vertex account is available for this request.");
   }
   return token;
 }
 
-/** Built from scratch: content type, the provider's configured headers, the account's token. */
-async function post(
-  ctx: CallContext,
-  method: Method,
-  sse: boolean,
-  body: BodyInit,
-): Promise<Response> {
+/**
+ * The POST for one call; headers built from scratch: content type, the provider's configured
+ * headers, the account's token.
+ */
+function post(ctx: CallContext, method: Method, sse: boolean, body: BodyInit): UpstreamPost {
   // The account is checked first: without one there is no project to build the URL from.
   const token = accessToken(ctx);
   const url = vertexUrl(ctx, method, sse);
@@ -76,20 +72,7 @@ async function post(
   });
   for (const [k, v] of Object.entries(ctx.provider.headers)) headers.set(k, v);
   headers.set("authorization", `Bearer ${token}`);
-  return await fetchUpstream(url, {
-    method: "POST",
-    headers,
-    body,
-    timeoutMs: ctx.provider.timeout_ms,
-    timeouts: ctx.provider,
-    clientSignal: ctx.signal,
-    proxyUrl: ctx.provider.proxy_url,
-    observe: ctx.observe,
-  });
-}
-
-function secrets(ctx: CallContext): string[] {
-  return ctx.account?.accessToken ? [ctx.account.accessToken] : [];
+  return { url, headers, body, ctx };
 }
 
 async function buildBody(req: IrRequest, ctx: CallContext): Promise<string> {
@@ -97,16 +80,10 @@ async function buildBody(req: IrRequest, ctx: CallContext): Promise<string> {
 }
 
 /**
- * A failed answer → UpstreamError as the Gemini adapter builds it (5xx → 502, RetryInfo →
- * retryAfter); a 401 stays 401 so the caller refreshes the token and retries once.
+ * A failed answer → UpstreamError as for Gemini (5xx → 502, RetryInfo → retryAfter); a 401
+ * stays 401 so the caller refreshes the token and retries once.
  */
-async function vertexError(res: Response, ctx: CallContext): Promise<UpstreamError> {
-  const err = await geminiUpstreamError(res, secrets(ctx));
-  return new UpstreamError(err.status, err.message.replace(/^Gemini/, "Vertex"), {
-    ...(err.code !== undefined ? { code: err.code } : {}),
-    ...(err.retryAfter !== undefined ? { retryAfter: err.retryAfter } : {}),
-  });
-}
+const vertexErrorParser = googleErrorParser("Vertex");
 
 /**
  * Vertex AI (Gemini models) with service-account tokens. Bodies and answers are Gemini's, so
@@ -114,43 +91,38 @@ async function vertexError(res: Response, ctx: CallContext): Promise<UpstreamErr
  */
 export const vertexUpstream: Upstream = {
   type: "vertex",
-  nativeFormat: "gemini",
 
   async send(req: IrRequest, ctx: CallContext): Promise<IrResponse> {
     const body = await buildBody(req, ctx);
-    const res = await post(ctx, "generateContent", false, body);
-    if (!res.ok) throw await vertexError(res, ctx);
-    let json: unknown;
-    try {
-      json = await res.json();
-    } catch {
-      throw new UpstreamError(502, "The Vertex upstream answered with a body that is not JSON.", {
-        code: "upstream_bad_response",
-      });
-    }
+    const json = await postJsonToApi({
+      ...post(ctx, "generateContent", false, body),
+      errorParser: vertexErrorParser,
+      read: "json",
+    });
     return geminiResponseToIr(json, { model: ctx.model });
   },
 
   async stream(req: IrRequest, ctx: CallContext): Promise<ReadableStream<IrEvent>> {
     const body = await buildBody(req, ctx);
-    const res = await post(ctx, "streamGenerateContent", true, body);
-    if (!res.ok) throw await vertexError(res, ctx);
-    if (!res.body) {
-      throw new UpstreamError(502, "The Vertex upstream answered without a body.", {
-        code: "upstream_bad_response",
-      });
-    }
+    const res = await postJsonToApi({
+      ...post(ctx, "streamGenerateContent", true, body),
+      errorParser: vertexErrorParser,
+      read: "sse",
+    });
     return sseBodyToIr(res.body, geminiSseToIrTransformer({ model: ctx.model }));
   },
 
   async forwardNative(req: NativeForward, ctx: CallContext): Promise<Response> {
     const stream = req.hints.stream ?? req.stream;
     const sse = stream && req.hints.sse === true;
-    // The model lives in the URL, so the client's bytes go upstream untouched.
-    const res = await post(ctx, stream ? "streamGenerateContent" : "generateContent", sse, req.raw);
-
+    // The model lives in the URL, so the client's bytes go upstream untouched; a stream that
+    // is not SSE is Gemini's JSON array, relayed as it comes.
+    const res = await postToUpstream(
+      post(ctx, stream ? "streamGenerateContent" : "generateContent", sse, req.raw),
+      stream && !sse,
+    );
     // A 401 is thrown (not relayed) so the caller refreshes the token and retries.
-    if (res.status === 401) throw await vertexError(res, ctx);
-    return await relayGeminiAnswer(res, { name: "Vertex", sse, secrets: secrets(ctx) });
+    if (res.status === 401) throw vertexErrorParser(await readUpstreamFailure(res, ctx));
+    return await relayGeminiAnswer(res, ctx, { sse, errorParser: vertexErrorParser });
   },
 };

@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import {
-  geminiUpstreamError,
+  geminiErrorParser,
   googleRetryAfter,
   parseGoogleError,
 } from "../../../src/upstreams/gemini/errors.ts";
+import { readUpstreamFailure } from "../../../src/upstreams/post.ts";
 
 const KEY = "AIzaSyLeakyKey-0123456789abcdefghij";
 
@@ -45,22 +46,26 @@ Deno.test("Google error bodies: plain, array-wrapped, not JSON", () => {
   assert.equal(parseGoogleError('{"error":"string"}'), undefined);
 });
 
-Deno.test("geminiUpstreamError: status mapping, code, masked secrets, HTML bodies", async () => {
-  const err = await geminiUpstreamError(
-    new Response(
-      JSON.stringify({
-        error: { code: 400, message: `API key ${KEY} not valid.`, status: "INVALID_ARGUMENT" },
-      }),
-      { status: 400 },
+Deno.test("geminiErrorParser: status mapping, code, masked secrets, HTML bodies", async () => {
+  const err = geminiErrorParser(
+    await readUpstreamFailure(
+      new Response(
+        JSON.stringify({
+          error: { code: 400, message: `API key ${KEY} not valid.`, status: "INVALID_ARGUMENT" },
+        }),
+        { status: 400 },
+      ),
+      { apiKey: KEY },
     ),
-    [KEY],
   );
   assert.equal(err.status, 400);
   assert.equal(err.code, "invalid_argument");
   assert.ok(!err.message.includes(KEY));
   assert.match(err.message, /AIzaS\*\*\*\*/);
 
-  const html = await geminiUpstreamError(new Response("<html>oops</html>", { status: 503 }), []);
+  const html = geminiErrorParser(
+    await readUpstreamFailure(new Response("<html>oops</html>", { status: 503 }), {}),
+  );
   assert.equal(html.status, 502);
   assert.equal(html.code, "upstream_error");
   assert.match(html.message, /503: <html>oops/);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { geminiCliDriver } from "../../../src/accounts/drivers/gemini_cli.ts";
+import { geminiCliDriver } from "../../../src/upstreams/gemini_cli/driver.ts";
 import { providerSchema } from "../../../src/config/schema.ts";
 import { UpstreamError } from "../../../src/errors.ts";
 import type { IrEvent, IrRequest } from "../../../src/ir/types.ts";
@@ -345,21 +345,21 @@ Deno.test("403 (unknown project) stays 403; 5xx → 502", async () => {
   });
 });
 
-Deno.test("no account or no project → a safe 500 without calling upstream", async () => {
+Deno.test("no account or no project → a 503 (as every adapter) without calling upstream", async () => {
   await withFake(async (fake) => {
     const none = ctx(fake, "gemini-2.5-flash");
     delete none.account;
     await assert.rejects(geminiCliUpstream.send(ir(), none), (err: unknown) => {
       assert.ok(err instanceof UpstreamError);
-      assert.equal(err.status, 500);
-      assert.equal(err.code, "account_missing");
+      assert.equal(err.status, 503);
+      assert.equal(err.code, "no_usable_account");
       return true;
     });
     const noProject = ctx(fake, "gemini-2.5-flash", {
       account: { id: "acc1", accessToken: TOKEN },
     });
     await assert.rejects(geminiCliUpstream.stream(ir(), noProject), {
-      status: 500,
+      status: 503,
       code: "account_not_prepared",
     });
     assert.equal(fake.requests.length, 0);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { qwenDriver } from "../../../src/accounts/drivers/qwen.ts";
+import { qwenDriver } from "../../../src/upstreams/qwen/driver.ts";
 import type { OAuthCredential } from "../../../src/accounts/types.ts";
 import { providerSchema } from "../../../src/config/schema.ts";
 import { UpstreamError } from "../../../src/errors.ts";

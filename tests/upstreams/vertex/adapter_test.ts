@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { vertexDriver } from "../../../src/accounts/drivers/vertex.ts";
+import { vertexDriver } from "../../../src/upstreams/vertex/driver.ts";
 import { providerSchema } from "../../../src/config/schema.ts";
 import { UpstreamError } from "../../../src/errors.ts";
 import type { IrEvent, IrRequest } from "../../../src/ir/types.ts";

@@ -1,6 +1,6 @@
 import type { z } from "zod";
-import { maskSecretsInText } from "../../observe/mask.ts";
-import type { DriverContext } from "../types.ts";
+import { maskSecretsInText } from "../observe/mask.ts";
+import type { DriverContext } from "./types.ts";
 
 /**
  * What the OAuth drivers share about token endpoints: a form POST with a bounded timeout that

@@ -3,7 +3,7 @@ import {
   GEMINI_CLI_CLIENT_ID,
   GEMINI_CLI_CLIENT_SECRET,
   geminiCliDriver,
-} from "../../../src/accounts/drivers/gemini_cli.ts";
+} from "../../../src/upstreams/gemini_cli/driver.ts";
 import {
   type Account,
   type DriverContext,

@@ -1,7 +1,11 @@
-import { describeTokenError, parseTokenAnswer, postTokenForm } from "./token_endpoint.ts";
+import {
+  describeTokenError,
+  parseTokenAnswer,
+  postTokenForm,
+} from "../../accounts/token_endpoint.ts";
 import { z } from "zod";
 import { RequestError } from "../../errors.ts";
-import { qwenApiBaseUrl } from "../../upstreams/qwen/base_url.ts";
+import { qwenApiBaseUrl } from "./base_url.ts";
 import {
   type Credential,
   type CredentialDriver,
@@ -9,7 +13,7 @@ import {
   type OAuthCredential,
   RefreshRejectedError,
   type RefreshResult,
-} from "../types.ts";
+} from "../../accounts/types.ts";
 
 /** Qwen Code's token endpoint and published OAuth client (public; no secret). */
 export const QWEN_TOKEN_URL = "https://chat.qwen.ai/api/v1/oauth2/token";

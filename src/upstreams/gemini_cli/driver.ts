@@ -6,7 +6,7 @@
 import { z } from "zod";
 import { RequestError } from "../../errors.ts";
 import { maskSecretsInText } from "../../observe/mask.ts";
-import { discoverCodeAssistProject } from "../../upstreams/gemini_cli/setup.ts";
+import { discoverCodeAssistProject } from "./setup.ts";
 import {
   type Account,
   type Credential,
@@ -15,7 +15,7 @@ import {
   type OAuthCredential,
   RefreshRejectedError,
   type RefreshResult,
-} from "../types.ts";
+} from "../../accounts/types.ts";
 
 export const GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token";
 /**

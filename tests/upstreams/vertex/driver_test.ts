@@ -3,12 +3,12 @@ import {
   cachedKeyCount,
   importRs256Key,
   pkcs8FromPem,
-} from "../../../src/accounts/drivers/google_jwt.ts";
+} from "../../../src/upstreams/vertex/google_jwt.ts";
 import {
   CLOUD_PLATFORM_SCOPE,
   GOOGLE_TOKEN_URL,
   vertexDriver,
-} from "../../../src/accounts/drivers/vertex.ts";
+} from "../../../src/upstreams/vertex/driver.ts";
 import {
   type DriverContext,
   RefreshRejectedError,

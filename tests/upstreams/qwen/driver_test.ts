@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { QWEN_CLIENT_ID, qwenDriver } from "../../../src/accounts/drivers/qwen.ts";
+import { QWEN_CLIENT_ID, qwenDriver } from "../../../src/upstreams/qwen/driver.ts";
 import {
   type DriverContext,
   type OAuthCredential,

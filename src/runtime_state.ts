@@ -1,7 +1,7 @@
-import type { Logger } from "../observe/logger.ts";
-import { buildRoutingTable, type RoutingTable } from "../routing/routing_table.ts";
-import { isRoutableProvider } from "../upstreams/registry.ts";
-import type { Config } from "./schema.ts";
+import type { Logger } from "./observe/logger.ts";
+import { buildRoutingTable, type RoutingTable } from "./routing/routing_table.ts";
+import type { ConfigSink } from "./config/layers.ts";
+import type { Config } from "./config/schema.ts";
 
 /** Everything derived from one config; swapped as a whole on reload. */
 export interface RuntimeState {
@@ -9,8 +9,11 @@ export interface RuntimeState {
   readonly routing: RoutingTable;
 }
 
-/** Holds the current config; requests read `current` once and keep it for their lifetime. */
-export class ConfigStore {
+/**
+ * Holds the current runtime state, built here where the server is composed (the config
+ * module stays data); requests read `current` once and keep it for their lifetime.
+ */
+export class ConfigStore implements ConfigSink {
   #current: RuntimeState;
   readonly #logger: Logger;
 
@@ -29,19 +32,13 @@ export class ConfigStore {
   }
 
   #compile(config: Config): RuntimeState {
-    for (const p of config.providers) {
-      if (p.enabled && !isRoutableProvider(p)) {
-        this.#logger.warn(
-          `provider "${p.id}": type "${p.type}" is not served by this version yet; its models are not routable`,
-        );
-      }
-    }
     const secrets = [
       ...config.auth.api_keys,
       ...(config.auth.admin_token ? [config.auth.admin_token] : []),
       ...config.providers.flatMap((p) => p.api_keys),
     ];
     this.#logger.setSecrets(secrets);
-    return { config, routing: buildRoutingTable(config, isRoutableProvider) };
+    // Every provider type the schema accepts has an adapter (the registry is typed by the enum).
+    return { config, routing: buildRoutingTable(config, () => true) };
   }
 }

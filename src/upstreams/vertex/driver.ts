@@ -1,4 +1,8 @@
-import { describeTokenError, parseTokenAnswer, postTokenForm } from "./token_endpoint.ts";
+import {
+  describeTokenError,
+  parseTokenAnswer,
+  postTokenForm,
+} from "../../accounts/token_endpoint.ts";
 import { z } from "zod";
 import { RequestError } from "../../errors.ts";
 import {
@@ -8,7 +12,7 @@ import {
   RefreshRejectedError,
   type RefreshResult,
   type ServiceAccountCredential,
-} from "../types.ts";
+} from "../../accounts/types.ts";
 import {
   importRs256Key,
   normalisePem,
