@@ -9,7 +9,7 @@ import { metricsResponse, statsRoutes } from "./admin/stats.ts";
 import { mountDashboard } from "./dashboard/routes.ts";
 import type { Observer } from "./observe/observer.ts";
 import { type ConfigAdminDeps, configAdminRoutes } from "./admin/config.ts";
-import { isAuthorized, presentedKeys } from "./auth/client_auth.ts";
+import { bindClientIdentity, resolveClientIdentity } from "./auth/client_identity.ts";
 import type { ConfigStore } from "./config/store.ts";
 import { AuthError, GatewayError, NotFoundError, toGatewayError } from "./errors.ts";
 import { detectCallerFormat, errorResponse } from "./formats/caller_format.ts";
@@ -25,6 +25,7 @@ import { readJsonBody } from "./http/body.ts";
 import { countInputTokens } from "./routes/count_tokens.ts";
 import { createPassthrough } from "./passthrough/routes.ts";
 import { ConversationLimits, headerBytes, headersTooLarge } from "./limits/conversation_limits.ts";
+import { bodyShare } from "./limits/body_budget.ts";
 
 export interface AppDeps {
   store: ConfigStore;
@@ -101,21 +102,25 @@ export function createApp(deps: AppDeps): Hono {
   const limits = new ConversationLimits();
   const guard = (handler: (c: Context) => Response | Promise<Response>) => (c: Context) => {
     const config = state().config;
-    const configured = config.auth.api_keys;
-    if (
-      configured.length > 0 &&
-      !isAuthorized(presentedKeys(c.req.raw.headers, new URL(c.req.url)), configured)
-    ) {
-      throw new AuthError();
-    }
-    const headerSize = headerBytes(c.req.raw.headers);
+    const req = c.req.raw;
+    // One identity per request, by one precedence, for auth, limits, stats and the log.
+    const identity = resolveClientIdentity(
+      req.headers,
+      new URL(c.req.url),
+      config.auth.api_keys,
+      remoteAddrOf(c),
+    );
+    if (!identity) throw new AuthError();
+    bindClientIdentity(req, identity);
+    const headerSize = headerBytes(req.headers);
     if (headerSize > config.limits.max_header_bytes) {
       throw headersTooLarge(headerSize, config.limits.max_header_bytes);
     }
-    // Stream slots are only tracked when limited: unlimited, the answer is returned untouched.
-    return config.limits.max_concurrent_streams_per_key > 0
-      ? limits.run(c, () => handler(c))
-      : handler(c);
+    const share = bodyShare(req, config.limits.max_body_bytes);
+    // Nothing to hold (no body, streams unlimited): the answer is returned untouched.
+    if (share === 0 && config.limits.max_concurrent_streams_per_key <= 0) return handler(c);
+    limits.enter(identity, share, config.limits);
+    return limits.run(identity, () => handler(c));
   };
 
   app.get("/v1/models", guard((c) => listModels(c.req.raw)));
@@ -174,4 +179,12 @@ export function createApp(deps: AppDeps): Hono {
   }
 
   return app;
+}
+
+/** The client's IP address, from the server's connection info (Hono's `env`). */
+function remoteAddrOf(c: Context): string | undefined {
+  const env: unknown = c.env;
+  if (typeof env !== "object" || env === null || !("remoteAddr" in env)) return undefined;
+  const addr = (env as { remoteAddr?: { hostname?: unknown } }).remoteAddr;
+  return typeof addr?.hostname === "string" ? addr.hostname : undefined;
 }

@@ -114,11 +114,14 @@ export const configSchema = z.strictObject({
     max_header_bytes: z.number().int().positive().default(32 * 1024),
     /** Streams one client key (or address, without a key) may hold open; 0 = no limit. */
     max_concurrent_streams_per_key: z.number().int().min(0).default(0),
+    /** Request-body bytes all requests in flight may hold together; beyond, 503 + Retry-After. */
+    max_inflight_body_bytes: z.number().int().positive().default(256 * 1024 * 1024),
   }).default({
     max_body_bytes: 20 * 1024 * 1024,
     max_messages: 10_000,
     max_header_bytes: 32 * 1024,
     max_concurrent_streams_per_key: 0,
+    max_inflight_body_bytes: 256 * 1024 * 1024,
   }),
   passthrough: passthroughConfigSchema,
   observability: observabilityConfigSchema,

@@ -27,13 +27,13 @@ export function newRequestId(): string {
  * Wraps a fetch handler so each request runs with its id in scope (for log lines) and every
  * answer carries it in `x-request-id`. A sane incoming `x-request-id` is kept.
  */
-export function withRequestId(
-  handler: (req: Request) => Response | Promise<Response>,
-): (req: Request) => Promise<Response> {
-  return (req) => {
+export function withRequestId<Info>(
+  handler: (req: Request, info?: Info) => Response | Promise<Response>,
+): (req: Request, info?: Info) => Promise<Response> {
+  return (req, info) => {
     const incoming = req.headers.get("x-request-id");
     const id = incoming !== null && SANE_ID.test(incoming) ? incoming : newRequestId();
-    return scope.run({ id }, async () => tagged(await handler(req), id));
+    return scope.run({ id }, async () => tagged(await handler(req, info), id));
   };
 }
 

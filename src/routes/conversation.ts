@@ -11,6 +11,7 @@ import {
 import { ClientGoneError, parseRetryAfter } from "../upstreams/fetch_upstream.ts";
 import type { Logger } from "../observe/logger.ts";
 import type { ConversationLimits } from "../limits/conversation_limits.ts";
+import { clientIdentityOf } from "../auth/client_identity.ts";
 import type { QuotaBook } from "../observe/quota.ts";
 import type { Observer, RequestRecord } from "../observe/observer.ts";
 import type { AccountManager } from "../accounts/manager.ts";
@@ -76,7 +77,7 @@ async function serveConversation(
     rec.model = ir.model;
     rec.stream = ir.stream;
   }
-  deps.limits?.admit(c, ir, state.config.limits);
+  deps.limits?.admit(clientIdentityOf(c.req.raw), ir, state.config.limits);
 
   const routes = planRoutes(state, ir.model);
   if (routes.length === 0) {
