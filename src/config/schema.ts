@@ -21,6 +21,24 @@ const url = z.url({ error: "expected a URL", abort: true }).refine(
   { error: "expected an http(s) URL" },
 );
 const nonEmpty = z.string({ error: "expected a string" }).min(1, { error: "must not be empty" });
+/** Extra upstream headers; names and values fetch() would refuse at request time (with a
+ * misleading 502 "unreachable") are refused here, with their path. */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const headersSchema = z.record(
+  z.string(),
+  z.string({ error: "expected a string" }).regex(/^[^\r\n\0]*$/, {
+    error: "a header value must not contain CR, LF or NUL",
+  }),
+).superRefine((headers, ctx) => {
+  for (const name of Object.keys(headers)) {
+    if (!HEADER_NAME.test(name)) {
+      ctx.addIssue({
+        code: "custom",
+        message: `${JSON.stringify(name)} is not a valid HTTP header name`,
+      });
+    }
+  }
+});
 
 export const providerSchema = z.strictObject({
   id: nonEmpty.regex(/^[A-Za-z0-9_.-]+$/, { error: "use letters, digits, '_', '.', '-'" }),
@@ -31,7 +49,7 @@ export const providerSchema = z.strictObject({
   api_keys: z.array(nonEmpty).default([]),
   models: z.array(nonEmpty).default([]),
   enabled: z.boolean().default(true),
-  headers: z.record(z.string(), z.string()).default({}),
+  headers: headersSchema.default({}),
   timeout_ms: z.number().int().positive().max(3_600_000).default(300_000),
   /** Finer waits (`src/upstreams/fetch_upstream.ts`): TCP connect (default 10 s), response
    * headers and silence between stream chunks (both default to `timeout_ms`). */
