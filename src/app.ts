@@ -65,7 +65,11 @@ export function createApp(deps: AppDeps): Hono {
         error: gw.message,
       });
     }
-    return errorResponse(gw, format);
+    const res = errorResponse(gw, format);
+    // The body was not read to its end (too large, or it stopped arriving): the connection
+    // cannot carry another request, and an attacker must not keep it.
+    if (gw.status === 408 || gw.status === 413) res.headers.set("connection", "close");
+    return res;
   });
 
   // Pass-through paths are tried only when no gateway route matched, so they never shadow one
@@ -163,7 +167,10 @@ export function createApp(deps: AppDeps): Hono {
   app.post(
     "/v1/messages/count_tokens",
     guard(async (c) => {
-      const { json } = await readJsonBody(c.req.raw, state().config.limits.max_body_bytes);
+      const bounds = state().config.limits;
+      const { json } = await readJsonBody(c.req.raw, bounds.max_body_bytes, {
+        idleTimeoutMs: bounds.body_idle_timeout_ms,
+      });
       const ir = anthropicFormat.toIr(json, {});
       return c.json(countTokensResponse(await countInputTokens(c, ir, conv)));
     }),

@@ -134,12 +134,15 @@ export const configSchema = z.strictObject({
     max_concurrent_streams_per_key: z.number().int().min(0).default(0),
     /** Request-body bytes all requests in flight may hold together; beyond, 503 + Retry-After. */
     max_inflight_body_bytes: z.number().int().positive().default(256 * 1024 * 1024),
+    /** Longest pause while a request body arrives; beyond, 408 and the connection is closed. */
+    body_idle_timeout_ms: z.number().int().positive().max(3_600_000).default(30_000),
   }).default({
     max_body_bytes: 20 * 1024 * 1024,
     max_messages: 10_000,
     max_header_bytes: 32 * 1024,
     max_concurrent_streams_per_key: 0,
     max_inflight_body_bytes: 256 * 1024 * 1024,
+    body_idle_timeout_ms: 30_000,
   }),
   passthrough: passthroughConfigSchema,
   observability: observabilityConfigSchema,

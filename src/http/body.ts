@@ -36,11 +36,36 @@ export async function readJsonBody(
   maxBytes: number,
   options: BodyReadOptions = {},
 ): Promise<JsonBody> {
+  if (!req.body) throw new RequestError("Request body is empty; expected a JSON object.");
+  const raw = await readBodyBytes(req, maxBytes, options);
+  return { raw, json: parseJsonObject(raw) };
+}
+
+/** The body as UTF-8 text, read like `readJsonBody` reads it (413, 408); "" without one. */
+export async function readTextBody(
+  req: Request,
+  maxBytes: number,
+  options: BodyReadOptions = {},
+): Promise<string> {
+  if (!req.body) return "";
+  const raw = await readBodyBytes(req, maxBytes, options);
+  try {
+    return utf8.decode(raw);
+  } catch {
+    throw new RequestError("Request body is not valid UTF-8.");
+  }
+}
+
+async function readBodyBytes(
+  req: Request,
+  maxBytes: number,
+  options: BodyReadOptions,
+): Promise<Uint8Array<ArrayBuffer>> {
   const idleMs = options.idleTimeoutMs ?? BODY_IDLE_TIMEOUT_MS;
   const declared = Number(req.headers.get("content-length") ?? "NaN");
   const known = Number.isFinite(declared) && declared >= 0;
   if (known && declared > maxBytes) throw tooLarge(maxBytes);
-  if (!req.body) throw new RequestError("Request body is empty; expected a JSON object.");
+  const body = req.body as ReadableStream<Uint8Array>;
   let raw: Uint8Array<ArrayBuffer> | undefined;
   try {
     // A small body with a declared length: one native read is much cheaper than a JS reader
@@ -48,13 +73,13 @@ export async function readJsonBody(
     // native read holds the chunks and their concatenation at once (3x the body at its peak).
     raw = known && declared <= SMALL_BODY_BYTES
       ? await withinDeadline(req.arrayBuffer(), idleMs).then((b) => new Uint8Array(b))
-      : await readStream(req.body, maxBytes, idleMs, known ? declared : undefined);
+      : await readStream(body, maxBytes, idleMs, known ? declared : undefined);
   } catch (err) {
     if (err instanceof RequestError) throw err;
     throw new RequestError("Request body could not be read.");
   }
   if (!raw || raw.byteLength > maxBytes) throw tooLarge(maxBytes);
-  return { raw, json: parseJsonObject(raw) };
+  return raw;
 }
 
 /** Resolves as `p`, or rejects with the 408 when it takes longer than `ms`. */

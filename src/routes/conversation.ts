@@ -71,7 +71,9 @@ async function serveConversation(
   rec?: RequestRecord,
 ): Promise<Response> {
   const state = deps.state();
-  const { raw, json } = await readJsonBody(c.req.raw, state.config.limits.max_body_bytes);
+  const { raw, json } = await readJsonBody(c.req.raw, state.config.limits.max_body_bytes, {
+    idleTimeoutMs: state.config.limits.body_idle_timeout_ms,
+  });
   const ir = format.toIr(json, hints);
   if (rec) {
     rec.model = ir.model;
