@@ -10,6 +10,7 @@ import { mountDashboard } from "./dashboard/routes.ts";
 import type { Observer } from "./observe/observer.ts";
 import { type ConfigAdminDeps, configAdminRoutes } from "./admin/config.ts";
 import { bindClientIdentity, resolveClientIdentity } from "./auth/client_identity.ts";
+import { bindRequestClient } from "./observe/request_context.ts";
 import type { ConfigStore } from "./config/store.ts";
 import { AuthError, GatewayError, NotFoundError, toGatewayError } from "./errors.ts";
 import { detectCallerFormat, errorResponse } from "./formats/caller_format.ts";
@@ -116,6 +117,7 @@ export function createApp(deps: AppDeps): Hono {
     );
     if (!identity) throw new AuthError();
     bindClientIdentity(req, identity);
+    bindRequestClient(identity.id);
     const headerSize = headerBytes(req.headers);
     if (headerSize > config.limits.max_header_bytes) {
       throw headersTooLarge(headerSize, config.limits.max_header_bytes);

@@ -3,6 +3,8 @@ import { AsyncLocalStorage } from "node:async_hooks";
 /** What every log line of one request carries. */
 export interface RequestScope {
   id: string;
+  /** The caller's identity id (`key-<hash>` or `addr:<ip>`), once the route guard resolved it. */
+  client?: string;
 }
 
 const scope = new AsyncLocalStorage<RequestScope>();
@@ -16,6 +18,17 @@ const SANE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 /** The current request's id, or undefined outside a request. */
 export function currentRequestId(): string | undefined {
   return scope.getStore()?.id;
+}
+
+/** The current request's client identity id, or undefined (outside a request, or unresolved). */
+export function currentRequestClient(): string | undefined {
+  return scope.getStore()?.client;
+}
+
+/** Records the caller's identity id for the current request's log lines and log entry. */
+export function bindRequestClient(client: string): void {
+  const current = scope.getStore();
+  if (current) current.client = client;
 }
 
 /** A fresh request id. */
