@@ -133,14 +133,18 @@ try {
       const started = performance.now();
       const statuses = await Promise.all(
         Array.from({ length: N }, async () => {
-          const res = await fetch(url, {
-            method: "POST",
-            body: bytes,
-            headers: { "content-type": "application/json", ...headers },
-            signal: AbortSignal.timeout(60_000),
-          });
-          await res.body?.cancel();
-          return res.status;
+          try {
+            const res = await fetch(url, {
+              method: "POST",
+              body: bytes,
+              headers: { "content-type": "application/json", ...headers },
+              signal: AbortSignal.timeout(60_000),
+            });
+            await res.body?.cancel();
+            return res.status;
+          } catch {
+            return 0; // no answer within 60 s
+          }
         }),
       );
       sampling = false;
