@@ -56,7 +56,11 @@ export async function readTextBody(
   }
 }
 
-async function readBodyBytes(
+/**
+ * The body's bytes, read like `readJsonBody` reads them: 413 beyond `maxBytes`, 408 when it
+ * stops arriving, 400 when it cannot be read (all as RequestError).
+ */
+export async function readBodyBytes(
   req: Request,
   maxBytes: number,
   options: BodyReadOptions,
