@@ -118,7 +118,7 @@ export class ConversationLimits {
 }
 
 /** Relays a body and calls `done` once: at its end, on its failure, or when it is cancelled. */
-export function releasing(
+function releasing(
   body: ReadableStream<Uint8Array>,
   done: () => void,
 ): ReadableStream<Uint8Array> {
