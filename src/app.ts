@@ -9,7 +9,8 @@ import { metricsResponse, statsRoutes } from "./admin/stats.ts";
 import { mountDashboard } from "./dashboard/routes.ts";
 import type { Observer } from "./observe/observer.ts";
 import { type ConfigAdminDeps, configAdminRoutes } from "./admin/config.ts";
-import { isAuthorized, presentedKeys } from "./auth/client_auth.ts";
+import { bindClientIdentity, resolveClientIdentity } from "./auth/client_identity.ts";
+import { bindRequestClient } from "./observe/request_context.ts";
 import type { ConfigStore } from "./runtime_state.ts";
 import { AuthError, GatewayError, NotFoundError, toGatewayError } from "./errors.ts";
 import { detectCallerFormat, errorResponse } from "./formats/caller_format.ts";
@@ -25,6 +26,7 @@ import { readJsonBody } from "./http/body.ts";
 import { countInputTokens } from "./routes/count_tokens.ts";
 import { createPassthrough } from "./passthrough/routes.ts";
 import { ConversationLimits, headerBytes, headersTooLarge } from "./limits/conversation_limits.ts";
+import { bodyShare } from "./limits/body_budget.ts";
 
 export interface AppDeps {
   store: ConfigStore;
@@ -65,7 +67,11 @@ export function createApp(deps: AppDeps): Hono {
         error: gw.message,
       });
     }
-    return errorResponse(gw, format);
+    const res = errorResponse(gw, format);
+    // The body was not read to its end (too large, or it stopped arriving): the connection
+    // cannot carry another request, and an attacker must not keep it.
+    if (gw.status === 408 || gw.status === 413) res.headers.set("connection", "close");
+    return res;
   });
 
   // Pass-through paths are tried only when no gateway route matched, so they never shadow one
@@ -102,21 +108,26 @@ export function createApp(deps: AppDeps): Hono {
   const limits = new ConversationLimits();
   const guard = (handler: (c: Context) => Response | Promise<Response>) => (c: Context) => {
     const config = state().config;
-    const configured = config.auth.api_keys;
-    if (
-      configured.length > 0 &&
-      !isAuthorized(presentedKeys(c.req.raw.headers, new URL(c.req.url)), configured)
-    ) {
-      throw new AuthError();
-    }
-    const headerSize = headerBytes(c.req.raw.headers);
+    const req = c.req.raw;
+    // One identity per request, by one precedence, for auth, limits, stats and the log.
+    const identity = resolveClientIdentity(
+      req.headers,
+      new URL(c.req.url),
+      config.auth.api_keys,
+      remoteAddrOf(c),
+    );
+    if (!identity) throw new AuthError();
+    bindClientIdentity(req, identity);
+    bindRequestClient(identity.id);
+    const headerSize = headerBytes(req.headers);
     if (headerSize > config.limits.max_header_bytes) {
       throw headersTooLarge(headerSize, config.limits.max_header_bytes);
     }
-    // Stream slots are only tracked when limited: unlimited, the answer is returned untouched.
-    return config.limits.max_concurrent_streams_per_key > 0
-      ? limits.run(c, () => handler(c))
-      : handler(c);
+    const share = bodyShare(req, config.limits.max_body_bytes);
+    // Nothing to hold (no body, streams unlimited): the answer is returned untouched.
+    if (share === 0 && config.limits.max_concurrent_streams_per_key <= 0) return handler(c);
+    limits.enter(identity, share, config.limits);
+    return limits.run(identity, () => handler(c));
   };
 
   app.get("/v1/models", guard((c) => listModels(c.req.raw)));
@@ -160,7 +171,10 @@ export function createApp(deps: AppDeps): Hono {
   app.post(
     "/v1/messages/count_tokens",
     guard(async (c) => {
-      const { json } = await readJsonBody(c.req.raw, state().config.limits.max_body_bytes);
+      const bounds = state().config.limits;
+      const { json } = await readJsonBody(c.req.raw, bounds.max_body_bytes, {
+        idleTimeoutMs: bounds.body_idle_timeout_ms,
+      });
       const ir = anthropicFormat.toIr(json, {});
       return c.json(countTokensResponse(await countInputTokens(c, ir, conv)));
     }),
@@ -176,4 +190,12 @@ export function createApp(deps: AppDeps): Hono {
   }
 
   return app;
+}
+
+/** The client's IP address, from the server's connection info (Hono's `env`). */
+function remoteAddrOf(c: Context): string | undefined {
+  const env: unknown = c.env;
+  if (typeof env !== "object" || env === null || !("remoteAddr" in env)) return undefined;
+  const addr = (env as { remoteAddr?: { hostname?: unknown } }).remoteAddr;
+  return typeof addr?.hostname === "string" ? addr.hostname : undefined;
 }

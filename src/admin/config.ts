@@ -11,8 +11,8 @@ import type { RuntimeState } from "../runtime_state.ts";
 import type { Config } from "../config/schema.ts";
 import { GatewayError, RequestError } from "../errors.ts";
 import { describeIssue } from "../formats/describe_issue.ts";
-import { readJsonBody } from "../http/body.ts";
-import { adminTokenMiddleware } from "./admin_token.ts";
+import { readJsonBody, readTextBody } from "../http/body.ts";
+import { ADMIN_MAX_BODY_BYTES, adminTokenMiddleware } from "./admin_token.ts";
 
 export interface ConfigAdminDeps {
   state: () => RuntimeState;
@@ -66,7 +66,7 @@ export function configAdminRoutes(deps: ConfigAdminDeps): Hono {
   });
 
   app.put("/config", async (c) => {
-    const { json } = await readJsonBody(c.req.raw, 1024 * 1024);
+    const { json } = await readJsonBody(c.req.raw, ADMIN_MAX_BODY_BYTES);
     if (typeof json !== "object" || json === null || Array.isArray(json)) {
       throw new RequestError("The body must be a config object, as in local.json.");
     }
@@ -84,7 +84,7 @@ export function configAdminRoutes(deps: ConfigAdminDeps): Hono {
   });
 
   app.post("/config/rollback", async (c) => {
-    const text = await c.req.raw.text();
+    const text = await readTextBody(c.req.raw, ADMIN_MAX_BODY_BYTES);
     let raw: unknown = {};
     if (text.trim() !== "") {
       try {

@@ -3,7 +3,7 @@ import { z } from "zod";
 import type { AccountManager } from "../accounts/manager.ts";
 import { credentialExpiry, type SealedAccountInfo } from "../accounts/store.ts";
 import type { Account, Credential } from "../accounts/types.ts";
-import { adminTokenMiddleware } from "./admin_token.ts";
+import { ADMIN_MAX_BODY_BYTES, adminTokenMiddleware } from "./admin_token.ts";
 import type { ProviderConfig } from "../config/schema.ts";
 import type { RuntimeState } from "../runtime_state.ts";
 import { GatewayError, NotFoundError, RequestError } from "../errors.ts";
@@ -86,7 +86,7 @@ export function adminRoutes(deps: AdminDeps): Hono {
 
   app.post("/credentials/:providerId", async (c) => {
     const provider = providerOf(deps, c.req.param("providerId"));
-    const { json } = await readJsonBody(c.req.raw, 1024 * 1024);
+    const { json } = await readJsonBody(c.req.raw, ADMIN_MAX_BODY_BYTES);
     const body = json as Record<string, unknown>;
     const label = optionalString(body, "label");
     const projectId = optionalString(body, "project_id");

@@ -26,6 +26,24 @@ const url = z.url({ error: "expected a URL", abort: true }).refine(
   { error: "expected an http(s) URL" },
 );
 const nonEmpty = z.string({ error: "expected a string" }).min(1, { error: "must not be empty" });
+/** Extra upstream headers; names and values fetch() would refuse at request time (with a
+ * misleading 502 "unreachable") are refused here, with their path. */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const headersSchema = z.record(
+  z.string(),
+  z.string({ error: "expected a string" }).regex(/^[^\r\n\0]*$/, {
+    error: "a header value must not contain CR, LF or NUL",
+  }),
+).superRefine((headers, ctx) => {
+  for (const name of Object.keys(headers)) {
+    if (!HEADER_NAME.test(name)) {
+      ctx.addIssue({
+        code: "custom",
+        message: `${JSON.stringify(name)} is not a valid HTTP header name`,
+      });
+    }
+  }
+});
 
 export const providerSchema = z.strictObject({
   id: nonEmpty.regex(/^[A-Za-z0-9_.-]+$/, { error: "use letters, digits, '_', '.', '-'" }),
@@ -36,7 +54,7 @@ export const providerSchema = z.strictObject({
   api_keys: z.array(nonEmpty).default([]),
   models: z.array(nonEmpty).default([]),
   enabled: z.boolean().default(true),
-  headers: z.record(z.string(), z.string()).default({}),
+  headers: headersSchema.default({}),
   timeout_ms: z.number().int().positive().max(3_600_000).default(300_000),
   /** Finer waits (`src/upstreams/fetch_upstream.ts`): TCP connect (default 10 s), response
    * headers and silence between stream chunks (both default to `timeout_ms`). */
@@ -147,12 +165,18 @@ export const configSchema = z.strictObject({
     max_concurrent_streams_per_key: z.number().int().min(0).default(0),
     /** Image URLs downloaded for Gemini upstreams: how many, how large, how many at a time. */
     image_fetch: imageFetchConfigSchema,
+    /** Request-body bytes all requests in flight may hold together; beyond, 503 + Retry-After. */
+    max_inflight_body_bytes: z.number().int().positive().default(256 * 1024 * 1024),
+    /** Longest pause while a request body arrives; beyond, 408 and the connection is closed. */
+    body_idle_timeout_ms: z.number().int().positive().max(3_600_000).default(30_000),
   }).default({
     max_body_bytes: 20 * 1024 * 1024,
     max_messages: 10_000,
     max_header_bytes: 32 * 1024,
     max_concurrent_streams_per_key: 0,
     image_fetch: IMAGE_FETCH_DEFAULTS,
+    max_inflight_body_bytes: 256 * 1024 * 1024,
+    body_idle_timeout_ms: 30_000,
   }),
   passthrough: passthroughConfigSchema,
   observability: observabilityConfigSchema,

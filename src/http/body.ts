@@ -6,44 +6,154 @@ export interface JsonBody {
   json: unknown;
 }
 
+/** How long a request body may stay silent before the client is cut off (408). */
+export const BODY_IDLE_TIMEOUT_MS = 30_000;
+
+/**
+ * The deepest JSON nesting a request may have (400 beyond). Real requests nest a few dozen
+ * levels at most (JSON schemas of tools); thousands of levels would overflow the stack of the
+ * recursive validators and converters behind the parser.
+ */
+export const MAX_JSON_DEPTH = 128;
+
+/** Bodies up to this size are read by one native read; larger ones into one buffer. */
+const SMALL_BODY_BYTES = 256 * 1024;
+
+export interface BodyReadOptions {
+  /** Longest silence while the body arrives (default `BODY_IDLE_TIMEOUT_MS`); 408 beyond. */
+  idleTimeoutMs?: number;
+}
+
 /**
  * Reads the request body up to `maxBytes` (413 beyond, checked against `content-length`
  * first and again while reading, since the header can lie or be absent) and parses it as JSON.
+ * A body that stops arriving for `idleTimeoutMs` gets 408 (a slow-body attack holds nothing
+ * for long); JSON nested deeper than `MAX_JSON_DEPTH` gets 400.
  * The content type is not enforced: `curl -d` sends form encoding by default.
  */
-export async function readJsonBody(req: Request, maxBytes: number): Promise<JsonBody> {
-  const declared = Number(req.headers.get("content-length") ?? "NaN");
-  if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge(maxBytes);
+export async function readJsonBody(
+  req: Request,
+  maxBytes: number,
+  options: BodyReadOptions = {},
+): Promise<JsonBody> {
   if (!req.body) throw new RequestError("Request body is empty; expected a JSON object.");
-  // With a declared length within the limit, one native read is much cheaper than a JS
-  // reader loop (HTTP framing keeps the body to that length; the size is checked again).
-  const raw = Number.isFinite(declared)
-    ? await readWhole(req)
-    : await readChunks(req.body, maxBytes);
-  if (raw.byteLength > maxBytes) throw tooLarge(maxBytes);
+  const raw = await readBodyBytes(req, maxBytes, options);
   return { raw, json: parseJsonObject(raw) };
 }
 
-async function readWhole(req: Request): Promise<Uint8Array<ArrayBuffer>> {
+/** The body as UTF-8 text, read like `readJsonBody` reads it (413, 408); "" without one. */
+export async function readTextBody(
+  req: Request,
+  maxBytes: number,
+  options: BodyReadOptions = {},
+): Promise<string> {
+  if (!req.body) return "";
+  const raw = await readBodyBytes(req, maxBytes, options);
   try {
-    return new Uint8Array(await req.arrayBuffer());
+    return utf8.decode(raw);
   } catch {
-    throw new RequestError("Request body could not be read.");
+    throw new RequestError("Request body is not valid UTF-8.");
   }
 }
 
-async function readChunks(
-  body: ReadableStream<Uint8Array>,
+/**
+ * The body's bytes, read like `readJsonBody` reads them: 413 beyond `maxBytes`, 408 when it
+ * stops arriving, 400 when it cannot be read (all as RequestError).
+ */
+export async function readBodyBytes(
+  req: Request,
   maxBytes: number,
+  options: BodyReadOptions,
 ): Promise<Uint8Array<ArrayBuffer>> {
-  let bytes: Uint8Array<ArrayBuffer> | undefined;
+  const idleMs = options.idleTimeoutMs ?? BODY_IDLE_TIMEOUT_MS;
+  const declared = Number(req.headers.get("content-length") ?? "NaN");
+  const known = Number.isFinite(declared) && declared >= 0;
+  if (known && declared > maxBytes) throw tooLarge(maxBytes);
+  const body = req.body as ReadableStream<Uint8Array>;
+  let raw: Uint8Array<ArrayBuffer> | undefined;
   try {
-    bytes = await readBounded(body, maxBytes);
-  } catch {
+    // A small body with a declared length: one native read is much cheaper than a JS reader
+    // loop. A large one is copied chunk by chunk into one buffer of the declared size: the
+    // native read holds the chunks and their concatenation at once (3x the body at its peak).
+    raw = known && declared <= SMALL_BODY_BYTES
+      ? await withinDeadline(req.arrayBuffer(), idleMs).then((b) => new Uint8Array(b))
+      : await readStream(body, maxBytes, idleMs, known ? declared : undefined);
+  } catch (err) {
+    if (err instanceof RequestError) throw err;
     throw new RequestError("Request body could not be read.");
   }
-  if (!bytes) throw tooLarge(maxBytes);
-  return bytes;
+  if (!raw || raw.byteLength > maxBytes) throw tooLarge(maxBytes);
+  return raw;
+}
+
+/** Resolves as `p`, or rejects with the 408 when it takes longer than `ms`. */
+async function withinDeadline<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(bodyTimeout(ms)), ms);
+  });
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+    p.catch(() => {}); // the connection is dropped; its read fails unobserved
+  }
+}
+
+/**
+ * Reads a body stream whole (into one buffer of `declared` bytes when the length is known),
+ * cancelling it and rejecting with 408 when no bytes arrive for `idleMs`. Undefined when it
+ * exceeds `maxBytes` (or its declared length, which HTTP framing forbids anyway).
+ */
+async function readStream(
+  body: ReadableStream<Uint8Array>,
+  maxBytes: number,
+  idleMs: number,
+  declared: number | undefined,
+): Promise<Uint8Array<ArrayBuffer> | undefined> {
+  const reader = body.getReader();
+  // One timer per body, re-armed lazily: chunks only record the time they came.
+  let last = Date.now();
+  let idled = false;
+  let timer: ReturnType<typeof setTimeout>;
+  const check = (): void => {
+    const left = last + idleMs - Date.now();
+    if (left > 0) {
+      timer = setTimeout(check, left);
+      return;
+    }
+    idled = true;
+    reader.cancel().catch(() => {});
+  };
+  timer = setTimeout(check, idleMs);
+  const limit = declared ?? maxBytes;
+  const out = declared !== undefined ? new Uint8Array(declared) : undefined;
+  const chunks: Uint8Array<ArrayBuffer>[] = [];
+  let size = 0;
+  try {
+    while (true) {
+      const { done, value } = await reader.read();
+      if (idled) throw bodyTimeout(idleMs);
+      if (done) break;
+      last = Date.now();
+      if (size + value.byteLength > limit) {
+        await reader.cancel().catch(() => {});
+        return undefined;
+      }
+      if (out) out.set(value, size);
+      else chunks.push(value as Uint8Array<ArrayBuffer>);
+      size += value.byteLength;
+    }
+  } catch (err) {
+    throw idled ? bodyTimeout(idleMs) : err;
+  } finally {
+    clearTimeout(timer);
+  }
+  if (out) {
+    if (size !== declared) throw new RequestError("Request body ended before its declared length.");
+    return out;
+  }
+  return chunks.length === 1 ? chunks[0] : concat(chunks, size);
 }
 
 /**
@@ -86,7 +196,40 @@ function parseJsonObject(raw: Uint8Array<ArrayBuffer>): unknown {
   if (json === null || typeof json !== "object" || Array.isArray(json)) {
     throw new RequestError("Request body must be a JSON object.", "invalid_json");
   }
+  if (nestsDeeperThan(json, MAX_JSON_DEPTH)) {
+    throw new RequestError(
+      `Request body nests objects and arrays deeper than ${MAX_JSON_DEPTH} levels.`,
+      "json_too_deep",
+    );
+  }
   return json;
+}
+
+/** Whether a parsed JSON value nests more than `max` levels; iterative, so never overflows. */
+export function nestsDeeperThan(root: object, max: number): boolean {
+  const values: object[] = [root];
+  const depths: number[] = [1];
+  while (values.length > 0) {
+    const v = values.pop() as object;
+    const depth = depths.pop() as number;
+    if (depth > max) return true;
+    const children: unknown[] = Array.isArray(v) ? v : Object.values(v);
+    for (const child of children) {
+      if (typeof child === "object" && child !== null) {
+        values.push(child);
+        depths.push(depth + 1);
+      }
+    }
+  }
+  return false;
+}
+
+function bodyTimeout(ms: number): RequestError {
+  return new RequestError(
+    `The request body stopped arriving (nothing for ${ms} ms).`,
+    "request_timeout",
+    408,
+  );
 }
 
 function tooLarge(maxBytes: number): RequestError {

@@ -1,72 +1,103 @@
-import type { Context } from "hono";
-import { presentedKeys } from "../auth/client_auth.ts";
+import type { ClientIdentity } from "../auth/client_identity.ts";
 import type { Config } from "../config/schema.ts";
 import { GatewayError, RequestError } from "../errors.ts";
+import { BodyBudget } from "./body_budget.ts";
 import type { IrRequest } from "../ir/types.ts";
 
 type LimitsConfig = Config["limits"];
 
+/** What one request holds until its answer ends: a stream slot, a share of the body budget. */
+interface Hold {
+  /** The identity whose stream slot this request took, if it took one. */
+  slot?: string;
+  /** Bytes of the in-flight body budget. */
+  bytes: number;
+  /** The answer is a stream: the request (its IR) stays in memory until the stream ends. */
+  stream: boolean;
+}
+
 /**
- * Per-request limits of the conversation routes: the number of messages, and how many streams
- * one client (its key, or its address when it presents none) may hold open at once. A stream's
- * slot is taken when the request is admitted and given back when its answer ends, fails, or
- * the client goes away; requests that never produce a stream give it back at once.
+ * Per-request limits of the conversation routes: a process-wide budget of request-body bytes
+ * in flight (`BodyBudget`), the number of messages, and how many streams one client (its
+ * identity: the client key that authenticated it, or its address on an open gateway) may hold
+ * open at once. What a request holds is given back when its answer ends, fails, or the client
+ * goes away — for a plain (non-stream) answer as soon as it is ready. Plain inputs: the route
+ * layer passes the request's identity (one object per request, resolved once), its body size,
+ * its IR and the limits config.
  */
 export class ConversationLimits {
+  readonly bodies = new BodyBudget();
   readonly #open = new Map<string, number>();
-  readonly #slots = new WeakMap<Request, string>();
+  readonly #holds = new WeakMap<ClientIdentity, Hold>();
+
+  /**
+   * Before the body is read: takes the request's share of the in-flight body budget
+   * (`bodyBytes`, see `bodyShare`), or throws 503 with `Retry-After`.
+   */
+  enter(identity: ClientIdentity, bodyBytes: number, limits: LimitsConfig): void {
+    const bytes = this.bodies.take(bodyBytes, limits.max_inflight_body_bytes);
+    if (bytes > 0) this.#holds.set(identity, { bytes, stream: false });
+  }
 
   /** Throws a 400 (too many messages) or 429 (too many open streams) in the caller's format. */
-  admit(c: Context, ir: IrRequest, limits: LimitsConfig): void {
+  admit(identity: ClientIdentity, ir: IrRequest, limits: LimitsConfig): void {
     if (ir.messages.length > limits.max_messages) {
       throw new RequestError(
         `The request has ${ir.messages.length} messages; the limit is ${limits.max_messages}.`,
         "too_many_messages",
       );
     }
+    if (!ir.stream) return;
+    let hold = this.#holds.get(identity);
     const max = limits.max_concurrent_streams_per_key;
-    if (!ir.stream || max <= 0) return;
-    const key = clientKeyOf(c);
-    const open = this.#open.get(key) ?? 0;
-    if (open >= max) {
-      throw new GatewayError(
-        429,
-        "rate_limit",
-        `This client already has ${open} streams open (limit ${max}); wait for one to end.`,
-        { code: "too_many_concurrent_streams", retryAfter: 1 },
-      );
+    if (max > 0) {
+      const key = identity.id;
+      const open = this.#open.get(key) ?? 0;
+      if (open >= max) {
+        throw new GatewayError(
+          429,
+          "rate_limit",
+          `This client already has ${open} streams open (limit ${max}); wait for one to end.`,
+          { code: "too_many_concurrent_streams", retryAfter: 1 },
+        );
+      }
+      this.#open.set(key, open + 1);
+      hold ??= { bytes: 0, stream: true };
+      hold.slot = key;
+      this.#holds.set(identity, hold);
     }
-    this.#open.set(key, open + 1);
-    this.#slots.set(c.req.raw, key);
+    if (hold) hold.stream = true;
   }
 
   /**
-   * Runs a route handler so that a slot taken by `admit` is given back when the answer's
-   * body ends (or at once, for an error or a bodiless answer).
+   * Runs a route handler so that what `enter` and `admit` took is given back when a stream's
+   * body ends, or at once for a plain answer, an error or a bodiless answer.
    */
-  async run(c: Context, handler: () => Response | Promise<Response>): Promise<Response> {
-    const req = c.req.raw;
+  async run(
+    identity: ClientIdentity,
+    handler: () => Response | Promise<Response>,
+  ): Promise<Response> {
     let res: Response;
     try {
       res = await handler();
     } catch (err) {
-      this.#release(req);
+      this.#release(identity);
       throw err;
     }
-    const key = this.#slots.get(req);
-    if (key === undefined) return res;
-    if (!res.body) {
-      this.#release(req);
+    const hold = this.#holds.get(identity);
+    if (hold === undefined) return res;
+    if (!res.body || !hold.stream) {
+      this.#release(identity);
       return res;
     }
-    return new Response(releasing(res.body, () => this.#release(req)), {
+    return new Response(releasing(res.body, () => this.#release(identity)), {
       status: res.status,
       statusText: res.statusText,
       headers: res.headers,
     });
   }
 
-  /** Streams open now, for one client key or in total (tests, soak). */
+  /** Streams open now, for one client identity id or in total (tests, soak). */
   openStreams(key?: string): number {
     if (key !== undefined) return this.#open.get(key) ?? 0;
     let n = 0;
@@ -74,29 +105,23 @@ export class ConversationLimits {
     return n;
   }
 
-  #release(req: Request): void {
-    const key = this.#slots.get(req);
-    if (key === undefined) return;
-    this.#slots.delete(req);
-    const left = (this.#open.get(key) ?? 1) - 1;
-    if (left <= 0) this.#open.delete(key);
-    else this.#open.set(key, left);
+  #release(identity: ClientIdentity): void {
+    const hold = this.#holds.get(identity);
+    if (hold === undefined) return;
+    this.#holds.delete(identity);
+    this.bodies.give(hold.bytes);
+    if (hold.slot === undefined) return;
+    const left = (this.#open.get(hold.slot) ?? 1) - 1;
+    if (left <= 0) this.#open.delete(hold.slot);
+    else this.#open.set(hold.slot, left);
   }
 }
 
-/** The client's key, else its address: whom a stream slot belongs to. */
-function clientKeyOf(c: Context): string {
-  const key = presentedKeys(c.req.raw.headers, new URL(c.req.url))[0];
-  if (key) return `key:${key}`;
-  const env: unknown = c.env;
-  const addr = typeof env === "object" && env !== null && "remoteAddr" in env
-    ? (env as { remoteAddr: { hostname?: string } }).remoteAddr.hostname
-    : undefined;
-  return `addr:${addr ?? "unknown"}`;
-}
-
 /** Relays a body and calls `done` once: at its end, on its failure, or when it is cancelled. */
-function releasing(body: ReadableStream<Uint8Array>, done: () => void): ReadableStream<Uint8Array> {
+function releasing(
+  body: ReadableStream<Uint8Array>,
+  done: () => void,
+): ReadableStream<Uint8Array> {
   const reader = body.getReader();
   let finished = false;
   const finish = (): void => {

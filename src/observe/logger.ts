@@ -1,5 +1,5 @@
 import { maskSecretsInText } from "./mask.ts";
-import { currentRequestId } from "./request_context.ts";
+import { currentRequestClient, currentRequestId } from "./request_context.ts";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
@@ -46,6 +46,8 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     // Every line written while serving a request names it, so one request's lines can be found.
     const requestId = fields.request_id ?? currentRequestId();
     if (requestId !== undefined) safeFields.request_id = requestId;
+    const client = currentRequestClient();
+    if (client !== undefined && fields.client === undefined) safeFields.client = client;
     for (const [k, v] of Object.entries(fields)) {
       if (v === undefined || k === "request_id") continue;
       safeFields[k] = typeof v === "string" ? maskSecretsInText(v, secrets) : v;

@@ -2,7 +2,7 @@ import type { ObservabilityConfig } from "./config.ts";
 import { fuse } from "../http/fused_stream.ts";
 import type { Logger } from "./logger.ts";
 import { maskSecretsInText } from "./mask.ts";
-import { currentRequestId, newRequestId } from "./request_context.ts";
+import { currentRequestClient, currentRequestId, newRequestId } from "./request_context.ts";
 import { type AttemptEntry, type RequestEntry, RequestLog } from "./request_log.ts";
 import { type Counts, StatsStore } from "./stats.ts";
 import { scanUsage, type TokenUsage } from "./usage_scan.ts";
@@ -21,6 +21,8 @@ export class RequestRecord {
   readonly start = performance.now();
   readonly at = Date.now();
   readonly format: string;
+  /** The caller's identity id (never its key), when the route guard resolved one. */
+  readonly client = currentRequestClient();
   model: string;
   stream: boolean;
   attempts: AttemptEntry[] = [];
@@ -280,7 +282,7 @@ export class Observer {
 }
 
 function entryOf(rec: RequestRecord, status: number, latency: number): RequestEntry {
-  return {
+  const entry: RequestEntry = {
     id: rec.id,
     time: new Date(rec.at).toISOString(),
     format: rec.format,
@@ -296,6 +298,8 @@ function entryOf(rec: RequestRecord, status: number, latency: number): RequestEn
     output_tokens: rec.usage.output ?? null,
     stream: rec.stream,
   };
+  if (rec.client !== undefined) entry.client = rec.client;
+  return entry;
 }
 
 function mask(text: string): string {

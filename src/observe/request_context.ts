@@ -3,6 +3,8 @@ import { AsyncLocalStorage } from "node:async_hooks";
 /** What every log line of one request carries. */
 export interface RequestScope {
   id: string;
+  /** The caller's identity id (`key-<hash>` or `addr:<ip>`), once the route guard resolved it. */
+  client?: string;
 }
 
 const scope = new AsyncLocalStorage<RequestScope>();
@@ -18,6 +20,17 @@ export function currentRequestId(): string | undefined {
   return scope.getStore()?.id;
 }
 
+/** The current request's client identity id, or undefined (outside a request, or unresolved). */
+export function currentRequestClient(): string | undefined {
+  return scope.getStore()?.client;
+}
+
+/** Records the caller's identity id for the current request's log lines and log entry. */
+export function bindRequestClient(client: string): void {
+  const current = scope.getStore();
+  if (current) current.client = client;
+}
+
 /** A fresh request id. */
 export function newRequestId(): string {
   return `${BOOT}-${(++counter).toString(36)}`;
@@ -27,13 +40,13 @@ export function newRequestId(): string {
  * Wraps a fetch handler so each request runs with its id in scope (for log lines) and every
  * answer carries it in `x-request-id`. A sane incoming `x-request-id` is kept.
  */
-export function withRequestId(
-  handler: (req: Request) => Response | Promise<Response>,
-): (req: Request) => Promise<Response> {
-  return (req) => {
+export function withRequestId<Info>(
+  handler: (req: Request, info?: Info) => Response | Promise<Response>,
+): (req: Request, info?: Info) => Promise<Response> {
+  return (req, info) => {
     const incoming = req.headers.get("x-request-id");
     const id = incoming !== null && SANE_ID.test(incoming) ? incoming : newRequestId();
-    return scope.run({ id }, async () => tagged(await handler(req), id));
+    return scope.run({ id }, async () => tagged(await handler(req, info), id));
   };
 }
 

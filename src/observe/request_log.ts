@@ -29,6 +29,8 @@ export interface RequestEntry {
   input_tokens: number | null;
   output_tokens: number | null;
   stream: boolean;
+  /** Who asked: the client identity id (`key-<hash>` or `addr:<ip>`), never the key. */
+  client?: string;
 }
 
 /** An entry, or a function building it: the request path defers masking and formatting. */

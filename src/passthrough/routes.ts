@@ -1,7 +1,8 @@
 import { isAuthorized } from "../auth/client_auth.ts";
 import type { Config } from "../config/schema.ts";
 import type { RuntimeState } from "../runtime_state.ts";
-import { readBounded } from "../http/body.ts";
+import { RequestError } from "../errors.ts";
+import { readBodyBytes } from "../http/body.ts";
 import type { Logger } from "../observe/logger.ts";
 import { ExchangeError, type RawRequest, sendRaw } from "../http/raw_exchange.ts";
 import {
@@ -162,7 +163,7 @@ export function createPassthrough(
       method: req.method,
       url,
       headers,
-      body: await readBody(req, config.limits.max_body_bytes),
+      body: await readBody(req, config.limits),
       signal: req.signal,
       timeoutMs: config.passthrough.timeout_ms,
     };
@@ -322,22 +323,25 @@ function cleanQuery(search: string, secrets: readonly string[]): string {
   return kept.length ? `?${kept.join("&")}` : "";
 }
 
-async function readBody(req: Request, maxBytes: number): Promise<Uint8Array | undefined> {
+/** The body, bounded like the gateway's own routes' (413, and 408 when it stops arriving). */
+async function readBody(
+  req: Request,
+  limits: Config["limits"],
+): Promise<Uint8Array | undefined> {
   if (req.method === "GET" || req.method === "HEAD" || req.body === null) return undefined;
-  const declared = Number(req.headers.get("content-length") ?? "NaN");
-  if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge(maxBytes);
-  let bytes: Uint8Array | undefined;
   try {
-    bytes = await readBounded(req.body, maxBytes);
-  } catch {
-    throw new PassthroughError(400, "bad_body", "Request body could not be read.");
+    return await readBodyBytes(req, limits.max_body_bytes, {
+      idleTimeoutMs: limits.body_idle_timeout_ms,
+    });
+  } catch (err) {
+    if (!(err instanceof RequestError)) throw err;
+    const code = err.status === 413
+      ? "too_large"
+      : err.status === 408
+      ? "body_timeout"
+      : "bad_body";
+    throw new PassthroughError(err.status, code, err.message);
   }
-  if (bytes === undefined) throw tooLarge(maxBytes);
-  return bytes;
-}
-
-function tooLarge(maxBytes: number): PassthroughError {
-  return new PassthroughError(413, "too_large", `Request body is larger than ${maxBytes} bytes.`);
 }
 
 function asPassthroughError(err: unknown): PassthroughError {

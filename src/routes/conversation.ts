@@ -1,4 +1,5 @@
 import type { Context } from "hono";
+import { clientIdentityOf } from "../auth/client_identity.ts";
 import type { AccountManager } from "../accounts/manager.ts";
 import type { Cooldowns } from "../accounts/cooldowns.ts";
 import type { RuntimeState } from "../runtime_state.ts";
@@ -61,13 +62,15 @@ async function serveConversation(
 ): Promise<Response> {
   const state = deps.state();
   const req = c.req.raw;
-  const { raw, json } = await readJsonBody(req, state.config.limits.max_body_bytes);
+  const { raw, json } = await readJsonBody(req, state.config.limits.max_body_bytes, {
+    idleTimeoutMs: state.config.limits.body_idle_timeout_ms,
+  });
   const ir = format.toIr(json, hints);
   if (rec) {
     rec.model = ir.model;
     rec.stream = ir.stream;
   }
-  deps.limits?.admit(c, ir, state.config.limits);
+  deps.limits?.admit(clientIdentityOf(req), ir, state.config.limits);
   return await dispatch({
     format,
     hints,

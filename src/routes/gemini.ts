@@ -26,7 +26,9 @@ export async function geminiRoute(
   }
   if (target.method === "countTokens") {
     const state = deps.state();
-    const { json } = await readJsonBody(c.req.raw, state.config.limits.max_body_bytes);
+    const { json } = await readJsonBody(c.req.raw, state.config.limits.max_body_bytes, {
+      idleTimeoutMs: state.config.limits.body_idle_timeout_ms,
+    });
     const ir = geminiFormat.toIr(json, { model: target.model, stream: false });
     return Response.json(countTokensResponse(await countInputTokens(c, ir, deps)));
   }

@@ -253,3 +253,35 @@ Deno.test("validateConfig rejects empty strings and non-objects", () => {
   assert.match(arr[0], /^\(root\): /);
   assert.ok(problemsOf({ limits: { max_body_bytes: 0 } })[0].startsWith("limits.max_body_bytes: "));
 });
+
+Deno.test("provider headers with CR/LF or an invalid name are refused at validation, with their path", () => {
+  const provider = (headers: Record<string, string>) => ({
+    providers: [
+      { id: "ok", type: "echo" },
+      { id: "p", type: "openai", base_url: "http://127.0.0.1:9", headers },
+    ],
+  });
+  const problems = (headers: Record<string, string>): string[] => {
+    try {
+      validateConfig(provider(headers));
+    } catch (err) {
+      assert.ok(err instanceof ConfigError);
+      return err.problems;
+    }
+    return [];
+  };
+  // Before: these passed, and every request then failed with 502 "upstream unreachable".
+  assert.deepEqual(problems({ "x-tag": "a\r\nx-injected: 1" }), [
+    "providers[1].headers.x-tag: a header value must not contain CR, LF or NUL",
+  ]);
+  assert.deepEqual(problems({ "x-tag": "a\nb" }), [
+    "providers[1].headers.x-tag: a header value must not contain CR, LF or NUL",
+  ]);
+  assert.deepEqual(problems({ "bad name": "v" }), [
+    'providers[1].headers: "bad name" is not a valid HTTP header name',
+  ]);
+  assert.deepEqual(problems({ "x-a\r\n": "v" }), [
+    'providers[1].headers: "x-a\\r\\n" is not a valid HTTP header name',
+  ]);
+  assert.deepEqual(problems({ "x-extra": "1", "X-Org_ID.v2": "tab\tand space" }), []);
+});

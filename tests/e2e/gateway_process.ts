@@ -41,6 +41,8 @@ export interface Gateway {
   waitForLine(re: RegExp, timeoutMs: number): Promise<string>;
   /** Base URL on 127.0.0.1 (resolved from the "listening" line). */
   url: string;
+  /** The gateway process' id (memory figures in bench/body_memory.ts). */
+  pid: number;
   status: Promise<Deno.CommandStatus>;
   stop(): Promise<void>;
 }
@@ -170,6 +172,7 @@ export async function startGatewayProcess(options: SpawnOptions): Promise<Gatewa
       lines: p.lines,
       waitForLine: p.waitForLine,
       url: `http://127.0.0.1:${m[1]}`,
+      pid: p.child.pid,
       status: p.status,
       stop: p.stop,
     };

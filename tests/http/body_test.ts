@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { readJsonBody } from "../../src/http/body.ts";
+import { MAX_JSON_DEPTH, nestsDeeperThan, readJsonBody } from "../../src/http/body.ts";
 import { RequestError } from "../../src/errors.ts";
 
 const enc = new TextEncoder();
@@ -159,4 +159,55 @@ Deno.test("readJsonBody: a body stream that fails mid-read is a 400", async () =
     code: "invalid_request",
     message: /could not be read/,
   });
+});
+
+Deno.test("readJsonBody: a body that stops arriving is a 408 within the idle timeout, and is cancelled", async () => {
+  let cancelled = false;
+  let sent = false;
+  const body = new ReadableStream<Uint8Array>({
+    pull(c) {
+      if (!sent) {
+        sent = true;
+        c.enqueue(enc.encode('{"model":"m","messages":'));
+      }
+      // then nothing, ever
+      return new Promise(() => {});
+    },
+    cancel() {
+      cancelled = true;
+    },
+  }, { highWaterMark: 0 });
+  const started = Date.now();
+  await rejectsWith(readJsonBody(post(body), 1024, { idleTimeoutMs: 100 }), {
+    status: 408,
+    code: "request_timeout",
+    message: /stopped arriving/,
+  });
+  assert.ok(Date.now() - started < 2_000);
+  assert.ok(cancelled);
+});
+
+Deno.test("readJsonBody: a large declared body is read into one buffer; a short one is refused", async () => {
+  const text = JSON.stringify({ model: "m", pad: "x".repeat(600_000) });
+  const bytes = enc.encode(text);
+  const { raw, json } = await readJsonBody(
+    post(bytes, { "content-length": String(bytes.byteLength) }),
+    1_000_000,
+  );
+  assert.equal(raw.byteLength, bytes.byteLength);
+  assert.equal((json as { pad: string }).pad.length, 600_000);
+  const short = post(bytes.slice(0, 500_000), { "content-length": String(bytes.byteLength) });
+  await rejectsWith(readJsonBody(short, 1_000_000), {
+    status: 400,
+    code: "invalid_request",
+    message: /ended before its declared length/,
+  });
+});
+
+Deno.test("nestsDeeperThan counts objects and arrays, iteratively", () => {
+  let deep: unknown = 1;
+  for (let i = 0; i < 100_000; i++) deep = i % 2 ? [deep] : { a: deep };
+  assert.equal(nestsDeeperThan(deep as object, MAX_JSON_DEPTH), true);
+  assert.equal(nestsDeeperThan({ a: [{ b: 1 }], c: "x" }, 3), false);
+  assert.equal(nestsDeeperThan({ a: [{ b: {} }] }, 3), true);
 });

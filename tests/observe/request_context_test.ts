@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
+import {
+  bindRequestClient,
+  currentRequestClient,
+  currentRequestId,
+  withRequestId,
+} from "../../src/observe/request_context.ts";
 import { createLogger } from "../../src/observe/logger.ts";
-import { currentRequestId, withRequestId } from "../../src/observe/request_context.ts";
+import { RequestRecord } from "../../src/observe/observer.ts";
 
 Deno.test("withRequestId keeps a sane incoming id, replaces others, and tags every answer", async () => {
   const seen: (string | undefined)[] = [];
@@ -43,4 +49,19 @@ Deno.test("log lines carry the request id and mask keys, as JSON or readable tex
   assert.equal(parsed.detail, "key sk-ab****cdef rejected");
   assert.match(lines[1], /WARN .*request_id=req-7/);
   assert.ok(!lines.join("\n").includes("1234567890"), "no key survives unmasked");
+});
+
+Deno.test("the client identity bound for a request names it in every log line and its log entry", async () => {
+  const lines: string[] = [];
+  const logger = createLogger({ level: "info", write: (l) => lines.push(l) });
+  await withRequestId(() => {
+    bindRequestClient("key-0badc0de");
+    logger.info("inside");
+    assert.equal(new RequestRecord("openai_chat", "m", false).client, "key-0badc0de");
+    return new Response("ok");
+  })(new Request("http://x/"));
+  logger.info("outside");
+  assert.match(lines[0], /inside request_id=\S+ client=key-0badc0de$/);
+  assert.doesNotMatch(lines[1], /client=/);
+  assert.equal(currentRequestClient(), undefined);
 });

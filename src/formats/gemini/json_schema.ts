@@ -1,4 +1,5 @@
 import type { JsonObject, JsonValue } from "../../ir/types.ts";
+import { RequestError } from "../../errors.ts";
 
 /**
  * Schema conversions between plain JSON Schema (the IR's language, what OpenAI and Anthropic
@@ -47,9 +48,23 @@ const TYPES = new Set(["STRING", "NUMBER", "INTEGER", "BOOLEAN", "ARRAY", "OBJEC
 /** Refs nested deeper than this are cut (recursive schemas cannot be inlined). */
 const MAX_REF_DEPTH = 8;
 
+/**
+ * Schemas nested deeper than this are refused (400) rather than recursed into: the body parser
+ * already limits nesting, and inlined refs add at most `MAX_REF_DEPTH` levels of it.
+ */
+const MAX_SCHEMA_DEPTH = 256;
+
 interface CleanContext {
   defs: Obj;
   refChain: string[];
+  depth: number;
+}
+
+function tooDeep(): RequestError {
+  return new RequestError(
+    `A JSON schema nests deeper than ${MAX_SCHEMA_DEPTH} levels.`,
+    "schema_too_deep",
+  );
 }
 
 /**
@@ -64,7 +79,7 @@ export function toGeminiSchema(schema: JsonObject): JsonObject {
     const d = schema[key];
     if (isObj(d)) Object.assign(defs, d);
   }
-  return clean(schema, { defs, refChain: [] });
+  return clean(schema, { defs, refChain: [], depth: 0 });
 }
 
 /**
@@ -91,8 +106,10 @@ function resolveRef(ref: string, ctx: CleanContext): Obj | undefined {
   return isObj(target) ? target : undefined;
 }
 
-function clean(input: JsonValue, ctx: CleanContext): Obj {
+function clean(input: JsonValue, parent: CleanContext): Obj {
   if (!isObj(input)) return {};
+  if (parent.depth >= MAX_SCHEMA_DEPTH) throw tooDeep();
+  const ctx: CleanContext = { ...parent, depth: parent.depth + 1 };
   let node: Obj = input;
 
   const ref = node.$ref;
@@ -257,11 +274,12 @@ const SUB_SCHEMA_MAPS = ["properties", "$defs", "definitions", "patternPropertie
  * `format: "enum"`) dropped. Property names and values are never touched.
  */
 export function geminiSchemaToJsonSchema(schema: JsonObject): JsonObject {
-  return lowerSchema(schema) as JsonObject;
+  return lowerSchema(schema, 0) as JsonObject;
 }
 
-function lowerSchema(input: JsonValue): JsonValue {
-  if (Array.isArray(input)) return input.map(lowerSchema);
+function lowerSchema(input: JsonValue, depth: number): JsonValue {
+  if (depth >= MAX_SCHEMA_DEPTH) throw tooDeep();
+  if (Array.isArray(input)) return input.map((v) => lowerSchema(v, depth + 1));
   if (!isObj(input)) return input;
   const out: Obj = {};
   for (const [key, value] of Object.entries(input)) {
@@ -274,12 +292,12 @@ function lowerSchema(input: JsonValue): JsonValue {
         ? value.map((t) => typeof t === "string" ? t.toLowerCase() : t)
         : value;
     } else if (SUB_SCHEMA.includes(key) && (isObj(value) || Array.isArray(value))) {
-      out[key] = lowerSchema(value);
+      out[key] = lowerSchema(value, depth + 1);
     } else if (SUB_SCHEMA_LISTS.includes(key) && Array.isArray(value)) {
-      out[key] = value.map(lowerSchema);
+      out[key] = value.map((v) => lowerSchema(v, depth + 1));
     } else if (SUB_SCHEMA_MAPS.includes(key) && isObj(value)) {
       const map: Obj = {};
-      for (const [name, sub] of Object.entries(value)) map[name] = lowerSchema(sub);
+      for (const [name, sub] of Object.entries(value)) map[name] = lowerSchema(sub, depth + 1);
       out[key] = map;
     } else {
       out[key] = value;

@@ -6,6 +6,7 @@ import {
   toGeminiSchema,
 } from "../../../src/formats/gemini/json_schema.ts";
 import type { JsonObject } from "../../../src/ir/types.ts";
+import { RequestError } from "../../../src/errors.ts";
 
 /** Every keyword left anywhere in a cleaned schema must be one Google's Schema message knows. */
 const ALLOWED = new Set([
@@ -232,4 +233,22 @@ Deno.test("Gemini-side schemas → JSON Schema: lower-case types, nullable folde
     type: "object",
     properties: {},
   });
+});
+
+Deno.test("schemas nested thousands of levels deep are a 400, not a stack overflow", () => {
+  let schema: JsonObject = { type: "string" };
+  for (let i = 0; i < 5_000; i++) schema = { type: "object", properties: { a: schema } };
+  for (const convert of [toGeminiSchema, geminiSchemaToJsonSchema]) {
+    assert.throws(() => convert(schema), (err: unknown) => {
+      assert.ok(err instanceof RequestError);
+      assert.equal(err.status, 400);
+      assert.equal(err.code, "schema_too_deep");
+      return true;
+    });
+  }
+  // A realistic depth still converts.
+  let ok: JsonObject = { type: "string" };
+  for (let i = 0; i < 40; i++) ok = { type: "object", properties: { a: ok } };
+  assert.equal(toGeminiSchema(ok).type, "OBJECT");
+  assert.equal(geminiSchemaToJsonSchema(ok).type, "object");
 });
