@@ -39,6 +39,6 @@ export class ConfigStore implements ConfigSink {
     ];
     this.#logger.setSecrets(secrets);
     // Every provider type the schema accepts has an adapter (the registry is typed by the enum).
-    return { config, routing: buildRoutingTable(config, () => true) };
+    return { config, routing: buildRoutingTable(config) };
   }
 }

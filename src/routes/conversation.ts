@@ -3,7 +3,7 @@ import { clientIdentityOf } from "../auth/client_identity.ts";
 import type { AccountManager } from "../accounts/manager.ts";
 import type { Cooldowns } from "../accounts/cooldowns.ts";
 import type { RuntimeState } from "../runtime_state.ts";
-import { toGatewayError, UpstreamError } from "../errors.ts";
+import { toGatewayError, upstreamError } from "../errors.ts";
 import type { ClientFormat, RequestHints } from "../formats/client_format.ts";
 import { readJsonBody } from "../http/body.ts";
 import type { ConversationLimits } from "../limits/conversation_limits.ts";
@@ -95,9 +95,10 @@ export async function callContextFor(
     signal: () => req.signal,
   });
   if (!credential) {
-    throw new UpstreamError(503, `No usable credential for provider '${route.provider.id}'.`, {
-      code: "no_usable_account",
-    });
+    throw upstreamError(
+      "no_usable_account",
+      `No usable credential for provider '${route.provider.id}'.`,
+    );
   }
   return callContext(deps, route, credential, {
     headers: req.headers,

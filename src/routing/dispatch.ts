@@ -1,4 +1,4 @@
-import { GatewayError, NotFoundError, UpstreamError } from "../errors.ts";
+import { GatewayError, NotFoundError, UpstreamError, upstreamError } from "../errors.ts";
 import type { ClientFormat, RequestHints } from "../formats/client_format.ts";
 import type { IrRequest } from "../ir/types.ts";
 import type { Logger } from "../observe/logger.ts";
@@ -165,10 +165,9 @@ export async function dispatch(req: DispatchRequest, deps: DispatchDeps): Promis
   const limited = rateLimited || cooling.rateLimited;
   if (!limited && cooling.retryAfter === undefined) {
     // Nothing is cooling down: the providers have no usable account (none seeded, all failed).
-    throw new UpstreamError(
-      503,
+    throw upstreamError(
+      "no_usable_account",
       `No usable account or key serves '${ir.model}' (none added, disabled, or refresh failed).`,
-      { code: "no_usable_account" },
     );
   }
   throw new UpstreamError(

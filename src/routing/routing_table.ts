@@ -19,14 +19,11 @@ export interface RoutingTable {
 }
 
 /**
- * Builds the routing table for a config. `isRoutable` says which provider types this build
- * can serve; providers of other types are left out (the caller logs why).
+ * Builds the routing table for a config (enabled providers only; every provider type the
+ * config accepts has an adapter, `src/upstreams/registry.ts`).
  */
-export function buildRoutingTable(
-  config: Config,
-  isRoutable: (p: ProviderConfig) => boolean,
-): RoutingTable {
-  const providers = config.providers.filter((p) => p.enabled && isRoutable(p));
+export function buildRoutingTable(config: Config): RoutingTable {
+  const providers = config.providers.filter((p) => p.enabled);
   const byId = new Map(providers.map((p) => [p.id, p]));
   const rank = (p: ProviderConfig): number => {
     const i = config.model_priority.indexOf(p.id);

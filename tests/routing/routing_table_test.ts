@@ -1,17 +1,14 @@
 import assert from "node:assert/strict";
 import { validateConfig } from "../../src/config/load.ts";
-import type { ProviderConfig } from "../../src/config/schema.ts";
 import { buildRoutingTable, type Route } from "../../src/routing/routing_table.ts";
-
-const all = (_p: ProviderConfig) => true;
 
 /** `provider/model@priority` for compact comparisons. */
 function summary(routes: Route[]): string[] {
   return routes.map((r) => `${r.provider.id}/${r.model}@${r.priority}`);
 }
 
-function table(raw: Record<string, unknown>, isRoutable = all) {
-  return buildRoutingTable(validateConfig(raw), isRoutable);
+function table(raw: Record<string, unknown>) {
+  return buildRoutingTable(validateConfig(raw));
 }
 
 Deno.test("resolve: exact model names map to the providers that list them", () => {
@@ -145,11 +142,16 @@ Deno.test("disabled providers, aliases and routes are excluded", () => {
   assert.deepEqual(t.models(), ["alias1", "m-on", "shared"]);
 });
 
-Deno.test("providers the predicate rejects are excluded everywhere", () => {
+Deno.test("disabled providers are excluded everywhere", () => {
   const t = table({
     providers: [
       { id: "echo1", type: "echo", models: ["demo", "both"] },
-      { id: "claude", type: "anthropic", models: ["claude-x", "both", "claude-*"] },
+      {
+        id: "claude",
+        type: "anthropic",
+        models: ["claude-x", "both", "claude-*"],
+        enabled: false,
+      },
     ],
     models: {
       mixed: {
@@ -157,7 +159,7 @@ Deno.test("providers the predicate rejects are excluded everywhere", () => {
       },
       only_claude: { routes: [{ provider: "claude", model: "claude-x" }] },
     },
-  }, (p) => p.type === "echo");
+  });
   assert.deepEqual(summary(t.resolve("both")), ["echo1/both@0"]);
   assert.deepEqual(t.resolve("claude-x"), []);
   assert.deepEqual(t.resolve("claude-y"), []);
