@@ -7,6 +7,7 @@ import {
   type AccountLease,
   type Credential,
   type CredentialDriver,
+  isStaticCredential,
   RefreshRejectedError,
   type RefreshResult,
 } from "./types.ts";
@@ -201,8 +202,24 @@ export class AccountManager {
     );
   }
 
-  /** After an upstream 401: refresh the account's token once, and lease it again. */
+  /**
+   * After an upstream 401: refresh the account's token once, and lease it again. Static keys
+   * (AWS) have no token to refresh: the upstream refused the key itself, so the account is
+   * marked failed (and kept, for the operator to see and replace).
+   */
   async relogin(provider: ProviderConfig, id: string, signal: AbortSignal): Promise<AccountLease> {
+    const current = await this.#store.get(provider.id, id);
+    if (current && isStaticCredential(current.account.credential)) {
+      const reason = "The upstream refused the key (revoked, wrong secret or expired).";
+      await this.#store.update(
+        provider.id,
+        id,
+        (a) => ({ ...a, status: "refresh_failed", last_error: reason }),
+      );
+      this.invalidate(provider.id);
+      this.#logger.warn(`account ${provider.id}/${id} marked failed: ${reason}`);
+      throw new Error(`refresh rejected: ${reason}`);
+    }
     const fresh = await this.refresh(provider, id, { force: true, signal });
     return toLease(await this.#prepared(provider, fresh, signal));
   }
@@ -249,6 +266,8 @@ export class AccountManager {
         const expiry = credentialExpiry(account.credential);
         if (!account.enabled) {
           out.push({ ...base, result: "skipped", detail: "disabled" });
+        } else if (isStaticCredential(account.credential)) {
+          out.push({ ...base, result: "skipped", detail: "static keys" });
         } else if (account.status === "refresh_failed") {
           out.push({ ...base, result: "skipped", detail: "refresh failed earlier" });
         } else if (expiry !== undefined && expiry > this.#now() + horizonMs) {
@@ -284,6 +303,7 @@ export class AccountManager {
     if (!driver) throw new Error(`provider type ${provider.type} has no refreshable accounts`);
     const current = await this.#store.get(provider.id, id);
     if (!current) throw new Error(`account ${provider.id}/${id} does not exist`);
+    if (isStaticCredential(current.account.credential)) return current.account;
     // Another request or instance may have refreshed it meanwhile.
     if (!force && isFresh(current.account, this.#now())) return current.account;
     const used = grantOf(current.account.credential);
@@ -435,7 +455,7 @@ function keysOf(accounts: Account[]): string[] {
 /** Whether the access token is valid for at least REFRESH_MARGIN_MS more. */
 export function isFresh(account: Account, now: number): boolean {
   const c = account.credential;
-  if (c.kind === "api_key") return true;
+  if (c.kind === "api_key" || c.kind === "aws_access_key") return true;
   const token = c.access_token;
   const expiry = c.expiry_date;
   return !!token && expiry !== undefined && expiry - now > REFRESH_MARGIN_MS;
@@ -445,11 +465,13 @@ export function isFresh(account: Account, now: number): boolean {
 function grantOf(c: Credential): string {
   if (c.kind === "oauth") return c.refresh_token;
   if (c.kind === "service_account") return c.private_key_id;
+  if (c.kind === "aws_access_key") return c.access_key_id;
+  if (c.kind === "entra_client") return `${c.tenant_id}:${c.client_id}:${c.client_secret}`;
   return c.api_key;
 }
 
 function accessTokenOf(c: Credential): string | undefined {
-  return c.kind === "api_key" ? undefined : c.access_token;
+  return c.kind === "api_key" || c.kind === "aws_access_key" ? undefined : c.access_token;
 }
 
 function applyRefresh(c: Credential, r: RefreshResult): Credential {
@@ -463,7 +485,7 @@ function applyRefresh(c: Credential, r: RefreshResult): Credential {
       ...(r.resource_url ? { resource_url: r.resource_url } : {}),
     };
   }
-  if (c.kind === "service_account") {
+  if (c.kind === "service_account" || c.kind === "entra_client") {
     return { ...c, access_token: r.access_token, expiry_date: r.expiry_date };
   }
   return c;
@@ -475,5 +497,9 @@ function toLease(a: Account): AccountLease {
   const project = a.project_id ?? (c.kind === "service_account" ? c.project_id : undefined);
   if (project) lease.projectId = project;
   if (c.kind === "oauth" && c.resource_url) lease.resourceUrl = c.resource_url;
+  if (c.kind === "aws_access_key") {
+    lease.aws = { accessKeyId: c.access_key_id, secretAccessKey: c.secret_access_key };
+    if (c.session_token) lease.aws.sessionToken = c.session_token;
+  }
   return lease;
 }

@@ -40,7 +40,40 @@ export interface ApiKeyCredential {
   api_key: string;
 }
 
-export type Credential = OAuthCredential | ServiceAccountCredential | ApiKeyCredential;
+/**
+ * AWS access keys (Bedrock): static, never refreshed; requests are SigV4-signed with them.
+ * A key AWS refuses (deleted, wrong secret, expired session token) marks the account failed.
+ */
+export interface AwsAccessKeyCredential {
+  kind: "aws_access_key";
+  access_key_id: string;
+  secret_access_key: string;
+  /** Temporary (STS) credentials carry one; it expires with them. */
+  session_token?: string;
+}
+
+/** A Microsoft Entra ID app registration (Azure OpenAI), plus the token minted from it. */
+export interface EntraClientCredential {
+  kind: "entra_client";
+  tenant_id: string;
+  client_id: string;
+  client_secret: string;
+  access_token?: string;
+  /** Milliseconds since the epoch; absent until the first token is minted. */
+  expiry_date?: number;
+}
+
+export type Credential =
+  | OAuthCredential
+  | ServiceAccountCredential
+  | ApiKeyCredential
+  | AwsAccessKeyCredential
+  | EntraClientCredential;
+
+/** Credentials that sign requests themselves and have no token to refresh. */
+export function isStaticCredential(c: Credential): boolean {
+  return c.kind === "api_key" || c.kind === "aws_access_key";
+}
 
 export type AccountStatus = "active" | "refresh_failed";
 
@@ -99,6 +132,10 @@ export interface CredentialDriver {
   readonly type: string;
   /** Validates the uploaded file (the CLI's own JSON); throws RequestError with a clear message. */
   parseCredential(body: unknown): Credential;
+  /**
+   * Never called for static credentials (AWS keys, see isStaticCredential): they have nothing
+   * to refresh, and an upstream 401 marks such an account failed at once.
+   */
   refresh(credential: Credential, ctx: DriverContext): Promise<RefreshResult>;
   /**
    * One-time setup with a valid token (gemini-cli: project discovery and onboarding).
@@ -118,4 +155,6 @@ export interface AccountLease {
   projectId?: string;
   /** Qwen: API host from the credential. */
   resourceUrl?: string;
+  /** Bedrock: the keys requests are signed with (no bearer token). */
+  aws?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
 }

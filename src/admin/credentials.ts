@@ -234,6 +234,10 @@ function view(
     ? c.api_key
     : c.kind === "oauth"
     ? c.refresh_token
+    : c.kind === "aws_access_key"
+    ? c.access_key_id
+    : c.kind === "entra_client"
+    ? c.client_secret
     : c.private_key_id;
   const expiry = credentialExpiry(c);
   const counters = deps.accounts.counters(a.provider, a.id);

@@ -12,6 +12,7 @@ export const PROVIDER_TYPES = [
   "qwen",
   "vertex",
   "echo",
+  "bedrock",
 ] as const;
 
 export type ProviderType = typeof PROVIDER_TYPES[number];
@@ -40,6 +41,9 @@ export const providerSchema = z.strictObject({
   idle_timeout_ms: z.number().int().positive().max(3_600_000).optional(),
   location: nonEmpty.optional(),
   project_id: nonEmpty.optional(),
+  /** AWS region (bedrock; default us-east-1). */
+  region: nonEmpty.regex(/^[a-z0-9-]+$/, { error: "expected an AWS region like us-east-1" })
+    .optional(),
   /**
    * How keys/accounts are chosen: spread over all (round-robin), use one until it cools down
    * (fill-first), or keep each conversation on its account while it is healthy (session).

@@ -146,7 +146,11 @@ export async function fetchUpstream(
   const idleMs = timeouts?.idle_timeout_ms ?? timeoutMs;
   if (!res.body) return res;
   const contentType = res.headers.get("content-type") ?? "";
-  if (contentType.includes("text/event-stream")) {
+  // Bedrock streams in AWS's binary event-stream framing: relayed as it comes, like SSE.
+  if (
+    contentType.includes("text/event-stream") ||
+    contentType.includes("application/vnd.amazon.eventstream")
+  ) {
     return new Response(watchIdle(res.body, idleMs, controller), {
       status: res.status,
       statusText: res.statusText,

@@ -1,5 +1,6 @@
 import type { ProviderConfig } from "../config/schema.ts";
 import { anthropicUpstream } from "./anthropic/adapter.ts";
+import { bedrockUpstream } from "./bedrock/adapter.ts";
 import { echoUpstream } from "./echo/adapter.ts";
 import { geminiUpstream } from "./gemini/adapter.ts";
 import { geminiCliUpstream } from "./gemini_cli/adapter.ts";
@@ -17,6 +18,7 @@ const UPSTREAMS: Readonly<Record<string, Upstream>> = {
   qwen: qwenUpstream,
   vertex: vertexUpstream,
   echo: echoUpstream,
+  bedrock: bedrockUpstream,
 };
 
 /** The adapter for a provider type, if this build has one. */

@@ -1,4 +1,5 @@
 import type { CredentialDriver } from "../types.ts";
+import { bedrockDriver } from "../../upstreams/bedrock/driver.ts";
 import { geminiCliDriver } from "./gemini_cli.ts";
 import { qwenDriver } from "./qwen.ts";
 import { vertexDriver } from "./vertex.ts";
@@ -8,6 +9,7 @@ const DRIVERS: Readonly<Record<string, CredentialDriver>> = {
   "gemini-cli": geminiCliDriver,
   qwen: qwenDriver,
   vertex: vertexDriver,
+  bedrock: bedrockDriver,
 };
 
 export function credentialDriverFor(type: string): CredentialDriver | undefined {
