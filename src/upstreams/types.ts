@@ -50,6 +50,12 @@ export interface Upstream {
   stream(req: IrRequest, ctx: CallContext): Promise<ReadableStream<IrEvent>>;
   /** The client format this upstream speaks natively, enabling `forwardNative`. */
   readonly nativeFormat?: FormatId;
+  /**
+   * The native format for one model, where it differs by model (Vertex serves Gemini and
+   * Claude models): routing that consults it forwards Anthropic clients of Vertex Claude
+   * natively. Without it, `nativeFormat` holds for every model.
+   */
+  nativeFormatFor?(model: string): FormatId;
   /** Forwards a same-format request untouched (unknown fields survive), streaming unchanged. */
   forwardNative?(req: NativeForward, ctx: CallContext): Promise<Response>;
   /** The upstream's own input-token count, for providers configured with `count_tokens: upstream`. */
