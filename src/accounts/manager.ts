@@ -72,9 +72,14 @@ export class AccountManager {
     return this.#store;
   }
 
-  /** Whether the provider's type uses stored OAuth/service accounts. */
+  /**
+   * Whether the provider's type uses stored OAuth/service accounts. A type that also takes
+   * keys (azure-openai) uses the config's `api_keys` when it has any, else its accounts.
+   */
   usesAccounts(provider: ProviderConfig): boolean {
-    return this.#driverFor(provider.type) !== undefined;
+    const driver = this.#driverFor(provider.type);
+    if (driver?.takesApiKeys && provider.api_keys.length > 0) return false;
+    return driver !== undefined;
   }
 
   driverFor(type: string): CredentialDriver | undefined {

@@ -130,6 +130,8 @@ export interface DriverContext {
  */
 export interface CredentialDriver {
   readonly type: string;
+  /** The type can also be configured with `api_keys` (which then take the place of accounts). */
+  readonly takesApiKeys?: boolean;
   /** Validates the uploaded file (the CLI's own JSON); throws RequestError with a clear message. */
   parseCredential(body: unknown): Credential;
   /**

@@ -1,5 +1,6 @@
 import type { ProviderConfig } from "../config/schema.ts";
 import { anthropicUpstream } from "./anthropic/adapter.ts";
+import { azureOpenAIUpstream } from "./azure_openai/adapter.ts";
 import { bedrockUpstream } from "./bedrock/adapter.ts";
 import { echoUpstream } from "./echo/adapter.ts";
 import { geminiUpstream } from "./gemini/adapter.ts";
@@ -19,6 +20,7 @@ const UPSTREAMS: Readonly<Record<string, Upstream>> = {
   vertex: vertexUpstream,
   echo: echoUpstream,
   bedrock: bedrockUpstream,
+  "azure-openai": azureOpenAIUpstream,
 };
 
 /** The adapter for a provider type, if this build has one. */

@@ -1,5 +1,6 @@
 import type { CredentialDriver } from "../types.ts";
 import { bedrockDriver } from "../../upstreams/bedrock/driver.ts";
+import { azureOpenAIDriver } from "../../upstreams/azure_openai/driver.ts";
 import { geminiCliDriver } from "./gemini_cli.ts";
 import { qwenDriver } from "./qwen.ts";
 import { vertexDriver } from "./vertex.ts";
@@ -10,6 +11,7 @@ const DRIVERS: Readonly<Record<string, CredentialDriver>> = {
   qwen: qwenDriver,
   vertex: vertexDriver,
   bedrock: bedrockDriver,
+  "azure-openai": azureOpenAIDriver,
 };
 
 export function credentialDriverFor(type: string): CredentialDriver | undefined {

@@ -66,7 +66,13 @@ async function post(req: IrRequest, ctx: CallContext): Promise<Response> {
 export function postChatCompletions(
   req: IrRequest,
   ctx: CallContext,
-  target: { baseUrl: string; bearer: string | undefined; headers: Record<string, string> },
+  target: {
+    baseUrl: string;
+    bearer: string | undefined;
+    headers: Record<string, string>;
+    /** A query string (`?api-version=…`) for hosts that version by query (Azure). */
+    query?: string;
+  },
 ): Promise<Response> {
   const headers = new Headers({
     "content-type": "application/json",
@@ -74,7 +80,7 @@ export function postChatCompletions(
   });
   for (const [k, v] of Object.entries(target.headers)) headers.set(k, v);
   if (target.bearer) headers.set("authorization", `Bearer ${target.bearer}`);
-  return fetchUpstream(`${target.baseUrl}/chat/completions`, {
+  return fetchUpstream(`${target.baseUrl}/chat/completions${target.query ?? ""}`, {
     method: "POST",
     headers,
     body: JSON.stringify(irToChatRequest(req, ctx.model)),

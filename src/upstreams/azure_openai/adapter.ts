@@ -1,0 +1,78 @@
+import { UpstreamError } from "../../errors.ts";
+import {
+  chatResponseToIr,
+  chatSseToIrTransformer,
+} from "../../formats/openai_chat/from_upstream.ts";
+import type { IrEvent, IrRequest, IrResponse } from "../../ir/types.ts";
+import { sseBodyToIr } from "../ir_stream.ts";
+import { openAIErrorToUpstreamError, postChatCompletions } from "../openai/adapter.ts";
+import type { CallContext, Upstream } from "../types.ts";
+
+/** The deployment serving a model: the provider's `deployments` map, else the model name. */
+export function azureDeployment(ctx: Pick<CallContext, "provider" | "model">): string {
+  return ctx.provider.deployments?.[ctx.model] ?? ctx.model;
+}
+
+/**
+ * The Chat Completions target: the v1 routes (`{endpoint}/openai/v1/chat/completions`, the
+ * deployment as the body's model), or with `api_version` the classic
+ * `{endpoint}/openai/deployments/{deployment}/chat/completions?api-version=…`.
+ */
+export function azureChatTarget(
+  ctx: Pick<CallContext, "provider" | "model">,
+): { baseUrl: string; query?: string } {
+  const endpoint = (ctx.provider.base_url ?? "").replace(/\/+$/, "").replace(
+    /\/openai(\/v1)?$/,
+    "",
+  );
+  if (!endpoint) {
+    throw new UpstreamError(502, "An azure-openai provider needs base_url (its endpoint).");
+  }
+  const version = ctx.provider.api_version;
+  if (!version) return { baseUrl: `${endpoint}/openai/v1` };
+  return {
+    baseUrl: `${endpoint}/openai/deployments/${encodeURIComponent(azureDeployment(ctx))}`,
+    query: `?api-version=${encodeURIComponent(version)}`,
+  };
+}
+
+/** `api-key` for keys from the config; an Entra ID account's token as a bearer. */
+function auth(ctx: CallContext): { bearer: string | undefined; headers: Record<string, string> } {
+  const headers = { ...ctx.provider.headers };
+  if (ctx.account?.accessToken) return { bearer: ctx.account.accessToken, headers };
+  if (ctx.apiKey) return { bearer: undefined, headers: { ...headers, "api-key": ctx.apiKey } };
+  throw new UpstreamError(503, "No Azure OpenAI key or Entra ID account is available.", {
+    code: "no_account",
+  });
+}
+
+async function post(req: IrRequest, ctx: CallContext): Promise<Response> {
+  const deployment = azureDeployment(ctx);
+  const res = await postChatCompletions(req, { ...ctx, model: deployment }, {
+    ...azureChatTarget(ctx),
+    ...auth(ctx),
+  });
+  if (res.ok) return res;
+  const secret = ctx.account?.accessToken ?? ctx.apiKey;
+  throw await openAIErrorToUpstreamError(res, secret);
+}
+
+/**
+ * Azure OpenAI: OpenAI's Chat Completions wire format on a resource endpoint, with API keys
+ * (`api-key` header) or Entra ID app registrations (bearer tokens). Every client format goes
+ * through the IR (the deployment name replaces the model).
+ */
+export const azureOpenAIUpstream: Upstream = {
+  type: "azure-openai",
+
+  async send(req: IrRequest, ctx: CallContext): Promise<IrResponse> {
+    const res = await post({ ...req, stream: false }, ctx);
+    return chatResponseToIr(await res.json(), ctx.model);
+  },
+
+  async stream(req: IrRequest, ctx: CallContext): Promise<ReadableStream<IrEvent>> {
+    const res = await post({ ...req, stream: true }, ctx);
+    if (!res.body) throw new UpstreamError(502, "Azure OpenAI sent an empty stream.");
+    return sseBodyToIr(res.body, chatSseToIrTransformer(ctx.model));
+  },
+};

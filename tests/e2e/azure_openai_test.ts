@@ -1,0 +1,151 @@
+import assert from "node:assert/strict";
+import { startFakeAzure } from "../fakes/azure_openai.ts";
+import {
+  anthropicDriver,
+  geminiDriver,
+  openAIChatDriver,
+  openAIResponsesDriver,
+  PNG_BASE64,
+} from "./sdk_drivers.ts";
+import { startTestGateway, type TestGateway } from "./start_gateway.ts";
+
+/** Azure OpenAI with API keys (`api-key`) and with Entra ID app registrations (bearer tokens). */
+
+const ADMIN = "admin-token-azure-tests";
+const CLIENT = "sk-client-azure-tests";
+const DEPLOYMENTS = { "gpt-4o": "gpt-4o-prod", "gpt-4o-weather": "gpt-4o-prod-weather" };
+
+async function seed(gw: TestGateway, body: unknown): Promise<Response> {
+  return await fetch(`${gw.url}/admin/credentials/azure`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+}
+
+async function accounts(gw: TestGateway): Promise<Record<string, unknown>[]> {
+  const res = await fetch(`${gw.url}/admin/credentials`, {
+    headers: { authorization: `Bearer ${ADMIN}` },
+  });
+  return (await res.json()).accounts;
+}
+
+async function setup(extra: Record<string, unknown>, apiKeys: string[] = []) {
+  const fake = await startFakeAzure({
+    apiKeys: ["azure-key-0001", "azure-key-0002"],
+    deployments: Object.values(DEPLOYMENTS),
+  });
+  const gw = await startTestGateway({
+    auth: { api_keys: [CLIENT], admin_token: ADMIN },
+    providers: [{
+      id: "azure",
+      type: "azure-openai",
+      base_url: fake.url,
+      token_url: fake.tokenUrl,
+      api_keys: apiKeys,
+      deployments: DEPLOYMENTS,
+      models: ["gpt-4o*"],
+      ...extra,
+    }],
+  });
+  return {
+    fake,
+    gw,
+    async close() {
+      await gw.close();
+      await fake.close();
+    },
+  };
+}
+
+for (const makeDriver of [openAIChatDriver, openAIResponsesDriver, anthropicDriver, geminiDriver]) {
+  const name = makeDriver("http://x", CLIENT).name;
+  Deno.test(`azure: ${name} SDK through Entra ID accounts (v1 routes) — text, stream, tools, image`, async () => {
+    const fx = await setup({});
+    try {
+      for (let i = 0; i < 2; i++) {
+        assert.equal((await seed(fx.gw, fx.fake.createApp())).status, 201);
+      }
+      const d = makeDriver(fx.gw.url, CLIENT);
+      assert.match(await d.text("gpt-4o", "ping one two"), /ping one two/);
+      const { text, chunks } = await d.streamText("gpt-4o", "stream three four five");
+      assert.match(text, /stream three four five/);
+      assert.ok(chunks > 2, `streamed in several chunks (${chunks})`);
+      const r = await d.toolRoundTrip("gpt-4o-weather", "sunny and 21C");
+      assert.equal(r.name, "get_weather");
+      assert.deepEqual(r.args, { city: "Paris" });
+      assert.match(r.final, /sunny and 21C/);
+      await d.image("gpt-4o");
+      assert.ok(JSON.stringify(fx.fake.requests.at(-1)?.body).includes(PNG_BASE64));
+
+      assert.ok(fx.fake.requests.every((q) => q.path === "/openai/v1/chat/completions"));
+      assert.ok(fx.fake.requests.every((q) => q.auth === "bearer"));
+      assert.deepEqual(
+        new Set(fx.fake.requests.map((q) => q.body.model)),
+        new Set(["gpt-4o-prod", "gpt-4o-prod-weather"]),
+        "deployment names as the body's model",
+      );
+      assert.equal(new Set(fx.fake.requests.map((q) => q.clientId)).size, 2, "both accounts used");
+      assert.equal(fx.fake.tokenCalls, 2, "one token per account, reused");
+    } finally {
+      await fx.close();
+    }
+  });
+}
+
+Deno.test("azure: api_keys in the api-key header on the classic api-version routes, rotated", async () => {
+  const fx = await setup({ api_version: "2024-10-21" }, ["azure-key-0001", "azure-key-0002"]);
+  try {
+    const d = openAIChatDriver(fx.gw.url, CLIENT);
+    for (let i = 0; i < 4; i++) assert.match(await d.text("gpt-4o", `key ${i}`), /key/);
+    assert.ok(fx.fake.requests.every((q) => q.auth === "api-key"));
+    assert.ok(
+      fx.fake.requests.every((q) =>
+        q.path === "/openai/deployments/gpt-4o-prod/chat/completions" &&
+        q.search === "?api-version=2024-10-21"
+      ),
+    );
+    assert.equal(fx.fake.tokenCalls, 0);
+  } finally {
+    await fx.close();
+  }
+});
+
+Deno.test("azure: Entra tokens refresh after a 401; a revoked secret marks the account failed and keeps it", async () => {
+  const fx = await setup({});
+  try {
+    const app1 = fx.fake.createApp();
+    const app2 = fx.fake.createApp();
+    const id1 = (await (await seed(fx.gw, app1)).json()).id;
+    // `az ad sp create-for-rbac` output is accepted as it is.
+    const id2 = (await (await seed(fx.gw, {
+      appId: app2.client_id,
+      password: app2.client_secret,
+      tenant: app2.tenant_id,
+      displayName: "llm-proxy",
+    })).json()).id;
+    const bad = await seed(fx.gw, { tenant_id: fx.fake.tenantId, client_id: "x" });
+    assert.equal(bad.status, 400);
+    assert.match((await bad.json()).error.message, /client_secret/);
+
+    const d = openAIChatDriver(fx.gw.url, CLIENT);
+    assert.match(await d.text("gpt-4o", "first"), /first/);
+    assert.match(await d.text("gpt-4o", "second"), /second/);
+    const calls = fx.fake.tokenCalls;
+    fx.fake.expireTokens();
+    assert.match(await d.text("gpt-4o", "after expiry"), /after expiry/);
+    assert.equal(fx.fake.tokenCalls, calls + 1, "the 401 refreshed that account's token once");
+
+    fx.fake.revokeSecret(app1.client_id);
+    for (let i = 0; i < 3; i++) assert.match(await d.text("gpt-4o", `still ${i}`), /still/);
+    const list = await accounts(fx.gw);
+    const first = list.find((a) => a.id === id1)!;
+    assert.equal(first.status, "refresh failed");
+    assert.match(String(first.last_error), /invalid_client|AADSTS7000215/);
+    assert.equal(list.find((a) => a.id === id2)!.status, "active");
+    assert.equal(JSON.stringify(list).includes(app2.client_secret), false, "secrets masked");
+    assert.equal(first.kind, "entra_client");
+  } finally {
+    await fx.close();
+  }
+});
