@@ -5,6 +5,7 @@ import { type AccountStore, credentialExpiry } from "./store.ts";
 import {
   type Account,
   type AccountLease,
+  AccountUnsupportedError,
   type Credential,
   type CredentialDriver,
   isStaticCredential,
@@ -194,9 +195,12 @@ export class AccountManager {
           account = await this.refresh(provider, account.id, { force: true, signal });
           account = await this.#prepared(provider, account, signal);
         }
-        return toLease(account);
+        return this.#lease(provider, account);
       } catch (err) {
         lastProblem = err instanceof Error ? err.message : String(err);
+        if (err instanceof AccountUnsupportedError) {
+          await this.markUnsupported(provider, account.id, err.message).catch(() => {});
+        }
         this.#logger.warn(`account ${provider.id}/${account.id} unusable: ${lastProblem}`);
       }
     }
@@ -226,7 +230,28 @@ export class AccountManager {
       throw new Error(`refresh rejected: ${reason}`);
     }
     const fresh = await this.refresh(provider, id, { force: true, signal });
-    return toLease(await this.#prepared(provider, fresh, signal));
+    return this.#lease(provider, await this.#prepared(provider, fresh, signal));
+  }
+
+  /**
+   * Marks an account `unsupported`: the provider refuses the account itself (not its token), so
+   * it leaves the rotation for good, keeping the reason for the admin list and the doctor.
+   */
+  async markUnsupported(provider: ProviderConfig, id: string, reason: string): Promise<void> {
+    await this.#store.update(
+      provider.id,
+      id,
+      (a) =>
+        a.status === "unsupported" ? null : { ...a, status: "unsupported", last_error: reason },
+    );
+    this.invalidate(provider.id);
+    this.#logger.warn(`account ${provider.id}/${id} unsupported: ${reason}`);
+  }
+
+  #lease(provider: ProviderConfig, account: Account): AccountLease {
+    const lease = toLease(account);
+    lease.reportUnsupported = (reason) => this.markUnsupported(provider, account.id, reason);
+    return lease;
   }
 
   /** Refreshes an account's token now (single-flight per account). */
@@ -275,6 +300,8 @@ export class AccountManager {
           out.push({ ...base, result: "skipped", detail: "static keys" });
         } else if (account.status === "refresh_failed") {
           out.push({ ...base, result: "skipped", detail: "refresh failed earlier" });
+        } else if (account.status === "unsupported") {
+          out.push({ ...base, result: "skipped", detail: "unsupported" });
         } else if (expiry !== undefined && expiry > this.#now() + horizonMs) {
           out.push({ ...base, result: "skipped", detail: "not due", expires_at: expiry });
         } else {

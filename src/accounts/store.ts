@@ -64,7 +64,7 @@ const storedSchema = z.object({
   provider: z.string(),
   label: z.string().optional(),
   enabled: z.boolean(),
-  status: z.enum(["active", "refresh_failed"]),
+  status: z.enum(["active", "refresh_failed", "unsupported"]),
   project_id: z.string().optional(),
   project_from_user: z.boolean().optional(),
   last_error: z.string().optional(),

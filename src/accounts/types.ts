@@ -75,7 +75,8 @@ export function isStaticCredential(c: Credential): boolean {
   return c.kind === "api_key" || c.kind === "aws_access_key";
 }
 
-export type AccountStatus = "active" | "refresh_failed";
+/** `unsupported`: the provider refuses the account itself for good (see AccountUnsupportedError). */
+export type AccountStatus = "active" | "refresh_failed" | "unsupported";
 
 /** One stored account. */
 export interface Account {
@@ -112,6 +113,18 @@ export class RefreshRejectedError extends Error {
   constructor(message: string) {
     super(message);
     this.name = "RefreshRejectedError";
+  }
+}
+
+/**
+ * The provider refuses this account for good, for a reason a refresh cannot fix (Gemini CLI:
+ * individual and Google One accounts since 2026-06-18). The account is marked `unsupported`
+ * with the reason and no longer tried; it stays listed so the operator sees why.
+ */
+export class AccountUnsupportedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "AccountUnsupportedError";
   }
 }
 
@@ -157,6 +170,11 @@ export interface AccountLease {
   projectId?: string;
   /** Qwen: API host from the credential. */
   resourceUrl?: string;
+  /**
+   * Marks the account `unsupported` with the reason (an adapter that sees the provider refuse
+   * the account itself, mid-request). Set by the account manager.
+   */
+  reportUnsupported?: (reason: string) => Promise<void>;
   /** Bedrock: the keys requests are signed with (no bearer token). */
   aws?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
 }

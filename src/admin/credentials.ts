@@ -31,7 +31,7 @@ export interface AccountView {
   kind: Credential["kind"];
   secret: string;
   enabled: boolean;
-  status: "active" | "disabled" | "refresh failed";
+  status: "active" | "disabled" | "refresh failed" | "unsupported";
   project_id: string | null;
   expires_at: string | null;
   last_error: string | null;
@@ -248,7 +248,13 @@ function view(
     kind: c.kind,
     secret: maskSecret(secret),
     enabled: a.enabled,
-    status: !a.enabled ? "disabled" : a.status === "refresh_failed" ? "refresh failed" : "active",
+    status: !a.enabled
+      ? "disabled"
+      : a.status === "refresh_failed"
+      ? "refresh failed"
+      : a.status === "unsupported"
+      ? "unsupported"
+      : "active",
     project_id: a.project_id ?? (c.kind === "service_account" ? c.project_id : null),
     expires_at: expiry ? new Date(expiry).toISOString() : null,
     last_error: a.last_error ?? null,

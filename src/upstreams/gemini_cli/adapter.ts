@@ -4,6 +4,7 @@ import { geminiResponseToIr } from "../../formats/gemini/response.ts";
 import type { IrEvent, IrRequest, IrResponse } from "../../ir/types.ts";
 import { fetchUpstream } from "../fetch_upstream.ts";
 import { geminiUpstreamError } from "../gemini/errors.ts";
+import { individualTierError, isIndividualTierRefusal } from "./individual_tier.ts";
 import type { CallContext, Upstream } from "../types.ts";
 import { codeAssistHeaders, type CodeAssistMethod, codeAssistUrl } from "./code_assist.ts";
 import { buildCodeAssistRequest, codeAssistSseToIr, unwrapCodeAssistResponse } from "./envelope.ts";
@@ -55,7 +56,14 @@ async function post(
     observe: ctx.observe,
   });
   // Google's error bodies (RetryInfo for 429s, UNAUTHENTICATED for 401s) map like Gemini's.
-  if (!res.ok) throw await geminiUpstreamError(res, [lease.accessToken]);
+  if (!res.ok) {
+    const err = await geminiUpstreamError(res, [lease.accessToken]);
+    // An individual/Google One account: refused for good, so it leaves the rotation.
+    if (isIndividualTierRefusal(err.message)) {
+      await ctx.account?.reportUnsupported?.(individualTierError(err.message).message);
+    }
+    throw err;
+  }
   return res;
 }
 
