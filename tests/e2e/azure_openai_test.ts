@@ -5,9 +5,9 @@ import {
   geminiDriver,
   openAIChatDriver,
   openAIResponsesDriver,
-  PNG_BASE64,
 } from "./sdk_drivers.ts";
 import { startTestGateway, type TestGateway } from "./start_gateway.ts";
+import { checkSdkBasics, listAccounts, seedAccount } from "./cloud_accounts.ts";
 
 /** Azure OpenAI with API keys (`api-key`) and with Entra ID app registrations (bearer tokens). */
 
@@ -15,20 +15,8 @@ const ADMIN = "admin-token-azure-tests";
 const CLIENT = "sk-client-azure-tests";
 const DEPLOYMENTS = { "gpt-4o": "gpt-4o-prod", "gpt-4o-weather": "gpt-4o-prod-weather" };
 
-async function seed(gw: TestGateway, body: unknown): Promise<Response> {
-  return await fetch(`${gw.url}/admin/credentials/azure`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" },
-    body: JSON.stringify(body),
-  });
-}
-
-async function accounts(gw: TestGateway): Promise<Record<string, unknown>[]> {
-  const res = await fetch(`${gw.url}/admin/credentials`, {
-    headers: { authorization: `Bearer ${ADMIN}` },
-  });
-  return (await res.json()).accounts;
-}
+const seed = (gw: TestGateway, body: unknown) => seedAccount(gw, ADMIN, "azure", body);
+const accounts = (gw: TestGateway) => listAccounts(gw, ADMIN);
 
 async function setup(extra: Record<string, unknown>, apiKeys: string[] = []) {
   const fake = await startFakeAzure({
@@ -66,17 +54,11 @@ for (const makeDriver of [openAIChatDriver, openAIResponsesDriver, anthropicDriv
       for (let i = 0; i < 2; i++) {
         assert.equal((await seed(fx.gw, fx.fake.createApp())).status, 201);
       }
-      const d = makeDriver(fx.gw.url, CLIENT);
-      assert.match(await d.text("gpt-4o", "ping one two"), /ping one two/);
-      const { text, chunks } = await d.streamText("gpt-4o", "stream three four five");
-      assert.match(text, /stream three four five/);
-      assert.ok(chunks > 2, `streamed in several chunks (${chunks})`);
-      const r = await d.toolRoundTrip("gpt-4o-weather", "sunny and 21C");
-      assert.equal(r.name, "get_weather");
-      assert.deepEqual(r.args, { city: "Paris" });
-      assert.match(r.final, /sunny and 21C/);
-      await d.image("gpt-4o");
-      assert.ok(JSON.stringify(fx.fake.requests.at(-1)?.body).includes(PNG_BASE64));
+      await checkSdkBasics(
+        makeDriver(fx.gw.url, CLIENT),
+        { text: "gpt-4o", weather: "gpt-4o-weather" },
+        () => JSON.stringify(fx.fake.requests.at(-1)?.body),
+      );
 
       assert.ok(fx.fake.requests.every((q) => q.path === "/openai/v1/chat/completions"));
       assert.ok(fx.fake.requests.every((q) => q.auth === "bearer"));
@@ -135,6 +117,14 @@ Deno.test("azure: Entra tokens refresh after a 401; a revoked secret marks the a
     fx.fake.expireTokens();
     assert.match(await d.text("gpt-4o", "after expiry"), /after expiry/);
     assert.equal(fx.fake.tokenCalls, calls + 1, "the 401 refreshed that account's token once");
+    // The refresh cron mints new tokens for both (one-hour tokens are always due).
+    const job = await fetch(`${fx.gw.url}/admin/refresh`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${ADMIN}` },
+    });
+    const results = (await job.json()).results as { result: string }[];
+    assert.deepEqual(results.map((r) => r.result), ["refreshed", "refreshed"]);
+    assert.equal(fx.fake.tokenCalls, calls + 3);
 
     fx.fake.revokeSecret(app1.client_id);
     for (let i = 0; i < 3; i++) assert.match(await d.text("gpt-4o", `still ${i}`), /still/);

@@ -6,9 +6,9 @@ import {
   geminiDriver,
   openAIChatDriver,
   openAIResponsesDriver,
-  PNG_BASE64,
 } from "./sdk_drivers.ts";
 import { startTestGateway, type TestGateway } from "./start_gateway.ts";
+import { checkSdkBasics, listAccounts, seedAccount } from "./cloud_accounts.ts";
 
 /**
  * Amazon Bedrock (Claude) through every client SDK: SigV4-signed with two stored AWS accounts
@@ -20,21 +20,12 @@ const CLIENT = "sk-client-bedrock-tests";
 const MODEL = "anthropic.claude-fake-v1:0";
 
 async function seed(gw: TestGateway, body: unknown): Promise<string> {
-  const res = await fetch(`${gw.url}/admin/credentials/bedrock`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" },
-    body: JSON.stringify(body),
-  });
+  const res = await seedAccount(gw, ADMIN, "bedrock", body);
   assert.equal(res.status, 201, await res.clone().text());
   return (await res.json()).id;
 }
 
-async function accounts(gw: TestGateway): Promise<Record<string, unknown>[]> {
-  const res = await fetch(`${gw.url}/admin/credentials`, {
-    headers: { authorization: `Bearer ${ADMIN}` },
-  });
-  return (await res.json()).accounts;
-}
+const accounts = (gw: TestGateway) => listAccounts(gw, ADMIN);
 
 async function setup(region = "eu-west-3") {
   const k1 = fakeAwsKey(1);
@@ -87,17 +78,11 @@ for (const makeDriver of [openAIChatDriver, openAIResponsesDriver, anthropicDriv
   Deno.test(`bedrock: ${name} SDK — text, stream, tools, image; requests signed by both accounts`, async () => {
     const fx = await setup();
     try {
-      const d = makeDriver(fx.gw.url, CLIENT);
-      assert.match(await d.text("claude-bedrock", "ping one two"), /ping one two/);
-      const { text, chunks } = await d.streamText("claude-bedrock", "stream three four five");
-      assert.match(text, /stream three four five/);
-      assert.ok(chunks > 2, `streamed in several chunks (${chunks})`);
-      const r = await d.toolRoundTrip("claude-bedrock-weather", "sunny and 21C");
-      assert.equal(r.name, "get_weather");
-      assert.deepEqual(r.args, { city: "Paris" });
-      assert.match(r.final, /sunny and 21C/);
-      await d.image("claude-bedrock");
-      assert.ok(JSON.stringify(fx.fake.requests.at(-1)?.body).includes(PNG_BASE64));
+      await checkSdkBasics(
+        makeDriver(fx.gw.url, CLIENT),
+        { text: "claude-bedrock", weather: "claude-bedrock-weather" },
+        () => JSON.stringify(fx.fake.requests.at(-1)?.body),
+      );
 
       const used = new Set(fx.fake.requests.map((q) => q.accessKeyId));
       assert.deepEqual(used, new Set([fx.k1.accessKeyId, fx.k2.accessKeyId]), "rotated");

@@ -3,6 +3,7 @@ import { fakeAwsKey, startFakeBedrock } from "../fakes/bedrock_runtime.ts";
 import { startFakeVertex } from "../fakes/vertex_upstream.ts";
 import { cliPath, runCli } from "./clients_cli.ts";
 import { startTestGateway, type TestGateway } from "./start_gateway.ts";
+import { seedAccount } from "./cloud_accounts.ts";
 
 /** The real Claude Code CLI through the gateway to Claude on Amazon Bedrock and on Vertex AI. */
 
@@ -11,11 +12,7 @@ const ADMIN = "admin-token-cc-cloud";
 const CLIENT = "sk-client-cc-cloud";
 
 async function seed(gw: TestGateway, provider: string, body: unknown): Promise<void> {
-  const res = await fetch(`${gw.url}/admin/credentials/${provider}`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" },
-    body: JSON.stringify(body),
-  });
+  const res = await seedAccount(gw, ADMIN, provider, body);
   assert.equal(res.status, 201, await res.text());
 }
 

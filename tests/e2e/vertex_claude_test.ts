@@ -8,9 +8,9 @@ import {
   geminiDriver,
   openAIChatDriver,
   openAIResponsesDriver,
-  PNG_BASE64,
 } from "./sdk_drivers.ts";
 import { startTestGateway, type TestGateway } from "./start_gateway.ts";
+import { checkSdkBasics, seedAccount } from "./cloud_accounts.ts";
 
 /** Claude on Vertex AI through the same service accounts and provider as Gemini models. */
 
@@ -18,14 +18,9 @@ const ADMIN = "admin-token-vertex-claude";
 const CLIENT = "sk-client-vertex-claude";
 const CLAUDE = "claude-sonnet-4-5@20250929";
 
-async function seed(gw: TestGateway, body: unknown): Promise<string> {
-  const res = await fetch(`${gw.url}/admin/credentials/vertex`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" },
-    body: JSON.stringify(body),
-  });
-  assert.equal(res.status, 201, await res.clone().text());
-  return (await res.json()).id;
+async function seed(gw: TestGateway, body: unknown): Promise<void> {
+  const res = await seedAccount(gw, ADMIN, "vertex", body);
+  assert.equal(res.status, 201, await res.text());
 }
 
 async function setup(location: string) {
@@ -62,16 +57,11 @@ for (const makeDriver of [openAIChatDriver, openAIResponsesDriver, anthropicDriv
     const fx = await setup("global");
     try {
       const d = makeDriver(fx.gw.url, CLIENT);
-      assert.match(await d.text(CLAUDE, "ping one two"), /ping one two/);
-      const { text, chunks } = await d.streamText(CLAUDE, "stream three four five");
-      assert.match(text, /stream three four five/);
-      assert.ok(chunks > 2, `streamed in several chunks (${chunks})`);
-      const r = await d.toolRoundTrip(`${CLAUDE}-weather`, "sunny and 21C");
-      assert.equal(r.name, "get_weather");
-      assert.deepEqual(r.args, { city: "Paris" });
-      assert.match(r.final, /sunny and 21C/);
-      await d.image(CLAUDE);
-      assert.ok(JSON.stringify(fx.fake.claudeRequests.at(-1)?.body).includes(PNG_BASE64));
+      await checkSdkBasics(
+        d,
+        { text: CLAUDE, weather: `${CLAUDE}-weather` },
+        () => JSON.stringify(fx.fake.claudeRequests.at(-1)?.body),
+      );
       // The same provider still serves Gemini models on Google's publisher path.
       assert.match(await d.text("gemini-2.5-pro", "gemini too"), /gemini too/);
 
