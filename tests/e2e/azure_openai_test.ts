@@ -60,7 +60,11 @@ for (const makeDriver of [openAIChatDriver, openAIResponsesDriver, anthropicDriv
         () => JSON.stringify(fx.fake.requests.at(-1)?.body),
       );
 
-      assert.ok(fx.fake.requests.every((q) => q.path === "/openai/v1/chat/completions"));
+      // Responses clients are forwarded to the Responses route; the rest converted to Chat.
+      const route = name === "openai-responses"
+        ? "/openai/v1/responses"
+        : "/openai/v1/chat/completions";
+      assert.ok(fx.fake.requests.every((q) => q.path === route), route);
       assert.ok(fx.fake.requests.every((q) => q.auth === "bearer"));
       assert.deepEqual(
         new Set(fx.fake.requests.map((q) => q.body.model)),
@@ -80,12 +84,15 @@ Deno.test("azure: api_keys in the api-key header on the classic api-version rout
   try {
     const d = openAIChatDriver(fx.gw.url, CLIENT);
     for (let i = 0; i < 4; i++) assert.match(await d.text("gpt-4o", `key ${i}`), /key/);
+    const responses = openAIResponsesDriver(fx.gw.url, CLIENT);
+    assert.match(await responses.text("gpt-4o", "via responses"), /Hello from gpt-4o-prod/);
     assert.ok(fx.fake.requests.every((q) => q.auth === "api-key"));
-    assert.ok(
-      fx.fake.requests.every((q) =>
-        q.path === "/openai/deployments/gpt-4o-prod/chat/completions" &&
-        q.search === "?api-version=2024-10-21"
-      ),
+    assert.deepEqual(
+      [...new Set(fx.fake.requests.map((q) => `${q.path}${q.search}`))],
+      [
+        "/openai/deployments/gpt-4o-prod/chat/completions?api-version=2024-10-21",
+        "/openai/responses?api-version=2024-10-21",
+      ],
     );
     assert.equal(fx.fake.tokenCalls, 0);
   } finally {

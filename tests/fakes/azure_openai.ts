@@ -12,7 +12,14 @@
  * minted (else 401), for known deployments only (else 404 DeploymentNotFound). Accepted
  * requests are answered by a private fake OpenAI (`./openai_upstream.ts`) with the deployment as
  * the model, so its model-named behaviours (`-weather`, `-429`, …) apply to deployment names.
+ *
+ * Responses: `POST /openai/v1/responses` and `/openai/responses?api-version=…` (the deployment
+ * as the body's model), same auth. The answer ("Hello from <deployment>: <last user text>", a
+ * get_weather call for `-weather` deployments, "Tool said: …" after a function_call_output) is
+ * written with the gateway's own Responses encoder; the OpenAI SDK parsing it is the check.
  */
+import { openAIResponsesFormat } from "../../src/formats/openai_responses/format.ts";
+import type { IrEvent, IrPart, IrRequest, IrResponse } from "../../src/ir/types.ts";
 import { startFakeOpenAI } from "./openai_upstream.ts";
 
 export const COGNITIVE_SCOPE = "https://cognitiveservices.azure.com/.default";
@@ -153,7 +160,11 @@ export async function startFakeAzure(
     if (!body) return json(400, { error: { code: "BadRequest", message: "Invalid JSON." } });
     let deployment: string;
     const classic = url.pathname.match(/^\/openai\/deployments\/([^/]+)\/chat\/completions$/);
-    if (classic) {
+    const responses = url.pathname === "/openai/v1/responses" ||
+      (url.pathname === "/openai/responses" && url.searchParams.has("api-version"));
+    if (responses) {
+      deployment = String(body.model ?? "");
+    } else if (classic) {
       if (!url.searchParams.get("api-version")) {
         return json(404, { error: { code: "404", message: "Resource not found" } });
       }
@@ -179,6 +190,7 @@ export async function startFakeAzure(
       ...(clientId ? { clientId } : {}),
       body,
     });
+    if (responses) return answerResponses(body, deployment);
     const res = await fetch(`${openai.url}/v1/chat/completions`, {
       method: "POST",
       headers: { "content-type": "application/json", authorization: "Bearer sk-up-azure" },
@@ -209,4 +221,65 @@ export async function startFakeAzure(
       return await api(req, url);
     });
   });
+}
+
+/** A Responses answer for an accepted request, JSON or SSE. */
+function answerResponses(body: Record<string, unknown>, deployment: string): Response {
+  let ir: IrRequest;
+  try {
+    ir = openAIResponsesFormat.toIr(body, {});
+  } catch (err) {
+    return json(400, { error: { code: "invalid_request", message: String(err) } });
+  }
+  const last = ir.messages.at(-1);
+  const result = last?.parts.find((p) => p.type === "tool_result");
+  const lastText = last?.parts.flatMap((p) => p.type === "text" ? [p.text] : []).join(" ") ?? "";
+  let content: IrPart[];
+  if (result && result.type === "tool_result") {
+    const said = result.content.flatMap((p) => p.type === "text" ? [p.text] : []).join("");
+    content = [{ type: "text", text: `Tool said: ${said}` }];
+  } else if (deployment.endsWith("-weather")) {
+    content = [{
+      type: "tool_call",
+      id: "call_weather_01",
+      name: "get_weather",
+      arguments: JSON.stringify({ city: "Paris" }),
+    }];
+  } else {
+    content = [{ type: "text", text: `Hello from ${deployment}: ${lastText}` }];
+  }
+  const res: IrResponse = {
+    id: `resp_${crypto.randomUUID().replaceAll("-", "")}`,
+    model: deployment,
+    created: Math.floor(Date.now() / 1000),
+    content,
+    finishReason: content[0].type === "tool_call" ? "tool_calls" : "stop",
+    usage: { inputTokens: 12, outputTokens: 8 },
+  };
+  if (!ir.stream) return json(200, openAIResponsesFormat.fromIrResponse(res, ir));
+  const events: IrEvent[] = [{
+    type: "start",
+    id: res.id,
+    model: deployment,
+    created: res.created,
+  }];
+  for (const part of content) {
+    if (part.type === "text") {
+      for (const word of part.text.match(/\S+\s*/g) ?? []) {
+        events.push({ type: "text_delta", text: word });
+      }
+    } else if (part.type === "tool_call") {
+      events.push(
+        { type: "tool_call_start", index: 0, id: part.id, name: part.name },
+        { type: "tool_call_delta", index: 0, argumentsDelta: part.arguments },
+        { type: "tool_call_end", index: 0 },
+      );
+    }
+  }
+  events.push({ type: "finish", reason: res.finishReason, usage: res.usage });
+  const encoded = openAIResponsesFormat.encodeStream(ir, {});
+  return new Response(
+    ReadableStream.from(events).pipeThrough(new TransformStream(encoded.transformer)),
+    { headers: { "content-type": encoded.contentType } },
+  );
 }

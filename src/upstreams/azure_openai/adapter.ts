@@ -6,7 +6,8 @@ import {
 import type { IrEvent, IrRequest, IrResponse } from "../../ir/types.ts";
 import { sseBodyToIr } from "../ir_stream.ts";
 import { openAIErrorToUpstreamError, postChatCompletions } from "../openai/adapter.ts";
-import type { CallContext, Upstream } from "../types.ts";
+import { forwardOpenAI } from "../openai/forward.ts";
+import type { CallContext, NativeForward, Upstream } from "../types.ts";
 
 /** The deployment serving a model: the provider's `deployments` map, else the model name. */
 export function azureDeployment(ctx: Pick<CallContext, "provider" | "model">): string {
@@ -21,19 +22,23 @@ export function azureDeployment(ctx: Pick<CallContext, "provider" | "model">): s
 export function azureChatTarget(
   ctx: Pick<CallContext, "provider" | "model">,
 ): { baseUrl: string; query?: string } {
-  const endpoint = (ctx.provider.base_url ?? "").replace(/\/+$/, "").replace(
-    /\/openai(\/v1)?$/,
-    "",
-  );
-  if (!endpoint) {
-    throw new UpstreamError(502, "An azure-openai provider needs base_url (its endpoint).");
-  }
+  const endpoint = azureEndpoint(ctx);
   const version = ctx.provider.api_version;
   if (!version) return { baseUrl: `${endpoint}/openai/v1` };
   return {
     baseUrl: `${endpoint}/openai/deployments/${encodeURIComponent(azureDeployment(ctx))}`,
     query: `?api-version=${encodeURIComponent(version)}`,
   };
+}
+
+/** The resource endpoint (`https://NAME.openai.azure.com`), from `base_url`. */
+function azureEndpoint(ctx: Pick<CallContext, "provider">): string {
+  const base = (ctx.provider.base_url ?? "").replace(/\/+$/, "");
+  const endpoint = base.replace(/\/openai(\/v1)?$/, "");
+  if (!endpoint) {
+    throw new UpstreamError(502, "An azure-openai provider needs base_url (its endpoint).");
+  }
+  return endpoint;
 }
 
 /** `api-key` for keys from the config; an Entra ID account's token as a bearer. */
@@ -58,12 +63,34 @@ async function post(req: IrRequest, ctx: CallContext): Promise<Response> {
 }
 
 /**
- * Azure OpenAI: OpenAI's Chat Completions wire format on a resource endpoint, with API keys
- * (`api-key` header) or Entra ID app registrations (bearer tokens). Every client format goes
- * through the IR (the deployment name replaces the model).
+ * Azure OpenAI: OpenAI's wire formats on a resource endpoint, with API keys (`api-key` header)
+ * or Entra ID app registrations (bearer tokens). Responses clients are forwarded natively to
+ * the Responses route; every other format goes through the IR to Chat Completions. The
+ * deployment name replaces the model either way.
  */
 export const azureOpenAIUpstream: Upstream = {
   type: "azure-openai",
+  nativeFormat: "openai_responses",
+
+  forwardNative(req: NativeForward, ctx: CallContext): Promise<Response> {
+    const endpoint = azureEndpoint(ctx);
+    const version = ctx.provider.api_version;
+    const { bearer, headers } = auth(ctx);
+    return forwardOpenAI({
+      // `{endpoint}/openai/v1/responses`, or `{endpoint}/openai/responses?api-version=…`.
+      provider: {
+        ...ctx.provider,
+        base_url: version ? `${endpoint}/openai` : `${endpoint}/openai/v1`,
+        headers,
+      },
+      path: version ? `/responses?api-version=${encodeURIComponent(version)}` : "/responses",
+      body: JSON.stringify({ ...req.json, model: azureDeployment(ctx) }),
+      apiKey: bearer,
+      stream: req.stream,
+      signal: () => ctx.signal,
+      observe: ctx.observe,
+    });
+  },
 
   async send(req: IrRequest, ctx: CallContext): Promise<IrResponse> {
     const res = await post({ ...req, stream: false }, ctx);
