@@ -5,8 +5,10 @@ import { type AccountStore, credentialExpiry, type SealedAccountInfo } from "./s
 import {
   type Account,
   type AccountLease,
+  AccountUnsupportedError,
   type Credential,
   type CredentialDriver,
+  isStaticCredential,
   RefreshRejectedError,
   type RefreshResult,
 } from "./types.ts";
@@ -71,9 +73,14 @@ export class AccountManager {
     return this.#store;
   }
 
-  /** Whether the provider's type uses stored OAuth/service accounts. */
+  /**
+   * Whether the provider's type uses stored OAuth/service accounts. A type that also takes
+   * keys (azure-openai) uses the config's `api_keys` when it has any, else its accounts.
+   */
   usesAccounts(provider: ProviderConfig): boolean {
-    return this.#driverFor(provider.type) !== undefined;
+    const driver = this.#driverFor(provider.type);
+    if (driver?.takesApiKeys && provider.api_keys.length > 0) return false;
+    return driver !== undefined;
   }
 
   driverFor(type: ProviderType): CredentialDriver | undefined {
@@ -203,9 +210,12 @@ export class AccountManager {
           account = await this.refresh(provider, account.id, { force: true, signal });
           account = await this.#prepared(provider, account, signal);
         }
-        return toLease(account);
+        return this.#lease(provider, account);
       } catch (err) {
         lastProblem = err instanceof Error ? err.message : String(err);
+        if (err instanceof AccountUnsupportedError) {
+          await this.markUnsupported(provider, account.id, err.message).catch(() => {});
+        }
         this.#logger.warn(`account ${provider.id}/${account.id} unusable: ${lastProblem}`);
       }
     }
@@ -216,10 +226,47 @@ export class AccountManager {
     );
   }
 
-  /** After an upstream 401: refresh the account's token once, and lease it again. */
+  /**
+   * After an upstream 401: refresh the account's token once, and lease it again. Static keys
+   * (AWS) have no token to refresh: the upstream refused the key itself, so the account is
+   * marked failed (and kept, for the operator to see and replace).
+   */
   async relogin(provider: ProviderConfig, id: string, signal: AbortSignal): Promise<AccountLease> {
+    const current = await this.#store.get(provider.id, id);
+    if (current && isStaticCredential(current.account.credential)) {
+      const reason = "The upstream refused the key (revoked, wrong secret or expired).";
+      await this.#store.update(
+        provider.id,
+        id,
+        (a) => ({ ...a, status: "refresh_failed", last_error: reason }),
+      );
+      this.invalidate(provider.id);
+      this.#logger.warn(`account ${provider.id}/${id} marked failed: ${reason}`);
+      throw new Error(`refresh rejected: ${reason}`);
+    }
     const fresh = await this.refresh(provider, id, { force: true, signal });
-    return toLease(await this.#prepared(provider, fresh, signal));
+    return this.#lease(provider, await this.#prepared(provider, fresh, signal));
+  }
+
+  /**
+   * Marks an account `unsupported`: the provider refuses the account itself (not its token), so
+   * it leaves the rotation for good, keeping the reason for the admin list and the doctor.
+   */
+  async markUnsupported(provider: ProviderConfig, id: string, reason: string): Promise<void> {
+    await this.#store.update(
+      provider.id,
+      id,
+      (a) =>
+        a.status === "unsupported" ? null : { ...a, status: "unsupported", last_error: reason },
+    );
+    this.invalidate(provider.id);
+    this.#logger.warn(`account ${provider.id}/${id} unsupported: ${reason}`);
+  }
+
+  #lease(provider: ProviderConfig, account: Account): AccountLease {
+    const lease = toLease(account);
+    lease.reportUnsupported = (reason) => this.markUnsupported(provider, account.id, reason);
+    return lease;
   }
 
   /** Refreshes an account's token now (single-flight per account). */
@@ -264,8 +311,12 @@ export class AccountManager {
         const expiry = credentialExpiry(account.credential);
         if (!account.enabled) {
           out.push({ ...base, result: "skipped", detail: "disabled" });
+        } else if (isStaticCredential(account.credential)) {
+          out.push({ ...base, result: "skipped", detail: "static keys" });
         } else if (account.status === "refresh_failed") {
           out.push({ ...base, result: "skipped", detail: "refresh failed earlier" });
+        } else if (account.status === "unsupported") {
+          out.push({ ...base, result: "skipped", detail: "unsupported" });
         } else if (expiry !== undefined && expiry > this.#now() + horizonMs) {
           out.push({ ...base, result: "skipped", detail: "not due", expires_at: expiry });
         } else {
@@ -299,6 +350,7 @@ export class AccountManager {
     if (!driver) throw new Error(`provider type ${provider.type} has no refreshable accounts`);
     const current = await this.#store.get(provider.id, id);
     if (!current) throw new Error(`account ${provider.id}/${id} does not exist`);
+    if (isStaticCredential(current.account.credential)) return current.account;
     // Another request or instance may have refreshed it meanwhile.
     if (!force && isFresh(current.account, this.#now())) return current.account;
     const used = grantOf(current.account.credential);
@@ -450,7 +502,7 @@ function keysOf(accounts: Account[]): string[] {
 /** Whether the access token is valid for at least REFRESH_MARGIN_MS more. */
 export function isFresh(account: Account, now: number): boolean {
   const c = account.credential;
-  if (c.kind === "api_key") return true;
+  if (c.kind === "api_key" || c.kind === "aws_access_key") return true;
   const token = c.access_token;
   const expiry = c.expiry_date;
   return !!token && expiry !== undefined && expiry - now > REFRESH_MARGIN_MS;
@@ -460,11 +512,13 @@ export function isFresh(account: Account, now: number): boolean {
 function grantOf(c: Credential): string {
   if (c.kind === "oauth") return c.refresh_token;
   if (c.kind === "service_account") return c.private_key_id;
+  if (c.kind === "aws_access_key") return c.access_key_id;
+  if (c.kind === "entra_client") return `${c.tenant_id}:${c.client_id}:${c.client_secret}`;
   return c.api_key;
 }
 
 function accessTokenOf(c: Credential): string | undefined {
-  return c.kind === "api_key" ? undefined : c.access_token;
+  return c.kind === "api_key" || c.kind === "aws_access_key" ? undefined : c.access_token;
 }
 
 function applyRefresh(c: Credential, r: RefreshResult): Credential {
@@ -478,7 +532,7 @@ function applyRefresh(c: Credential, r: RefreshResult): Credential {
       ...(r.resource_url ? { resource_url: r.resource_url } : {}),
     };
   }
-  if (c.kind === "service_account") {
+  if (c.kind === "service_account" || c.kind === "entra_client") {
     return { ...c, access_token: r.access_token, expiry_date: r.expiry_date };
   }
   return c;
@@ -490,5 +544,9 @@ function toLease(a: Account): AccountLease {
   const project = a.project_id ?? (c.kind === "service_account" ? c.project_id : undefined);
   if (project) lease.projectId = project;
   if (c.kind === "oauth" && c.resource_url) lease.resourceUrl = c.resource_url;
+  if (c.kind === "aws_access_key") {
+    lease.aws = { accessKeyId: c.access_key_id, secretAccessKey: c.secret_access_key };
+    if (c.session_token) lease.aws.sessionToken = c.session_token;
+  }
   return lease;
 }

@@ -38,10 +38,28 @@ const serviceAccountSchema = z.object({
 
 const apiKeySchema = z.object({ kind: z.literal("api_key"), api_key: z.string() });
 
+const awsAccessKeySchema = z.object({
+  kind: z.literal("aws_access_key"),
+  access_key_id: z.string(),
+  secret_access_key: z.string(),
+  session_token: z.string().optional(),
+});
+
+const entraClientSchema = z.object({
+  kind: z.literal("entra_client"),
+  tenant_id: z.string(),
+  client_id: z.string(),
+  client_secret: z.string(),
+  access_token: z.string().optional(),
+  expiry_date: z.number().optional(),
+});
+
 const credentialSchema = z.discriminatedUnion("kind", [
   oauthSchema,
   serviceAccountSchema,
   apiKeySchema,
+  awsAccessKeySchema,
+  entraClientSchema,
 ]);
 
 const storedSchema = z.object({
@@ -49,7 +67,7 @@ const storedSchema = z.object({
   provider: z.string(),
   label: z.string().optional(),
   enabled: z.boolean(),
-  status: z.enum(["active", "refresh_failed"]),
+  status: z.enum(["active", "refresh_failed", "unsupported"]),
   project_id: z.string().optional(),
   project_from_user: z.boolean().optional(),
   last_error: z.string().optional(),
@@ -258,6 +276,6 @@ export class AccountStore {
 
 /** When the credential's access token expires (ms), if it has one. */
 export function credentialExpiry(c: Credential): number | undefined {
-  if (c.kind === "api_key") return undefined;
+  if (c.kind === "api_key" || c.kind === "aws_access_key") return undefined;
   return c.expiry_date;
 }

@@ -40,9 +40,43 @@ export interface ApiKeyCredential {
   api_key: string;
 }
 
-export type Credential = OAuthCredential | ServiceAccountCredential | ApiKeyCredential;
+/**
+ * AWS access keys (Bedrock): static, never refreshed; requests are SigV4-signed with them.
+ * A key AWS refuses (deleted, wrong secret, expired session token) marks the account failed.
+ */
+export interface AwsAccessKeyCredential {
+  kind: "aws_access_key";
+  access_key_id: string;
+  secret_access_key: string;
+  /** Temporary (STS) credentials carry one; it expires with them. */
+  session_token?: string;
+}
 
-export type AccountStatus = "active" | "refresh_failed";
+/** A Microsoft Entra ID app registration (Azure OpenAI), plus the token minted from it. */
+export interface EntraClientCredential {
+  kind: "entra_client";
+  tenant_id: string;
+  client_id: string;
+  client_secret: string;
+  access_token?: string;
+  /** Milliseconds since the epoch; absent until the first token is minted. */
+  expiry_date?: number;
+}
+
+export type Credential =
+  | OAuthCredential
+  | ServiceAccountCredential
+  | ApiKeyCredential
+  | AwsAccessKeyCredential
+  | EntraClientCredential;
+
+/** Credentials that sign requests themselves and have no token to refresh. */
+export function isStaticCredential(c: Credential): boolean {
+  return c.kind === "api_key" || c.kind === "aws_access_key";
+}
+
+/** `unsupported`: the provider refuses the account itself for good (see AccountUnsupportedError). */
+export type AccountStatus = "active" | "refresh_failed" | "unsupported";
 
 /** One stored account. */
 export interface Account {
@@ -82,6 +116,18 @@ export class RefreshRejectedError extends Error {
   }
 }
 
+/**
+ * The provider refuses this account for good, for a reason a refresh cannot fix (Gemini CLI:
+ * individual and Google One accounts since 2026-06-18). The account is marked `unsupported`
+ * with the reason and no longer tried; it stays listed so the operator sees why.
+ */
+export class AccountUnsupportedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "AccountUnsupportedError";
+  }
+}
+
 /** Options passed to drivers: the provider config (URLs are overridable) and cancellation. */
 export interface DriverContext {
   provider: ProviderConfig;
@@ -97,8 +143,14 @@ export interface DriverContext {
  */
 export interface CredentialDriver {
   readonly type: string;
+  /** The type can also be configured with `api_keys` (which then take the place of accounts). */
+  readonly takesApiKeys?: boolean;
   /** Validates the uploaded file (the CLI's own JSON); throws RequestError with a clear message. */
   parseCredential(body: unknown): Credential;
+  /**
+   * Never called for static credentials (AWS keys, see isStaticCredential): they have nothing
+   * to refresh, and an upstream 401 marks such an account failed at once.
+   */
   refresh(credential: Credential, ctx: DriverContext): Promise<RefreshResult>;
   /**
    * One-time setup with a valid token (gemini-cli: project discovery and onboarding).
@@ -118,4 +170,11 @@ export interface AccountLease {
   projectId?: string;
   /** Qwen: API host from the credential. */
   resourceUrl?: string;
+  /**
+   * Marks the account `unsupported` with the reason (an adapter that sees the provider refuse
+   * the account itself, mid-request). Set by the account manager.
+   */
+  reportUnsupported?: (reason: string) => Promise<void>;
+  /** Bedrock: the keys requests are signed with (no bearer token). */
+  aws?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
 }

@@ -32,7 +32,7 @@ export interface AccountView {
   kind: Credential["kind"] | "sealed";
   secret: string;
   enabled: boolean;
-  status: "active" | "disabled" | "refresh failed" | typeof SEALED_STATUS;
+  status: "active" | "disabled" | "refresh failed" | "unsupported" | typeof SEALED_STATUS;
   project_id: string | null;
   expires_at: string | null;
   last_error: string | null;
@@ -263,6 +263,10 @@ function view(
     ? c.api_key
     : c.kind === "oauth"
     ? c.refresh_token
+    : c.kind === "aws_access_key"
+    ? c.access_key_id
+    : c.kind === "entra_client"
+    ? c.client_secret
     : c.private_key_id;
   const expiry = credentialExpiry(c);
   const counters = deps.accounts.counters(a.provider, a.id);
@@ -273,7 +277,13 @@ function view(
     kind: c.kind,
     secret: maskSecret(secret),
     enabled: a.enabled,
-    status: !a.enabled ? "disabled" : a.status === "refresh_failed" ? "refresh failed" : "active",
+    status: !a.enabled
+      ? "disabled"
+      : a.status === "refresh_failed"
+      ? "refresh failed"
+      : a.status === "unsupported"
+      ? "unsupported"
+      : "active",
     project_id: a.project_id ?? (c.kind === "service_account" ? c.project_id : null),
     expires_at: expiry ? new Date(expiry).toISOString() : null,
     last_error: a.last_error ?? null,

@@ -2,6 +2,10 @@
  * `deno task seed --provider gcli path/to/creds.json [--url https://my-gateway] [--label L]
  * [--project P] [--token ADMIN_TOKEN]`: posts a credential file (as the provider's CLI wrote
  * it) to the gateway's admin API. The admin token comes from `--token` or `ADMIN_TOKEN`.
+ * The file is JSON (an OAuth file, a service-account key, an Azure app registration as
+ * `az ad sp create-for-rbac` prints it, AWS keys as `aws sts` prints them), or an AWS shared
+ * credentials file (`~/.aws/credentials`, the profile chosen with `--profile`, default
+ * `default`).
  */
 
 export interface SeedOptions {
@@ -11,6 +15,8 @@ export interface SeedOptions {
   token: string;
   label?: string;
   project?: string;
+  /** The profile to read from an AWS credentials file. */
+  profile?: string;
 }
 
 /** Parses the command line; returns the problem as a string when it is incomplete. */
@@ -35,7 +41,7 @@ export function parseSeedArgs(
   const file = positional[0];
   const token = flags.get("token") ?? env.ADMIN_TOKEN;
   if (!provider || !file) {
-    return "usage: deno task seed --provider ID path/to/creds.json [--url URL] [--label L] [--project P]";
+    return "usage: deno task seed --provider ID path/to/creds.json [--url URL] [--label L] [--project P] [--profile AWS_PROFILE]";
   }
   if (!token) return "set ADMIN_TOKEN (or pass --token) to the gateway's admin token";
   const options: SeedOptions = {
@@ -48,16 +54,32 @@ export function parseSeedArgs(
   if (label) options.label = label;
   const project = flags.get("project");
   if (project) options.project = project;
+  const profile = flags.get("profile");
+  if (profile) options.profile = profile;
   return options;
 }
 
 /** Sends the file; returns the gateway's answer text and whether it was accepted. */
 export async function seedCredential(options: SeedOptions): Promise<{ ok: boolean; text: string }> {
-  let body: Record<string, unknown>;
+  let text: string;
   try {
-    body = JSON.parse(await Deno.readTextFile(options.file));
+    text = await Deno.readTextFile(options.file);
   } catch {
-    return { ok: false, text: `${options.file}: not a readable JSON file` };
+    return { ok: false, text: `${options.file}: not a readable file` };
+  }
+  let body: Record<string, unknown> | undefined;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = awsProfile(text, options.profile ?? "default");
+  }
+  if (!body) {
+    return {
+      ok: false,
+      text: `${options.file}: neither JSON nor an AWS credentials file with profile [${
+        options.profile ?? "default"
+      }]`,
+    };
   }
   if (options.label) body.label = options.label;
   if (options.project) body.project_id = options.project;
@@ -70,6 +92,35 @@ export async function seedCredential(options: SeedOptions): Promise<{ ok: boolea
     },
   );
   return { ok: res.ok, text: await res.text() };
+}
+
+/**
+ * The keys of one profile in an AWS shared credentials file (INI: `[profile]` sections with
+ * `aws_access_key_id`, `aws_secret_access_key`, `aws_session_token`), as the admin API takes them.
+ */
+export function awsProfile(text: string, profile: string): Record<string, unknown> | undefined {
+  const values = new Map<string, string>();
+  let section: string | undefined;
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.trim();
+    if (line === "" || line.startsWith("#") || line.startsWith(";")) continue;
+    const header = /^\[\s*(?:profile\s+)?([^\]]+?)\s*\]$/.exec(line);
+    if (header) {
+      section = header[1];
+      continue;
+    }
+    const kv = /^([A-Za-z_]+)\s*=\s*(.*)$/.exec(line);
+    if (kv && section === profile) values.set(kv[1].toLowerCase(), kv[2].trim());
+  }
+  const id = values.get("aws_access_key_id");
+  const secret = values.get("aws_secret_access_key");
+  if (!id || !secret) return undefined;
+  const token = values.get("aws_session_token");
+  return {
+    access_key_id: id,
+    secret_access_key: secret,
+    ...(token ? { session_token: token } : {}),
+  };
 }
 
 if (import.meta.main) {

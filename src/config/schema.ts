@@ -17,6 +17,8 @@ export const PROVIDER_TYPES = [
   "qwen",
   "vertex",
   "echo",
+  "bedrock",
+  "azure-openai",
 ] as const;
 
 export type ProviderType = typeof PROVIDER_TYPES[number];
@@ -63,6 +65,19 @@ export const providerSchema = z.strictObject({
   idle_timeout_ms: z.number().int().positive().max(3_600_000).optional(),
   location: nonEmpty.optional(),
   project_id: nonEmpty.optional(),
+  /** AWS region (bedrock; default us-east-1). */
+  region: nonEmpty.regex(/^[a-z0-9-]+$/, { error: "expected an AWS region like us-east-1" })
+    .optional(),
+  /** Azure OpenAI: the classic `deployments/{name}?api-version=…` routes (else the v1 routes). */
+  api_version: nonEmpty.regex(/^[\w.-]+$/, { error: "expected an API version like 2024-10-21" })
+    .optional(),
+  /** Azure OpenAI: deployment name per model name, where they differ. */
+  deployments: z.record(
+    nonEmpty,
+    nonEmpty.regex(/^[\w.-]+$/, {
+      error: "expected a deployment name (letters, digits, '_', '.', '-')",
+    }),
+  ).optional(),
   /**
    * How keys/accounts are chosen: spread over all (round-robin), use one until it cools down
    * (fill-first), or keep each conversation on its account while it is healthy (session).
@@ -203,6 +218,11 @@ export function crossCheckConfig(raw: unknown): string[] {
         `providers[${i}].preset: unknown preset "${p.preset}" (known: ${
           Object.keys(OPENAI_COMPATIBLE_PRESETS).join(", ")
         })`,
+      );
+    }
+    if (p.type === "azure-openai" && p.base_url === undefined) {
+      problems.push(
+        `providers[${i}].base_url: required for type azure-openai (the resource endpoint)`,
       );
     }
     if (p.type === "openai" && p.base_url === undefined && p.preset === undefined) {

@@ -29,7 +29,9 @@ export async function sendAttempt(
   // A body holding values the gateway tagged (carried signatures) goes through the IR, which
   // unpacks them: forwarded as they are they would reach the upstream.
   if (
-    !recover && descriptorFor(upstream.type).nativeFormat === format.id &&
+    !recover &&
+    (upstream.nativeFormatFor?.(ctx.model) ?? descriptorFor(upstream.type).nativeFormat) ===
+      format.id &&
     upstream.forwardNative &&
     !mentionsCarried(req.raw)
   ) {

@@ -159,8 +159,13 @@ export async function fetchUpstream(
   if (!res.body) return res;
   // A stream is relayed as it comes; every other answer is read whole here, so a body cut
   // short, a stall or an absurd size becomes a clean 502/504 before the client has seen a
-  // byte (and the retry loop may still move on).
-  if (streamed || (res.headers.get("content-type") ?? "").includes("text/event-stream")) {
+  // byte (and the retry loop may still move on). Bedrock streams in AWS's binary event-stream
+  // framing: relayed as it comes, like SSE.
+  const contentType = res.headers.get("content-type") ?? "";
+  if (
+    streamed || contentType.includes("text/event-stream") ||
+    contentType.includes("application/vnd.amazon.eventstream")
+  ) {
     return new Response(watchIdle(res.body, idleMs, controller), {
       status: res.status,
       statusText: res.statusText,

@@ -2,6 +2,10 @@ import type { CredentialDriver } from "../accounts/types.ts";
 import type { ProviderType } from "../config/schema.ts";
 import type { FormatId } from "../formats/client_format.ts";
 import { anthropicUpstream } from "./anthropic/adapter.ts";
+import { azureOpenAIUpstream } from "./azure_openai/adapter.ts";
+import { bedrockUpstream } from "./bedrock/adapter.ts";
+import { bedrockDriver } from "./bedrock/driver.ts";
+import { azureOpenAIDriver } from "./azure_openai/driver.ts";
 import { echoUpstream } from "./echo/adapter.ts";
 import { geminiUpstream } from "./gemini/adapter.ts";
 import { geminiCliUpstream } from "./gemini_cli/adapter.ts";
@@ -71,6 +75,18 @@ const PROVIDERS: { readonly [T in ProviderType]: ProviderDescriptor } = {
     streamRecovery: false,
   },
   echo: { adapter: echoUpstream, streamRecovery: false },
+  bedrock: {
+    adapter: bedrockUpstream,
+    driver: bedrockDriver,
+    nativeFormat: "anthropic",
+    streamRecovery: false,
+  },
+  "azure-openai": {
+    adapter: nonAnthropic(azureOpenAIUpstream),
+    driver: azureOpenAIDriver,
+    nativeFormat: "openai_responses",
+    streamRecovery: false,
+  },
 };
 
 /** The descriptor of a provider type. */

@@ -1,6 +1,6 @@
 import type { AccountLease } from "../accounts/types.ts";
 import type { ProviderConfig, ProviderType } from "../config/schema.ts";
-import type { RequestHints } from "../formats/client_format.ts";
+import type { FormatId, RequestHints } from "../formats/client_format.ts";
 import type { ImageFetchSettings } from "../formats/gemini/image_fetch.ts";
 import type { IrEvent, IrRequest, IrResponse } from "../ir/types.ts";
 import type { Logger } from "../observe/logger.ts";
@@ -58,6 +58,12 @@ export interface Upstream {
   readonly type: ProviderType;
   send(req: IrRequest, ctx: CallContext): Promise<IrResponse>;
   stream(req: IrRequest, ctx: CallContext): Promise<ReadableStream<IrEvent>>;
+  /**
+   * The native format for one model, where it differs by model (Vertex serves Gemini and
+   * Claude models): an Anthropic client of Vertex Claude is forwarded natively. Without it,
+   * the descriptor's `nativeFormat` holds for every model.
+   */
+  nativeFormatFor?(model: string): FormatId;
   /**
    * Forwards a same-format request untouched (unknown fields survive), streaming unchanged;
    * the format is the descriptor's `nativeFormat` (`src/upstreams/registry.ts`).

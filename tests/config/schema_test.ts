@@ -109,11 +109,27 @@ Deno.test("validateConfig fills provider and route defaults", () => {
 
 Deno.test("validateConfig accepts every declared provider type", () => {
   for (const type of PROVIDER_TYPES) {
-    const provider = type === "openai"
+    const provider = type === "openai" || type === "azure-openai"
       ? { id: "p", type, base_url: "https://example.com/v1" }
       : { id: "p", type };
     assert.equal(validateConfig({ providers: [provider] }).providers[0].type, type);
   }
+});
+
+Deno.test("validateConfig: azure-openai needs its endpoint; cloud fields are checked", () => {
+  assert.deepEqual(problemsOf({ providers: [{ id: "az", type: "azure-openai" }] }), [
+    "providers[0].base_url: required for type azure-openai (the resource endpoint)",
+  ]);
+  const problems = problemsOf({
+    providers: [{
+      id: "b",
+      type: "bedrock",
+      region: "US East",
+      api_version: "2024/10",
+      deployments: { "gpt-4o": "has space" },
+    }],
+  });
+  assert.equal(problems.length, 3, problems.join("\n"));
 });
 
 Deno.test("validateConfig rejects unknown keys at the root, in providers and in routes", () => {
@@ -236,7 +252,7 @@ Deno.test("validateConfig rejects bad values with one line per problem", () => {
   assert.ok(problems.includes("providers[0].id: use letters, digits, '_', '.', '-'"));
   assert.ok(
     problems.includes(
-      "providers[1].type: expected one of openai, anthropic, gemini, gemini-cli, qwen, vertex, echo",
+      "providers[1].type: expected one of openai, anthropic, gemini, gemini-cli, qwen, vertex, echo, bedrock, azure-openai",
     ),
   );
   assert.ok(problems.some((p) => p.startsWith("providers[2].timeout_ms: ")));

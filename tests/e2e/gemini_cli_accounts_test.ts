@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { GoogleGenAI } from "@google/genai";
 import OpenAI from "openai";
+import { runDoctor } from "../../src/cli/doctor.ts";
 import { type FakeCodeAssist, startFakeCodeAssist } from "../fakes/code_assist_upstream.ts";
 import { type FakeGoogleOAuth, startFakeGoogleOAuth } from "../fakes/google_oauth_server.ts";
 import { startTestGateway, type TestGateway } from "./start_gateway.ts";
@@ -258,6 +259,63 @@ Deno.test("gemini-cli: a malformed credential file gets a clear 400", async () =
     });
     assert.equal(res.status, 400);
     assert.match((await res.json()).error.message, /refresh_token/);
+  } finally {
+    await gw.close();
+    await fx.close();
+  }
+});
+
+Deno.test("gemini-cli: an individual-tier account is marked unsupported (setup or mid-request) and the doctor names why", async () => {
+  const fx = await fakes({ onboarded: true });
+  const gw = await startTestGateway(fx.config);
+  try {
+    for (const t of ["ya29.individual-1", "ya29.individual-2", "ya29.paid"]) {
+      fx.ca.validTokens.add(t);
+    }
+    fx.ca.individualTokens.add("ya29.individual-1");
+    fx.ca.individualTokens.add("ya29.individual-2");
+    // One refused at project discovery, one (with a project of its own) at generation.
+    const atSetup = await seed(gw, creds("1//rt-a", "ya29.individual-1", 3600_000));
+    const atCall = await seed(gw, {
+      ...creds("1//rt-b", "ya29.individual-2", 3600_000),
+      project_id: "my-own-project",
+    });
+    const paid = await seed(gw, creds("1//rt-c", "ya29.paid", 3600_000));
+
+    const client = openai(gw);
+    for (let i = 0; i < 4; i++) {
+      const res = await client.chat.completions.create({
+        model: "gemini-2.5-pro",
+        messages: [{ role: "user", content: `paid ${i}` }],
+      });
+      assert.match(res.choices[0].message.content ?? "", /paid/);
+    }
+    const list = await listAccounts(gw);
+    for (const id of [atSetup, atCall]) {
+      const a = list.find((x) => x.id === id)!;
+      assert.equal(a.status, "unsupported", id);
+      assert.match(String(a.last_error), /2026-06-18/);
+      assert.match(String(a.last_error), /Standard and Enterprise/);
+      assert.ok(String(a.last_error).includes("no longer supported for Gemini Code Assist"));
+    }
+    assert.equal(list.find((x) => x.id === paid)!.status, "active");
+    const before = fx.ca.requests.length;
+    await client.chat.completions.create({
+      model: "gemini-2.5-pro",
+      messages: [{ role: "user", content: "again" }],
+    });
+    assert.equal(fx.ca.requests.length, before + 1, "marked accounts are not tried again");
+
+    const rows = await runDoctor({
+      url: gw.url,
+      key: CLIENT,
+      adminToken: ADMIN,
+      probe: false,
+      timeoutMs: 5000,
+    });
+    const row = rows.find((r) => r.check.includes(atSetup))!;
+    assert.equal(row.status, "fail");
+    assert.match(row.detail, /^unsupported: Google stopped serving Gemini CLI/);
   } finally {
     await gw.close();
     await fx.close();

@@ -106,113 +106,132 @@ export function startFakeAnthropic(): Promise<FakeAnthropic> {
       if (url.pathname !== "/v1/messages") {
         return error(404, "not_found_error", `Not found: ${url.pathname}`);
       }
-      const invalid = validate(body);
-      if (invalid) return error(400, "invalid_request_error", invalid);
+      return await answerAnthropicMessages(body, req, state);
+    });
+  });
+}
 
-      const model = String(body.model);
-      if (model.endsWith("-429")) {
-        return error(
-          429,
-          "rate_limit_error",
-          "Number of request tokens has exceeded your per-minute rate limit",
-          { "retry-after": "7", "anthropic-ratelimit-requests-remaining": "0" },
-        );
-      }
-      if (model.endsWith("-context")) {
-        return error(
-          400,
-          "invalid_request_error",
-          "prompt is too long: 210417 tokens > 200000 maximum",
-        );
-      }
-      if (model.endsWith("-413")) {
-        return error(
-          413,
-          "request_too_large",
-          "Request exceeds the maximum allowed number of bytes. The maximum request size is 32 MB.",
-        );
-      }
-      if (model.endsWith("-500")) return error(500, "api_error", "Internal server error");
-      if (model.endsWith("-529")) return error(529, "overloaded_error", "Overloaded");
-      if (model.endsWith("-stall")) {
-        await new Promise<void>((done) => {
-          const t = setTimeout(done, 30_000);
-          req.signal.addEventListener("abort", () => {
-            clearTimeout(t);
-            state.abortedRequests++;
-            done();
-          });
-        });
-        return json(200, {});
-      }
+/**
+ * The answer the fake gives to a Messages body it accepted (auth and path already checked):
+ * validation, the model-named behaviours and the JSON or SSE answer. Exported so the cloud
+ * fakes (Bedrock, Claude on Vertex) answer exactly as Anthropic does once they have unwrapped
+ * their own framing.
+ */
+export async function answerAnthropicMessages(
+  body: Record<string, unknown>,
+  req: Request,
+  state: {
+    cancelledStreams: number;
+    abortedRequests: number;
+    issuedSignatures?: Map<string, string>;
+  },
+): Promise<Response> {
+  const issued = state.issuedSignatures ?? new Map<string, string>();
+  const invalid = validate(body);
+  if (invalid) return error(400, "invalid_request_error", invalid);
 
-      const id = `msg_01${crypto.randomUUID().replaceAll("-", "").slice(0, 22)}`;
-      if (model.endsWith("-thinktools")) {
-        const bad = badSignature(body, state.issuedSignatures);
-        if (bad) return error(400, "invalid_request_error", bad);
-      }
-      const content = thinkToolsAnswer(model, body, state.issuedSignatures) ??
-        weatherAnswer(model, body) ?? answer(model, lastUserText(body));
-      const stopReason = content.some((b) => b.type === "tool_use") ? "tool_use" : "end_turn";
-      const usage = {
-        input_tokens: 21,
-        cache_creation_input_tokens: 0,
-        cache_read_input_tokens: 4,
-        output_tokens: 12,
-        service_tier: "standard",
-      };
-      const headers = { "request-id": `req_${id.slice(6)}` };
-      if (body.stream !== true) {
-        return json(200, {
-          id,
-          type: "message",
-          role: "assistant",
-          model,
-          content,
-          stop_reason: stopReason,
-          stop_sequence: null,
-          usage,
-        }, headers);
-      }
-
-      const events = streamEvents(id, model, content, stopReason, usage);
-      const reset = model.endsWith("-reset");
-      const streamError = model.endsWith("-stream-error");
-      if (streamError) {
-        events.splice(
-          4,
-          events.length - 4,
-          frame("error", {
-            type: "error",
-            error: { type: "overloaded_error", message: "Overloaded" },
-          }),
-        );
-      }
-      let i = 0;
-      const stream = new ReadableStream<Uint8Array>({
-        async pull(controller) {
-          if (reset && i === 4) {
-            // Half an event, then the connection breaks.
-            controller.enqueue(encoder.encode('event: content_block_delta\ndata: {"type":"con'));
-            await new Promise((r) => setTimeout(r, 5));
-            controller.error(new Error("connection reset"));
-            return;
-          }
-          if (i >= events.length) return controller.close();
-          controller.enqueue(encoder.encode(events[i++]));
-        },
-        cancel() {
-          state.cancelledStreams++;
-        },
-      });
-      return new Response(stream, {
-        headers: {
-          "content-type": "text/event-stream; charset=utf-8",
-          "cache-control": "no-cache",
-          ...headers,
-        },
+  const model = String(body.model);
+  if (model.endsWith("-429")) {
+    return error(
+      429,
+      "rate_limit_error",
+      "Number of request tokens has exceeded your per-minute rate limit",
+      { "retry-after": "7", "anthropic-ratelimit-requests-remaining": "0" },
+    );
+  }
+  if (model.endsWith("-context")) {
+    return error(
+      400,
+      "invalid_request_error",
+      "prompt is too long: 210417 tokens > 200000 maximum",
+    );
+  }
+  if (model.endsWith("-413")) {
+    return error(
+      413,
+      "request_too_large",
+      "Request exceeds the maximum allowed number of bytes. The maximum request size is 32 MB.",
+    );
+  }
+  if (model.endsWith("-500")) return error(500, "api_error", "Internal server error");
+  if (model.endsWith("-529")) return error(529, "overloaded_error", "Overloaded");
+  if (model.endsWith("-stall")) {
+    await new Promise<void>((done) => {
+      const t = setTimeout(done, 30_000);
+      req.signal.addEventListener("abort", () => {
+        clearTimeout(t);
+        state.abortedRequests++;
+        done();
       });
     });
+    return json(200, {});
+  }
+
+  const id = `msg_01${crypto.randomUUID().replaceAll("-", "").slice(0, 22)}`;
+  if (model.endsWith("-thinktools")) {
+    const bad = badSignature(body, issued);
+    if (bad) return error(400, "invalid_request_error", bad);
+  }
+  const content = thinkToolsAnswer(model, body, issued) ??
+    weatherAnswer(model, body) ?? answer(model, lastUserText(body));
+  const stopReason = content.some((b) => b.type === "tool_use") ? "tool_use" : "end_turn";
+  const usage = {
+    input_tokens: 21,
+    cache_creation_input_tokens: 0,
+    cache_read_input_tokens: 4,
+    output_tokens: 12,
+    service_tier: "standard",
+  };
+  const headers = { "request-id": `req_${id.slice(6)}` };
+  if (body.stream !== true) {
+    return json(200, {
+      id,
+      type: "message",
+      role: "assistant",
+      model,
+      content,
+      stop_reason: stopReason,
+      stop_sequence: null,
+      usage,
+    }, headers);
+  }
+
+  const events = streamEvents(id, model, content, stopReason, usage);
+  const reset = model.endsWith("-reset");
+  const streamError = model.endsWith("-stream-error");
+  if (streamError) {
+    events.splice(
+      4,
+      events.length - 4,
+      frame("error", {
+        type: "error",
+        error: { type: "overloaded_error", message: "Overloaded" },
+      }),
+    );
+  }
+  let i = 0;
+  const stream = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (reset && i === 4) {
+        // Half an event, then the connection breaks.
+        controller.enqueue(encoder.encode('event: content_block_delta\ndata: {"type":"con'));
+        await new Promise((r) => setTimeout(r, 5));
+        controller.error(new Error("connection reset"));
+        return;
+      }
+      if (i >= events.length) return controller.close();
+      controller.enqueue(encoder.encode(events[i++]));
+    },
+    cancel() {
+      state.cancelledStreams++;
+    },
+  });
+  return new Response(stream, {
+    headers: {
+      "content-type": "text/event-stream; charset=utf-8",
+      "cache-control": "no-cache",
+      ...headers,
+    },
   });
 }
 

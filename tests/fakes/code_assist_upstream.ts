@@ -22,7 +22,13 @@ import {
  * Model suffixes: `-tools` (a get_weather call; after a functionResponse, "Tool said: …"),
  * `-429` (RESOURCE_EXHAUSTED with RetryInfo 17s), `-500` (INTERNAL); anything else answers
  * "Hello from <model>: <last user text>" in three chunks, usage and STOP on the last.
+ * Tokens in `individualTokens` belong to individual / Google One accounts, which Google stopped
+ * serving on 2026-06-18: loadCodeAssist answers only an ineligible tier (`UNSUPPORTED_CLIENT`)
+ * and generation answers 403 PERMISSION_DENIED, both with Google's "no longer supported" text.
  */
+
+export const INDIVIDUAL_REFUSAL =
+  "This client is no longer supported for Gemini Code Assist for individuals. To continue using Gemini, please migrate to the Antigravity suite of products: https://antigravity.google";
 
 export interface FakeCodeAssistOptions {
   /** Access tokens accepted at start. */
@@ -53,6 +59,8 @@ export interface FakeCodeAssist {
   requests: RecordedCodeAssistRequest[];
   validTokens: Set<string>;
   readonly loadCalls: number;
+  /** Tokens of individual accounts (refused since 2026-06-18). */
+  individualTokens: Set<string>;
   /** onboardUser POSTs. */
   readonly onboardCalls: number;
   /** GETs of the onboarding operation. */
@@ -199,10 +207,12 @@ export function startFakeCodeAssist(options: FakeCodeAssistOptions = {}): Promis
     return Response.json(named ? { name: operation, done: false } : { done: false });
   };
 
+  const individualTokens = new Set<string>();
   const state = {
     url: "",
     requests,
     validTokens,
+    individualTokens,
     get loadCalls() {
       return loadCalls;
     },
@@ -271,6 +281,19 @@ export function startFakeCodeAssist(options: FakeCodeAssistOptions = {}): Promis
         return googleError(404, "NOT_FOUND", `Method not found: ${url.pathname}`);
       }
       const method = m[1];
+      if (individualTokens.has(token)) {
+        if (method === "loadCodeAssist") {
+          return Response.json({
+            ineligibleTiers: [{
+              reasonCode: "UNSUPPORTED_CLIENT",
+              reasonMessage: INDIVIDUAL_REFUSAL,
+              tierId: "free-tier",
+              tierName: "Gemini Code Assist for individuals",
+            }],
+          });
+        }
+        return googleError(403, "PERMISSION_DENIED", INDIVIDUAL_REFUSAL);
+      }
       if (method === "loadCodeAssist") return loadCodeAssist(body);
       if (method === "onboardUser") return onboardUser(body);
 

@@ -5,6 +5,7 @@ import {
   lastUserText,
   mergeChunks,
 } from "./google_wire.ts";
+import { answerAnthropicMessages } from "./anthropic_upstream.ts";
 /**
  * A fake Google token endpoint plus Vertex AI on 127.0.0.1 (ephemeral port).
  *
@@ -25,6 +26,13 @@ import {
  * - `*-429`: 429 RESOURCE_EXHAUSTED with RetryInfo `retryDelay: "17s"`
  * - `*-500`: 500 INTERNAL
  * - anything else: "Hello from <model>: <last user text>" in three chunks
+ *
+ * Claude on Vertex, `POST …/publishers/anthropic/models/{model}:rawPredict | streamRawPredict`
+ * (same token and project checks): the body must be an Anthropic Messages body with
+ * `anthropic_version: "vertex-2023-10-16"` and no `model` (else an Anthropic-shaped 400), and
+ * `stream: true` exactly on `streamRawPredict`; it is then answered by the fake Anthropic API's
+ * logic (JSON, or Anthropic SSE), so its model-named behaviours apply. `*-429` answers Google's
+ * RESOURCE_EXHAUSTED. `…/models/count-tokens:rawPredict` counts (the model in the body).
  */
 
 const encoder = new TextEncoder();
@@ -131,6 +139,8 @@ export interface FakeVertex {
   revokeKey(keyId: string): void;
   /** Invalidates all minted access tokens (the next API call gets 401). */
   expireAccessTokens(): void;
+  /** Accepted Claude (anthropic publisher) requests: model from the URL, body as sent. */
+  claudeRequests: { model: string; stream: boolean; body: Json }[];
   close(): Promise<void>;
 }
 
@@ -231,6 +241,7 @@ export function startFakeVertex(): Promise<FakeVertex> {
       for (const [token, kid] of tokens) if (kid === keyId) tokens.delete(token);
     },
     expireAccessTokens: () => tokens.clear(),
+    claudeRequests: [],
     close: () => Promise.resolve(),
   };
 
@@ -295,12 +306,15 @@ export function startFakeVertex(): Promise<FakeVertex> {
     );
   }
 
-  function vertex(req: Request, url: URL, body: Json): Response {
+  async function vertex(req: Request, url: URL, body: Json): Promise<Response> {
     const m =
-      /^\/v1\/projects\/([^/]+)\/locations\/([^/]+)\/publishers\/google\/models\/([^/:]+):(generateContent|streamGenerateContent)$/
+      /^\/v1\/projects\/([^/]+)\/locations\/([^/]+)\/publishers\/(google|anthropic)\/models\/([^/:]+):(generateContent|streamGenerateContent|rawPredict|streamRawPredict)$/
         .exec(url.pathname);
     if (!m) return googleError(404, "NOT_FOUND", `Method not found: ${url.pathname}`);
-    const [, project, location, rawModel, method] = m;
+    const [, project, location, publisher, rawModel, method] = m;
+    if ((publisher === "anthropic") !== /rawPredict$/i.test(method)) {
+      return googleError(404, "NOT_FOUND", `Method not found: ${url.pathname}`);
+    }
     const auth = req.headers.get("authorization") ?? "";
     const kid = tokens.get(auth.startsWith("Bearer ") ? auth.slice(7) : "");
     const key = kid ? keys.get(kid) : undefined;
@@ -322,6 +336,9 @@ export function startFakeVertex(): Promise<FakeVertex> {
       return googleError(400, "INVALID_ARGUMENT", `Unsupported location: ${location}`);
     }
     const model = decodeURIComponent(rawModel);
+    if (publisher === "anthropic" && !model.endsWith("-429")) {
+      return await claude(req, model, method === "streamRawPredict", body);
+    }
     if (model.endsWith("-429")) {
       return googleError(
         429,
@@ -361,6 +378,36 @@ export function startFakeVertex(): Promise<FakeVertex> {
     });
   }
 
+  async function claude(
+    req: Request,
+    model: string,
+    stream: boolean,
+    body: Json,
+  ): Promise<Response> {
+    const refuse = (message: string) =>
+      new Response(
+        JSON.stringify({ type: "error", error: { type: "invalid_request_error", message } }),
+        { status: 400, headers: { "content-type": "application/json" } },
+      );
+    if (body.anthropic_version !== "vertex-2023-10-16") {
+      return refuse("anthropic_version: Input should be 'vertex-2023-10-16'");
+    }
+    const { anthropic_version: _v, ...rest } = body;
+    if (model === "count-tokens") {
+      if (typeof rest.model !== "string" || !rest.model.startsWith("claude-")) {
+        return refuse("model: Field required");
+      }
+      return Response.json({ input_tokens: Math.ceil(JSON.stringify(rest).length / 4) });
+    }
+    if ("model" in rest) return refuse("model: Extra inputs are not permitted");
+    if ((rest.stream === true) !== stream) {
+      return refuse(`stream: must be ${stream} for ${stream ? "streamRawPredict" : "rawPredict"}`);
+    }
+    state.claudeRequests.push({ model, stream, body });
+    return await answerAnthropicMessages({ ...rest, model }, req, claudeCounters);
+  }
+  const claudeCounters = { cancelledStreams: 0, abortedRequests: 0 };
+
   return new Promise((resolve) => {
     const server = Deno.serve({
       hostname: "127.0.0.1",
@@ -391,7 +438,7 @@ export function startFakeVertex(): Promise<FakeVertex> {
         body,
         rawBody,
       });
-      return vertex(req, url, body);
+      return await vertex(req, url, body);
     });
   });
 }

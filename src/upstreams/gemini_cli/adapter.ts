@@ -4,6 +4,7 @@ import { geminiResponseToIr } from "../../formats/gemini/response.ts";
 import type { IrEvent, IrRequest, IrResponse } from "../../ir/types.ts";
 import { geminiErrorParser } from "../gemini/errors.ts";
 import { numberField, postJsonToApi, type UpstreamPost } from "../post.ts";
+import { individualTierError, isIndividualTierRefusal } from "./individual_tier.ts";
 import type { CallContext, Upstream } from "../types.ts";
 import { codeAssistHeaders, type CodeAssistMethod, codeAssistUrl } from "./code_assist.ts";
 import { buildCodeAssistRequest, codeAssistSseToIr, unwrapCodeAssistResponse } from "./envelope.ts";
@@ -57,6 +58,28 @@ function post(
 }
 
 /**
+ * `postJsonToApi` for Code Assist: an answer saying the account is an individual/Google One
+ * one (served no more since 2026-06-18) marks the account, which then leaves the rotation for
+ * good, before the error goes on to the attempt loop.
+ */
+async function postCodeAssist(
+  ctx: CallContext,
+  request: UpstreamPost,
+  read: "json" | "sse",
+): Promise<unknown> {
+  try {
+    return read === "json"
+      ? await postJsonToApi({ ...request, errorParser: geminiErrorParser, read: "json" })
+      : await postJsonToApi({ ...request, errorParser: geminiErrorParser, read: "sse" });
+  } catch (err) {
+    if (err instanceof Error && isIndividualTierRefusal(err.message)) {
+      await ctx.account?.reportUnsupported?.(individualTierError(err.message).message);
+    }
+    throw err;
+  }
+}
+
+/**
  * Google Code Assist with Gemini CLI OAuth accounts (`gemini-cli`). Every client format goes
  * through the IR: the Gemini body is built by the Gemini format module and wrapped in Code
  * Assist's envelope; answers are unwrapped and decoded by the same module.
@@ -73,11 +96,7 @@ export const geminiCliUpstream: Upstream = {
       signal: ctx.signal,
       imageFetch: ctx.imageFetch,
     });
-    const json = await postJsonToApi({
-      ...post(ctx, lease, "generateContent", body),
-      errorParser: geminiErrorParser,
-      read: "json",
-    });
+    const json = await postCodeAssist(ctx, post(ctx, lease, "generateContent", body), "json");
     return geminiResponseToIr(unwrapCodeAssistResponse(json), { model: ctx.model });
   },
 
@@ -89,11 +108,11 @@ export const geminiCliUpstream: Upstream = {
       signal: ctx.signal,
       imageFetch: ctx.imageFetch,
     });
-    const res = await postJsonToApi({
-      ...post(ctx, lease, "streamGenerateContent", body, true),
-      errorParser: geminiErrorParser,
-      read: "sse",
-    });
+    const res = await postCodeAssist(
+      ctx,
+      post(ctx, lease, "streamGenerateContent", body, true),
+      "sse",
+    ) as Response & { body: ReadableStream<Uint8Array> };
     return codeAssistSseToIr(res.body, { model: ctx.model });
   },
 };

@@ -8,6 +8,7 @@ import { z } from "zod";
 import type { ProviderConfig } from "../../config/schema.ts";
 import { maskSecretsInText } from "../../observe/mask.ts";
 import { parseGoogleError } from "../gemini/errors.ts";
+import { individualTierError, isIndividualTierRefusal } from "./individual_tier.ts";
 import {
   CLIENT_METADATA,
   codeAssistHeaders,
@@ -97,6 +98,12 @@ export async function discoverCodeAssistProject(options: DiscoverProjectOptions)
     "loadCodeAssist",
   );
   requireNoValidation(load);
+  if (!load.currentTier) {
+    const refused = load.ineligibleTiers?.find((t) =>
+      isIndividualTierRefusal(t.reasonMessage, t.reasonCode)
+    );
+    if (refused) throw individualTierError(refused.reasonMessage);
+  }
 
   if (load.currentTier) {
     const project = projectIdOf(load.cloudaicompanionProject) ?? configured;
@@ -230,6 +237,7 @@ async function request(
   if (!res.ok) {
     const google = parseGoogleError(text)?.error;
     const detail = google?.message ?? text.slice(0, 200);
+    if (isIndividualTierRefusal(detail)) throw individualTierError(google?.message);
     throw new ProjectDiscoveryError(
       `Code Assist ${what} answered ${res.status}${google?.status ? ` ${google.status}` : ""}${
         detail ? `: ${safe(detail, options)}` : ""

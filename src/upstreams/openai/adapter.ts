@@ -96,7 +96,7 @@ export function chatCompletionsPost(
   for (const [k, v] of Object.entries(target.headers)) headers.set(k, v);
   if (target.bearer) headers.set("authorization", `Bearer ${target.bearer}`);
   return {
-    url: `${target.baseUrl}/chat/completions`,
+    url: `${target.baseUrl}/chat/completions${target.query ?? ""}`,
     headers,
     body: JSON.stringify(irToChatRequest(req, ctx.model, encodeOptionsFor(ctx))),
     ctx,

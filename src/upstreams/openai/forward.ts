@@ -28,6 +28,10 @@ export interface OpenAITarget {
   bearer: string | undefined;
   /** The provider's configured headers; client headers never reach the upstream. */
   headers: Record<string, string>;
+  /** The route under `baseUrl` for forwarded bodies (default `/chat/completions`). */
+  path?: string;
+  /** A query string (`?api-version=…`) for hosts that version by query (Azure). */
+  query?: string;
 }
 
 /**
@@ -55,7 +59,7 @@ export async function forwardOpenAI(
   if (target.bearer) headers.authorization = `Bearer ${target.bearer}`;
 
   const res = await postToUpstream({
-    url: target.baseUrl + "/chat/completions",
+    url: target.baseUrl + (target.path ?? "/chat/completions") + (target.query ?? ""),
     headers,
     body,
     ctx,

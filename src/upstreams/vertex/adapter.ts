@@ -1,3 +1,5 @@
+import type { FormatId } from "../../formats/client_format.ts";
+import { geminiFormat } from "../../formats/gemini/format.ts";
 import { upstreamGeminiRequest } from "../../formats/gemini/request.ts";
 import { UpstreamError, upstreamError } from "../../errors.ts";
 import { geminiResponseToIr } from "../../formats/gemini/response.ts";
@@ -8,6 +10,7 @@ import { googleErrorParser } from "../gemini/errors.ts";
 import { sseBodyToIr } from "../ir_stream.ts";
 import { postJsonToApi, postToUpstream, readUpstreamFailure, type UpstreamPost } from "../post.ts";
 import type { CallContext, NativeForward, Upstream } from "../types.ts";
+import { claudeOnVertex, isClaudeModel, type VertexTarget } from "./claude.ts";
 
 export const VERTEX_DEFAULT_LOCATION = "us-central1";
 
@@ -75,6 +78,12 @@ function post(ctx: CallContext, method: Method, sse: boolean, body: BodyInit): U
   return { url, headers, body, ctx };
 }
 
+/** Where Claude requests go, as whom (the same account, project and location as Gemini's). */
+function claudeTarget(ctx: CallContext): VertexTarget {
+  const token = accessToken(ctx);
+  return { base: vertexBaseUrl(ctx), location: vertexLocation(ctx), token };
+}
+
 async function buildBody(req: IrRequest, ctx: CallContext): Promise<string> {
   return JSON.stringify(await upstreamGeminiRequest(req, ctx.model, ctx.signal, ctx.imageFetch));
 }
@@ -86,13 +95,25 @@ async function buildBody(req: IrRequest, ctx: CallContext): Promise<string> {
 const vertexErrorParser = googleErrorParser("Vertex");
 
 /**
- * Vertex AI (Gemini models) with service-account tokens. Bodies and answers are Gemini's, so
- * the Gemini format module does the conversion and Gemini clients are forwarded natively.
+ * Vertex AI with service-account tokens. Gemini models: bodies and answers are Gemini's, so the
+ * Gemini format module does the conversion and Gemini clients are forwarded natively. Claude
+ * models (`claude-*`) go to Anthropic's publisher endpoint with Anthropic bodies
+ * (`./claude.ts`), and Anthropic clients are forwarded natively to them.
  */
 export const vertexUpstream: Upstream = {
   type: "vertex",
+  nativeFormatFor: (model: string): FormatId => isClaudeModel(model) ? "anthropic" : "gemini",
+
+  countTokens(req: IrRequest, ctx: CallContext): Promise<number> {
+    if (isClaudeModel(ctx.model)) return claudeOnVertex.countTokens(req, ctx, claudeTarget(ctx));
+    // Gemini models are counted by the local estimate (the caller falls back to it).
+    return Promise.reject(
+      new UpstreamError(501, "Vertex counts tokens upstream for Claude models only."),
+    );
+  },
 
   async send(req: IrRequest, ctx: CallContext): Promise<IrResponse> {
+    if (isClaudeModel(ctx.model)) return await claudeOnVertex.send(req, ctx, claudeTarget(ctx));
     const body = await buildBody(req, ctx);
     const json = await postJsonToApi({
       ...post(ctx, "generateContent", false, body),
@@ -103,6 +124,7 @@ export const vertexUpstream: Upstream = {
   },
 
   async stream(req: IrRequest, ctx: CallContext): Promise<ReadableStream<IrEvent>> {
+    if (isClaudeModel(ctx.model)) return await claudeOnVertex.stream(req, ctx, claudeTarget(ctx));
     const body = await buildBody(req, ctx);
     const res = await postJsonToApi({
       ...post(ctx, "streamGenerateContent", true, body),
@@ -113,6 +135,12 @@ export const vertexUpstream: Upstream = {
   },
 
   async forwardNative(req: NativeForward, ctx: CallContext): Promise<Response> {
+    if (isClaudeModel(ctx.model)) {
+      // A Gemini body (`contents`) for a Claude model is converted; an Anthropic one is relayed.
+      return "contents" in req.json
+        ? await claudeOnVertex.forwardConverted(geminiFormat, req, ctx, claudeTarget(ctx))
+        : await claudeOnVertex.forwardAnthropic(req, ctx, claudeTarget(ctx));
+    }
     const stream = req.hints.stream ?? req.stream;
     const sse = stream && req.hints.sse === true;
     // The model lives in the URL, so the client's bytes go upstream untouched; a stream that
