@@ -28,7 +28,13 @@ function ctx(type: ProviderType, url: string, extra: Partial<CallContext> = {}):
     provider: providerSchema.parse({ id: "p", type, base_url: url, timeout_ms: 5000 }),
     model: "m",
     apiKey: KEY,
-    account: { id: "a1", accessToken: TOKEN, projectId: "proj" },
+    // Bedrock signs with AWS keys; the others use the token (or the key).
+    account: {
+      id: "a1",
+      accessToken: TOKEN,
+      projectId: "proj",
+      aws: { accessKeyId: "AKIATESTKEY", secretAccessKey: "test-secret-access-key" },
+    },
     signal: new AbortController().signal,
     clientHeaders: new Headers(),
     ...extra,

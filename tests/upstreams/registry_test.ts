@@ -23,7 +23,7 @@ Deno.test("registry: a native format comes with the adapter's forwarding path", 
 
 Deno.test("registry: stored accounts for OAuth types; stream recovery by default for Gemini's", () => {
   const withDriver = PROVIDER_TYPES.filter((t) => driverFor(t) !== undefined);
-  assert.deepEqual(withDriver, ["gemini-cli", "qwen", "vertex"]);
+  assert.deepEqual(withDriver, ["gemini-cli", "qwen", "vertex", "bedrock", "azure-openai"]);
   const recovered = PROVIDER_TYPES.filter((t) => descriptorFor(t).streamRecovery);
   assert.deepEqual(recovered, ["gemini", "gemini-cli"]);
 });

@@ -1,5 +1,5 @@
 import { AwsV4Signer } from "aws4fetch";
-import { UpstreamError } from "../../errors.ts";
+import { UpstreamError, upstreamError } from "../../errors.ts";
 import { anthropicResponseToIr } from "../../formats/anthropic/response.ts";
 import {
   anthropicErrorEvent,
@@ -9,7 +9,8 @@ import { guardSseStream } from "../../http/stream_guard.ts";
 import type { IrEvent, IrRequest, IrResponse } from "../../ir/types.ts";
 import { anthropicHeaders } from "../anthropic/adapter.ts";
 import { anthropicCloudBody, irToAnthropicCloudBody } from "../anthropic/cloud_body.ts";
-import { fetchUpstream, relayBody } from "../fetch_upstream.ts";
+import { relayBody } from "../fetch_upstream.ts";
+import { postToUpstream } from "../post.ts";
 import { sseBodyToIr } from "../ir_stream.ts";
 import type { CallContext, NativeForward, Upstream } from "../types.ts";
 import { bedrockError } from "./errors.ts";
@@ -58,9 +59,7 @@ function secrets(ctx: CallContext): string[] {
 async function invoke(ctx: CallContext, body: string, stream: boolean): Promise<Response> {
   const aws = ctx.account?.aws;
   if (!aws) {
-    throw new UpstreamError(503, "No Bedrock account is available for this request.", {
-      code: "no_account",
-    });
+    throw upstreamError("no_usable_account", "No Bedrock account is available for this request.");
   }
   const headers = new Headers({
     "content-type": "application/json",
@@ -80,28 +79,20 @@ async function invoke(ctx: CallContext, body: string, stream: boolean): Promise<
     service: "bedrock",
     region: bedrockRegion(ctx),
   }).sign();
-  return await fetchUpstream(signed.url.toString(), {
-    method: "POST",
-    headers: signed.headers,
-    body,
-    timeoutMs: ctx.provider.timeout_ms,
-    timeouts: ctx.provider,
-    clientSignal: ctx.signal,
-    proxyUrl: ctx.provider.proxy_url,
-    observe: ctx.observe,
-  });
+  // An event stream is relayed as it comes (postToUpstream knows its content type).
+  return await postToUpstream({ url: signed.url.toString(), headers: signed.headers, body, ctx });
 }
 
 /** The answer's event stream as Anthropic SSE bytes. */
 function anthropicSseOf(res: Response): ReadableStream<Uint8Array> {
   if (!res.body) {
     throw new UpstreamError(502, "Bedrock answered with an empty body.", {
-      code: "bad_upstream_response",
+      code: "upstream_bad_body",
     });
   }
   if (!(res.headers.get("content-type") ?? "").includes(EVENT_STREAM)) {
     throw new UpstreamError(502, "Bedrock answered a stream request without an event stream.", {
-      code: "bad_upstream_response",
+      code: "upstream_bad_body",
     });
   }
   return res.body.pipeThrough(new TransformStream(bedrockStreamToAnthropicSse()));
