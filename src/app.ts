@@ -25,6 +25,9 @@ import { readJsonBody } from "./http/body.ts";
 import { countInputTokens } from "./routes/count_tokens.ts";
 import { createPassthrough } from "./passthrough/routes.ts";
 import { ConversationLimits, headerBytes, headersTooLarge } from "./limits/conversation_limits.ts";
+import { type ClientKeys, withRateHeaders } from "./client_keys/service.ts";
+import type { ManagedKey } from "./client_keys/store.ts";
+import { clientKeyRoutes } from "./client_keys/admin_routes.ts";
 
 export interface AppDeps {
   store: ConfigStore;
@@ -40,6 +43,8 @@ export interface AppDeps {
   observer?: Observer;
   /** `/admin/config` (the KV config); absent in apps built without a KV config store. */
   configAdmin?: ConfigAdminDeps;
+  /** Managed client keys (`src/client_keys/`): `/admin/keys`, limits, usage; off when absent. */
+  clientKeys?: ClientKeys;
 }
 
 /** Builds the gateway's Hono app: auth, routes, and errors in the caller's format. */
@@ -100,28 +105,38 @@ export function createApp(deps: AppDeps): Hono {
    * Hono's middleware chain costs several percent of throughput on the hot path.
    */
   const limits = new ConversationLimits();
+  const keys = deps.clientKeys;
   const guard = (handler: (c: Context) => Response | Promise<Response>) => (c: Context) => {
     const config = state().config;
     const configured = config.auth.api_keys;
-    if (
-      configured.length > 0 &&
-      !isAuthorized(presentedKeys(c.req.raw.headers, new URL(c.req.url)), configured)
-    ) {
-      throw new AuthError();
+    // Once a managed key exists a key is required; a managed one that is disabled, expired or
+    // rotated out gets the same 401 as an unknown key.
+    let managed: ManagedKey | undefined;
+    if (configured.length > 0 || keys?.required) {
+      const presented = presentedKeys(c.req.raw.headers, new URL(c.req.url));
+      const identity = keys?.identify(c.req.raw, presented);
+      if (identity?.kind === "key") managed = identity.key;
+      else if (!isAuthorized(presented, configured)) throw new AuthError();
     }
     const headerSize = headerBytes(c.req.raw.headers);
     if (headerSize > config.limits.max_header_bytes) {
       throw headersTooLarge(headerSize, config.limits.max_header_bytes);
     }
     // Stream slots are only tracked when limited: unlimited, the answer is returned untouched.
-    return config.limits.max_concurrent_streams_per_key > 0
-      ? limits.run(c, () => handler(c))
-      : handler(c);
+    const run = () =>
+      config.limits.max_concurrent_streams_per_key > 0
+        ? limits.run(c, () => handler(c))
+        : handler(c);
+    return keys && managed?.limited ? withRateHeaders(keys, managed, run) : run();
   };
 
   app.get("/v1/models", guard((c) => listModels(c.req.raw)));
   app.get("/models", guard((c) => listModels(c.req.raw)));
-  app.get("/v1beta/models", guard((c) => c.json(geminiModelList(state()))));
+  app.get(
+    "/v1beta/models",
+    guard((c) => c.json(geminiModelList(state(), keys?.keyOf(c.req.raw)?.allows))),
+  );
+  if (keys) app.route("/admin", clientKeyRoutes(state, keys));
   if (deps.configAdmin) app.route("/admin", configAdminRoutes(deps.configAdmin));
   app.route(
     "/admin",
@@ -143,6 +158,7 @@ export function createApp(deps: AppDeps): Hono {
     logger: deps.logger,
     limits,
     observer: deps.observer,
+    clientKeys: keys,
   };
   const convertedChat = guard((c) => handleConversation(c, openAIChatFormat, {}, conv));
   // A `supplier` header makes chat a pass-through with the client's own key; one lookup if absent.
@@ -170,8 +186,9 @@ export function createApp(deps: AppDeps): Hono {
 
   function listModels(req: Request): Response {
     const format = detectCallerFormat(new URL(req.url), req.headers);
+    const allows = keys?.keyOf(req)?.allows;
     return Response.json(
-      format === "gemini" ? geminiModelList(state()) : openAIModelList(state()),
+      format === "gemini" ? geminiModelList(state(), allows) : openAIModelList(state(), allows),
     );
   }
 

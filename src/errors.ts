@@ -11,6 +11,7 @@ export type ErrorKind =
   | "not_found"
   | "too_large"
   | "rate_limit"
+  | "quota"
   | "upstream"
   | "timeout"
   | "internal";
@@ -23,6 +24,8 @@ export class GatewayError extends Error {
   readonly code: string | undefined;
   /** Seconds, sent as `Retry-After` when set. */
   readonly retryAfter: number | undefined;
+  /** Extra headers for the error answer (rate-limit headers of a managed client key). */
+  headers: Record<string, string> | undefined;
 
   constructor(
     status: number,

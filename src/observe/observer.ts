@@ -29,6 +29,8 @@ export class RequestRecord {
   servedModel: string | null = null;
   ttfb: number | null = null;
   usage: TokenUsage = {};
+  /** The managed client key's label (`src/client_keys/`), for the log; null for operator keys. */
+  clientKey: string | null = null;
   done = false;
 
   constructor(format: string, model: string, stream: boolean) {
@@ -82,6 +84,8 @@ export class Observer {
   #logger: Logger;
   #flushing: Promise<void> | undefined;
   #config: () => ObservabilityConfig;
+  /** Called once per finished record after it is counted (managed keys' usage). */
+  onFinish: ((rec: RequestRecord, status: number) => void) | undefined;
 
   /** `config` is read again at every flush, so a reloaded config applies without a restart. */
   constructor(kv: Deno.Kv, config: () => ObservabilityConfig, logger: Logger) {
@@ -185,6 +189,7 @@ export class Observer {
     rec.done = true;
     try {
       this.#count(rec, status);
+      this.onFinish?.(rec, status);
     } catch (err) {
       this.#logger.warn("request not counted", { error: err instanceof Error ? err.message : "" });
     }
@@ -295,6 +300,7 @@ function entryOf(rec: RequestRecord, status: number, latency: number): RequestEn
     input_tokens: rec.usage.input ?? null,
     output_tokens: rec.usage.output ?? null,
     stream: rec.stream,
+    client_key: rec.clientKey,
   };
 }
 

@@ -29,6 +29,8 @@ export interface RequestEntry {
   input_tokens: number | null;
   output_tokens: number | null;
   stream: boolean;
+  /** The managed client key's label; null for operator keys (absent in older entries). */
+  client_key?: string | null;
 }
 
 /** An entry, or a function building it: the request path defers masking and formatting. */

@@ -13,6 +13,7 @@ const TYPES: Record<ErrorKind, string> = {
   not_found: "not_found_error",
   too_large: "request_too_large",
   rate_limit: "rate_limit_error",
+  quota: "billing_error",
   upstream: "api_error",
   timeout: "timeout_error",
   internal: "api_error",

@@ -12,6 +12,7 @@ const STATUSES: Record<ErrorKind, string> = {
   not_found: "NOT_FOUND",
   too_large: "INVALID_ARGUMENT",
   rate_limit: "RESOURCE_EXHAUSTED",
+  quota: "RESOURCE_EXHAUSTED",
   upstream: "UNAVAILABLE",
   timeout: "DEADLINE_EXCEEDED",
   internal: "INTERNAL",

@@ -12,6 +12,7 @@ const TYPES: Record<ErrorKind, string> = {
   not_found: "invalid_request_error",
   too_large: "invalid_request_error",
   rate_limit: "rate_limit_error",
+  quota: "insufficient_quota",
   upstream: "api_error",
   timeout: "timeout_error",
   internal: "server_error",
