@@ -96,7 +96,10 @@ export function createApp(deps: AppDeps): Hono {
       cooldowns: deps.cooldowns,
     };
     app.route("/admin", statsRoutes(obs));
-    app.get("/metrics", (c) => metricsResponse(c, obs));
+    app.get("/metrics", async (c) => {
+      const res = await metricsResponse(c, obs);
+      return deps.clientKeys ? await deps.clientKeys.withKeyMetrics(res, state()) : res;
+    });
     mountDashboard(app);
   }
 

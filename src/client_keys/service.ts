@@ -1,4 +1,6 @@
+import type { RuntimeState } from "../config/store.ts";
 import { GatewayError } from "../errors.ts";
+import { renderKeyMetrics } from "./metrics.ts";
 import type { RequestRecord } from "../observe/observer.ts";
 import { counterKey, Counters, lastUsedKey } from "./counters.ts";
 import { costOf, type Pricing } from "./pricing.ts";
@@ -266,6 +268,18 @@ export class ClientKeys {
     }
     c.add(id, "minute", bucketOf("minute", now), "tokens", usage.input + usage.output);
     c.used(id, now);
+  }
+
+  /** `/metrics` with the per-key series appended (top keys by requests, the rest as `other`). */
+  async withKeyMetrics(res: Response, state: RuntimeState): Promise<Response> {
+    if (res.status !== 200 || !this.store.any) return res;
+    await this.counters.sync().catch(this.#onError);
+    const extra = await renderKeyMetrics(
+      this.#kv,
+      this.store,
+      state.config.client_keys.metrics_top,
+    );
+    return new Response((await res.text()) + extra, { headers: res.headers });
   }
 
   /** Streams a key holds open on this instance. */

@@ -143,3 +143,34 @@ Deno.test("managed keys: an open gateway asks for a key once a managed key exist
     await gw.close();
   }
 });
+
+Deno.test("/metrics: per-key series for the busiest keys, the rest summed as other", async () => {
+  const gw = await startTestGateway(keysConfig({ client_keys: { sync_ms: 200, metrics_top: 2 } }));
+  try {
+    const keys = [];
+    for (const [label, n] of [["busy", 3], ["middle", 2], ["quiet", 1], ["quieter", 1]] as const) {
+      const r = await adminCall(gw.url, "POST", "/admin/keys", { label });
+      keys.push({ label, id: r.json.id as string });
+      for (let i = 0; i < n; i++) {
+        const res = await ask(gw.url, "chat", r.json.key as string);
+        await res.body?.cancel();
+      }
+    }
+    const text = await (await fetch(`${gw.url}/metrics`)).text();
+    const requests = text.split("\n").filter((l) =>
+      l.startsWith("llm_proxy_client_key_requests_total{")
+    );
+    assert.deepEqual(requests, [
+      `llm_proxy_client_key_requests_total{key="${keys[0].id}",label="busy"} 3`,
+      `llm_proxy_client_key_requests_total{key="${keys[1].id}",label="middle"} 2`,
+      `llm_proxy_client_key_requests_total{key="other",label="other"} 2`,
+    ]);
+    assert.match(
+      text,
+      /llm_proxy_client_key_tokens_total\{key="other",label="other",kind="input"\} \d+/,
+    );
+    assert.match(text, /^llm_proxy_requests_total/m, "the gateway's own series are still there");
+  } finally {
+    await gw.close();
+  }
+});
