@@ -117,7 +117,7 @@ export function createApp(deps: AppDeps): Hono {
     let managed: ManagedKey | undefined;
     if (configured.length > 0 || keys?.required) {
       const presented = presentedKeys(c.req.raw.headers, new URL(c.req.url));
-      const identity = keys?.identify(c.req.raw, presented);
+      const identity = keys?.required ? keys.identify(c.req.raw, presented) : undefined;
       if (identity?.kind === "key") managed = identity.key;
       else if (!isAuthorized(presented, configured)) throw new AuthError();
     }
