@@ -44,7 +44,13 @@ export function clientKeyRoutes(state: () => RuntimeState, keys: ClientKeys): Ho
 
   app.get("/keys", async (c) => {
     const list = await store.list();
-    return c.json({ keys: list.map(viewOf) });
+    // Today's counts and the limits' state come from memory (this instance's view, synced).
+    return c.json({
+      keys: list.map((rec) => {
+        const key = store.byId(rec.id);
+        return key ? { ...viewOf(rec), ...keys.summary(key) } : viewOf(rec);
+      }),
+    });
   });
 
   app.get("/keys/:id", async (c) => c.json(viewOf(await found(c.req.param("id")))));

@@ -282,6 +282,23 @@ export class ClientKeys {
     return new Response((await res.text()) + extra, { headers: res.headers });
   }
 
+  /** Today's counts and the limits' state of a key, from memory (the dashboard's list). */
+  summary(key: ManagedKey): { today: Record<string, number>; limits: UsageView["limits"] } {
+    const now = this.#now();
+    const day = bucketOf("day", now);
+    const v = (m: string) => this.counters.value(key.record.id, "day", day, m);
+    return {
+      today: {
+        requests: v("requests"),
+        errors: v("errors"),
+        input_tokens: v("input_tokens"),
+        output_tokens: v("output_tokens"),
+        cost: v("cost_micro") / 1_000_000,
+      },
+      limits: this.#limitsView(key, now),
+    };
+  }
+
   /** Streams a key holds open on this instance. */
   openStreams(id: string): number {
     return this.#open.get(id) ?? 0;
