@@ -29,7 +29,7 @@ export function secretHint(secret: string): string {
   return `${SECRET_PREFIX}…${secret.slice(-4)}`;
 }
 
-/** Compares a looked-up hash with the stored one in constant time (the map lookup found it). */
+/** Compares two hashes in constant time (which of a rotated key's hashes matched). */
 export function sameHash(a: string, b: string): boolean {
   return constantTimeEqual(a, b);
 }

@@ -1,7 +1,9 @@
 import { allowlist, isLimited, type KeyRecord } from "./settings.ts";
-import { hashSecret, SECRET_PREFIX } from "./secret.ts";
+import { hashSecret, sameHash, SECRET_PREFIX } from "./secret.ts";
 
 const PREFIX = ["client_keys", "key"] as const;
+/** Bumped on every change, so instances reload the index only when something changed. */
+const VERSION = ["client_keys", "version"] as const;
 
 /** A key as the hot path sees it: its record plus what is derived from it once. */
 export interface ManagedKey {
@@ -27,6 +29,7 @@ export class KeyStore {
   #byId = new Map<string, ManagedKey>();
   #timer: ReturnType<typeof setInterval> | undefined;
   #loading: Promise<void> | undefined;
+  #version: string | null = null;
   #onError: (err: unknown) => void;
 
   constructor(
@@ -41,7 +44,7 @@ export class KeyStore {
   /** Loads the index once and keeps it fresh every `refreshMs`. */
   async start(refreshMs: number): Promise<void> {
     await this.reload();
-    this.#timer = setInterval(() => void this.reload().catch(this.#onError), refreshMs);
+    this.#timer = setInterval(() => void this.#reloadIfChanged().catch(this.#onError), refreshMs);
     Deno.unrefTimer(this.#timer);
   }
 
@@ -68,7 +71,7 @@ export class KeyStore {
       if (!key) continue;
       const rec = key.record;
       const now = this.#now();
-      const previous = rec.previous !== undefined && rec.hash !== hash;
+      const previous = rec.previous !== undefined && !sameHash(hash, rec.hash);
       if (
         !rec.enabled || (key.expiresAt !== undefined && now >= key.expiresAt) ||
         (previous && Date.parse(rec.previous!.until) <= now)
@@ -94,15 +97,22 @@ export class KeyStore {
   }
 
   async put(rec: KeyRecord): Promise<void> {
-    await this.#kv.set([...PREFIX, rec.id], rec);
+    await this.#kv.atomic().set([...PREFIX, rec.id], rec).sum(VERSION, 1n).commit();
     await this.reload();
   }
 
   async delete(id: string): Promise<boolean> {
     const had = (await this.#kv.get([...PREFIX, id])).versionstamp !== null;
-    await this.#kv.delete([...PREFIX, id]);
+    await this.#kv.atomic().delete([...PREFIX, id]).sum(VERSION, 1n).commit();
     await this.reload();
     return had;
+  }
+
+  /** One KV read per tick: the index is rebuilt only when another instance changed a key. */
+  async #reloadIfChanged(): Promise<void> {
+    const v = (await this.#kv.get<Deno.KvU64>(VERSION)).versionstamp;
+    if (v === this.#version) return;
+    await this.reload();
   }
 
   async list(): Promise<KeyRecord[]> {
@@ -120,6 +130,8 @@ export class KeyStore {
   #reload(): Promise<void> {
     this.#loading = (async () => {
       try {
+        // The version is read first: a change made during the listing is picked up next tick.
+        const version = (await this.#kv.get(VERSION)).versionstamp;
         const byHash = new Map<string, ManagedKey>();
         const byId = new Map<string, ManagedKey>();
         for (const rec of await this.list()) {
@@ -135,6 +147,7 @@ export class KeyStore {
         }
         this.#byHash = byHash;
         this.#byId = byId;
+        this.#version = version;
       } finally {
         this.#loading = undefined;
       }
