@@ -8,6 +8,8 @@
  *   list | show ID | usage ID | rotate ID [--grace SECONDS] | disable ID | enable ID | revoke ID
  */
 
+import { splitFlags } from "./flags.ts";
+
 export interface KeysCall {
   method: string;
   /** Path under the gateway's URL. */
@@ -27,19 +29,9 @@ export function parseKeysArgs(
   args: string[],
   env: Record<string, string | undefined>,
 ): KeysCall | string {
-  const flags = new Map<string, string>();
-  const positional: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    if (a.startsWith("--")) {
-      const [name, inline] = a.slice(2).split("=", 2);
-      const value = inline ?? args[++i];
-      if (value === undefined) return `--${name} needs a value`;
-      flags.set(name, value);
-    } else {
-      positional.push(a);
-    }
-  }
+  const split = splitFlags(args);
+  if (typeof split === "string") return split;
+  const { flags, positional } = split;
   const [command, id] = positional;
   const token = flags.get("token") ?? env.ADMIN_TOKEN;
   if (!command) return USAGE;

@@ -7,6 +7,18 @@ const CHUNK = 200;
 /** Day buckets older than this are deleted: usage keeps 30 days of history. */
 const KEEP_DAYS = 31;
 
+/** Counted per key and window; cost in millionths (KV sums are integers). */
+export const USAGE_METRICS = [
+  "requests",
+  "errors",
+  "input_tokens",
+  "output_tokens",
+  "cache_read_tokens",
+  "cache_write_tokens",
+  "cost_micro",
+] as const;
+export type UsageMetric = typeof USAGE_METRICS[number];
+
 /** A counted quantity's window: the four limit windows, or `total` (all time, bucket 0). */
 export type CounterWindow = WindowKind | "total";
 

@@ -1,16 +1,13 @@
 import { labels } from "../observe/metrics.ts";
 import type { KeyStore } from "./store.ts";
+import { USAGE_METRICS, type UsageMetric } from "./counters.ts";
 
 const TOTALS = ["client_keys", "n", "total", 0] as const;
 
-interface KeyTotals {
-  requests: number;
-  errors: number;
-  input_tokens: number;
-  output_tokens: number;
-  cache_read_tokens: number;
-  cache_write_tokens: number;
-  cost_micro: number;
+type KeyTotals = Record<UsageMetric, number>;
+
+function zeroTotals(): KeyTotals {
+  return Object.fromEntries(USAGE_METRICS.map((m) => [m, 0])) as KeyTotals;
 }
 
 /**
@@ -24,15 +21,7 @@ export async function renderKeyMetrics(kv: Deno.Kv, store: KeyStore, top: number
     const [, , , , id, metric] = e.key as [string, string, string, number, string, string];
     let t = byKey.get(id);
     if (!t) {
-      t = {
-        requests: 0,
-        errors: 0,
-        input_tokens: 0,
-        output_tokens: 0,
-        cache_read_tokens: 0,
-        cache_write_tokens: 0,
-        cost_micro: 0,
-      };
+      t = zeroTotals();
       byKey.set(id, t);
     }
     if (metric in t) t[metric as keyof KeyTotals] = Number(e.value.value);
@@ -40,15 +29,7 @@ export async function renderKeyMetrics(kv: Deno.Kv, store: KeyStore, top: number
   if (byKey.size === 0) return "";
   const ranked = [...byKey].sort((a, b) => b[1].requests - a[1].requests);
   const rows: Array<[Record<string, string>, KeyTotals]> = [];
-  const other: KeyTotals = {
-    requests: 0,
-    errors: 0,
-    input_tokens: 0,
-    output_tokens: 0,
-    cache_read_tokens: 0,
-    cache_write_tokens: 0,
-    cost_micro: 0,
-  };
+  const other = zeroTotals();
   ranked.forEach(([id, t], i) => {
     if (i < top) {
       rows.push([

@@ -2,21 +2,11 @@ import type { RuntimeState } from "../config/store.ts";
 import { GatewayError } from "../errors.ts";
 import { renderKeyMetrics } from "./metrics.ts";
 import type { RequestRecord } from "../observe/observer.ts";
-import { counterKey, Counters, lastUsedKey } from "./counters.ts";
+import { counterKey, Counters, lastUsedKey, USAGE_METRICS, type UsageMetric } from "./counters.ts";
 import { costOf, type Pricing } from "./pricing.ts";
 import type { Identity, KeyStore, ManagedKey } from "./store.ts";
 import { bucketEnd, bucketOf, dayName, type WindowKind } from "./windows.ts";
 
-/** Counted per key and window; cost in millionths (KV sums are integers). */
-const USAGE_METRICS = [
-  "requests",
-  "errors",
-  "input_tokens",
-  "output_tokens",
-  "cache_read_tokens",
-  "cache_write_tokens",
-  "cost_micro",
-] as const;
 const HISTORY_DAYS = 30;
 
 /** `GET /admin/keys/{id}/usage`. */
@@ -246,7 +236,7 @@ export class ClientKeys {
       cacheWrite: u.cacheWrite ?? 0,
     };
     const cost = costOf(this.#pricing(), [rec.servedModel, rec.model], usage);
-    const values: Record<typeof USAGE_METRICS[number], number> = {
+    const values: Record<UsageMetric, number> = {
       requests: 1,
       errors: status >= 400 ? 1 : 0,
       input_tokens: usage.input,
@@ -314,11 +304,11 @@ export class ClientKeys {
       const entries = await this.#kv.getMany<Deno.KvU64[]>(
         USAGE_METRICS.map((m) => counterKey(window, bucket, id, m)),
       );
-      const out = {} as Record<typeof USAGE_METRICS[number], number>;
+      const out = {} as Record<UsageMetric, number>;
       USAGE_METRICS.forEach((m, i) => out[m] = Number(entries[i].value?.value ?? 0n));
       return out;
     };
-    const shape = (v: Record<typeof USAGE_METRICS[number], number>) => ({
+    const shape = (v: Record<UsageMetric, number>) => ({
       requests: v.requests,
       errors: v.errors,
       input_tokens: v.input_tokens,

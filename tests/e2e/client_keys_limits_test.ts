@@ -11,9 +11,12 @@ import {
   keysConfig,
 } from "./client_keys_helpers.ts";
 
-async function withGateway(fn: (gw: TestGateway) => Promise<void>): Promise<void> {
+async function withGateway(
+  fn: (gw: TestGateway) => Promise<void>,
+  extra: Record<string, unknown> = {},
+): Promise<void> {
   const dir = await Deno.makeTempDir();
-  const gw = await startTestGateway(keysConfig(), { kvPath: `${dir}/kv.sqlite3` });
+  const gw = await startTestGateway(keysConfig(extra), { kvPath: `${dir}/kv.sqlite3` });
   try {
     await fn(gw);
   } finally {
@@ -80,21 +83,15 @@ Deno.test("managed keys: tpm in every client format", async () => {
 
 Deno.test("managed keys: concurrent streams in every client format", async () => {
   const up = await startFakeOpenAI();
-  const dir = await Deno.makeTempDir();
-  const gw = await startTestGateway(
-    keysConfig({
-      providers: [{
-        id: "oa",
-        type: "openai",
-        base_url: `${up.url}/v1`,
-        api_keys: ["sk-up-one"],
-        // `fake-slow` streams a chunk every 20 ms for 10 s: a stream held open.
-        models: ["fake-slow", "fake-gpt"],
-      }],
-    }),
-    { kvPath: `${dir}/kv.sqlite3` },
-  );
-  try {
+  // `fake-slow` streams a chunk every 20 ms for 10 s: a stream held open.
+  const provider = {
+    id: "oa",
+    type: "openai",
+    base_url: `${up.url}/v1`,
+    api_keys: ["sk-up-one"],
+    models: ["fake-slow", "fake-gpt"],
+  };
+  await withGateway(async (gw) => {
     for (const format of FORMATS) {
       const { secret } = await createKey(gw.url, { max_concurrent_streams: 1 });
       const open = await ask(gw.url, format, secret, { model: "fake-slow", stream: true });
@@ -120,11 +117,7 @@ Deno.test("managed keys: concurrent streams in every client format", async () =>
       }
       assert.equal(status, 200, `${format}: the slot is given back`);
     }
-  } finally {
-    await gw.close();
-    await up.close();
-    await Deno.remove(dir, { recursive: true });
-  }
+  }, { providers: [provider] }).finally(() => up.close());
 });
 
 Deno.test("managed keys: a spent budget is 429 with each family's quota error", async () => {
@@ -146,12 +139,7 @@ Deno.test("managed keys: a spent budget is 429 with each family's quota error", 
 });
 
 Deno.test("managed keys: a cost budget uses the config's pricing", async () => {
-  const dir = await Deno.makeTempDir();
-  const gw = await startTestGateway(
-    keysConfig({ pricing: { demo: { input: 1_000_000, output: 1_000_000 } } }),
-    { kvPath: `${dir}/kv.sqlite3` },
-  );
-  try {
+  await withGateway(async (gw) => {
     // A dollar a token: the first answer spends more than the 1.5 budget.
     const { id, secret } = await createKey(gw.url, { budget: { period: "month", cost: 1.5 } });
     await ok(await ask(gw.url, "chat", secret), "first");
@@ -163,10 +151,7 @@ Deno.test("managed keys: a cost budget uses the config's pricing", async () => {
     const limits = usage.json.limits as { budget: { cost: { used: number; limit: number } } };
     assert.equal(limits.budget.cost.limit, 1.5);
     assert.equal(limits.budget.cost.used, tokens);
-  } finally {
-    await gw.close();
-    await Deno.remove(dir, { recursive: true });
-  }
+  }, { pricing: { demo: { input: 1_000_000, output: 1_000_000 } } });
 });
 
 Deno.test("managed keys: a model outside the allowlist is 403 model_not_allowed", async () => {
