@@ -30,6 +30,7 @@ export class KeyStore {
   #timer: ReturnType<typeof setInterval> | undefined;
   #loading: Promise<void> | undefined;
   #version: string | null = null;
+  #loaded = false;
   #onError: (err: unknown) => void;
 
   constructor(
@@ -43,7 +44,7 @@ export class KeyStore {
 
   /** Loads the index once and keeps it fresh every `refreshMs`. */
   async start(refreshMs: number): Promise<void> {
-    await this.reload();
+    await this.reload().catch(this.#onError);
     this.#timer = setInterval(() => void this.#reloadIfChanged().catch(this.#onError), refreshMs);
     Deno.unrefTimer(this.#timer);
   }
@@ -52,9 +53,12 @@ export class KeyStore {
     clearInterval(this.#timer);
   }
 
-  /** True once any managed key exists: the gateway then asks every client for a key. */
+  /**
+   * True once any managed key exists: the gateway then asks every client for a key. Also true
+   * until the index could be read once (KV down at start): fail closed rather than open.
+   */
   get any(): boolean {
-    return this.#byId.size > 0;
+    return !this.#loaded || this.#byId.size > 0;
   }
 
   /**
@@ -111,7 +115,7 @@ export class KeyStore {
   /** One KV read per tick: the index is rebuilt only when another instance changed a key. */
   async #reloadIfChanged(): Promise<void> {
     const v = (await this.#kv.get<Deno.KvU64>(VERSION)).versionstamp;
-    if (v === this.#version) return;
+    if (this.#loaded && v === this.#version) return;
     await this.reload();
   }
 
@@ -148,6 +152,7 @@ export class KeyStore {
         this.#byHash = byHash;
         this.#byId = byId;
         this.#version = version;
+        this.#loaded = true;
       } finally {
         this.#loading = undefined;
       }

@@ -153,3 +153,20 @@ Deno.test("identify: disabled, expired and rotated-out keys are refused alike", 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a key index that cannot be read at start fails closed: keys are required", async () => {
+  const dir = await Deno.makeTempDir();
+  const kv = await Deno.openKv(`${dir}/kv.sqlite3`);
+  kv.close();
+  const errors: unknown[] = [];
+  const store = new KeyStore(kv, { onError: (e) => errors.push(e) });
+  try {
+    await store.start(60_000);
+    assert.equal(errors.length, 1);
+    assert.equal(store.any, true, "unknown until read: ask for a key");
+    assert.equal(store.identify([newSecret()]), undefined);
+  } finally {
+    store.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
