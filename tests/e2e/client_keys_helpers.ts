@@ -113,3 +113,12 @@ export async function assertError(
     if (expected.code) assert.equal(body.error.code, expected.code);
   }
 }
+
+/**
+ * Waits (at most a few seconds) when the UTC minute is about to end, so that a test of a
+ * per-minute limit does not straddle two windows.
+ */
+export async function awayFromMinuteEnd(margin = 5000): Promise<void> {
+  const left = 60_000 - Date.now() % 60_000;
+  if (left < margin) await new Promise((r) => setTimeout(r, left + 50));
+}

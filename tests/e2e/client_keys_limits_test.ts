@@ -5,6 +5,7 @@ import {
   adminCall,
   ask,
   assertError,
+  awayFromMinuteEnd,
   createKey,
   type Format,
   FORMATS,
@@ -38,6 +39,7 @@ function assertRateHeaders(res: Response, limit: number, remaining: number): voi
 
 Deno.test("managed keys: rpm in every client format (429, Retry-After, x-ratelimit headers)", async () => {
   await withGateway(async (gw) => {
+    await awayFromMinuteEnd(10_000);
     for (const format of FORMATS) {
       const { secret } = await createKey(gw.url, { rpm: 2 });
       for (let i = 0; i < 2; i++) {
@@ -61,6 +63,7 @@ Deno.test("managed keys: rpm in every client format (429, Retry-After, x-ratelim
 
 Deno.test("managed keys: tpm in every client format", async () => {
   await withGateway(async (gw) => {
+    await awayFromMinuteEnd(10_000);
     for (const format of FORMATS) {
       // The echo model reports a few tokens per answer: one request spends the minute's tokens.
       const { secret } = await createKey(gw.url, { tpm: 3 });
@@ -200,6 +203,7 @@ Deno.test("managed keys: an expired key is the same 401 as an unknown one", asyn
 
 Deno.test("managed keys: 200 requests at once against rpm 50 give exactly 50 successes", async () => {
   await withGateway(async (gw) => {
+    await awayFromMinuteEnd(10_000);
     const { secret } = await createKey(gw.url, { rpm: 50 });
     const statuses = await Promise.all(
       Array.from({ length: 200 }, async () => {

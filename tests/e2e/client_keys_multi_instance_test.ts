@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { startGatewayProcess } from "./gateway_process.ts";
-import { ask, createKey, keysConfig } from "./client_keys_helpers.ts";
+import { ask, awayFromMinuteEnd, createKey, keysConfig } from "./client_keys_helpers.ts";
 
 const SYNC_MS = 200;
 
@@ -12,12 +12,6 @@ async function statuses(url: string, key: string, n: number): Promise<number[]> 
       return res.status;
     }),
   );
-}
-
-/** Waits (at most a few seconds) so that a burst does not straddle a minute boundary. */
-async function awayFromMinuteEnd(): Promise<void> {
-  const left = 60_000 - Date.now() % 60_000;
-  if (left < 5000) await new Promise((r) => setTimeout(r, left + 50));
 }
 
 /**
