@@ -57,7 +57,6 @@ export class ClientKeys {
   readonly #pricing: () => Pricing;
   readonly #onError: (err: unknown) => void;
   readonly #byRequest = new WeakMap<Request, ManagedKey>();
-  readonly #byRecord = new WeakMap<RequestRecord, ManagedKey>();
   readonly #streamSlots = new WeakSet<RequestRecord>();
   readonly #open = new Map<string, number>();
   #timer: ReturnType<typeof setInterval> | undefined;
@@ -111,10 +110,8 @@ export class ClientKeys {
   admit(req: Request, model: string, stream: boolean, rec: RequestRecord | undefined): void {
     const key = this.#byRequest.get(req);
     if (!key) return;
-    if (rec) {
-      rec.clientKey = key.record.label;
-      this.#byRecord.set(rec, key);
-    }
+    // Attribution finds the key from the record itself (no per-request map entry).
+    if (rec) rec.clientKey = { id: key.record.id, label: key.record.label };
     if (key.allows && !key.allows(model)) {
       throw new GatewayError(
         403,
@@ -218,9 +215,8 @@ export class ClientKeys {
 
   /** Counts a finished request against its key (the observer calls this once per record). */
   attribute(rec: RequestRecord, status: number): void {
-    const key = this.#byRecord.get(rec);
-    if (!key) return;
-    const id = key.record.id;
+    if (rec.clientKey === null) return;
+    const id = rec.clientKey.id;
     if (this.#streamSlots.has(rec)) {
       this.#streamSlots.delete(rec);
       const left = (this.#open.get(id) ?? 1) - 1;

@@ -29,8 +29,8 @@ export class RequestRecord {
   servedModel: string | null = null;
   ttfb: number | null = null;
   usage: TokenUsage = {};
-  /** The managed client key's label (`src/client_keys/`), for the log; null for operator keys. */
-  clientKey: string | null = null;
+  /** The managed client key (`src/client_keys/`) by id and label; null for operator keys. */
+  clientKey: { id: string; label: string } | null = null;
   done = false;
 
   constructor(format: string, model: string, stream: boolean) {
@@ -300,7 +300,7 @@ function entryOf(rec: RequestRecord, status: number, latency: number): RequestEn
     input_tokens: rec.usage.input ?? null,
     output_tokens: rec.usage.output ?? null,
     stream: rec.stream,
-    client_key: rec.clientKey,
+    client_key: rec.clientKey?.label ?? null,
   };
 }
 
