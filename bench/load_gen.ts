@@ -23,6 +23,12 @@ export function endpointOf(url: string): Endpoint {
 }
 
 /**
+ * The client key every bench request presents. Shaped like a managed key (`sk-lp-`) so that
+ * `--client-key managed` can store it as one; an open gateway ignores it.
+ */
+export const BENCH_CLIENT_KEY = "sk-lp-bench-client-key-000000000000000000000000";
+
+/**
  * Encodes a POST request once, so the hot loop only writes bytes. `headers`
  * are added as given (e.g. `anthropic-version` for the Messages API).
  */
@@ -37,7 +43,7 @@ export function encodePost(
   const payload = new TextEncoder().encode(body);
   const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("");
   const head = `POST ${path} HTTP/1.1\r\nHost: ${u.host}\r\nContent-Type: application/json\r\n` +
-    `Accept: ${accept}\r\nAuthorization: Bearer sk-bench-client\r\n${extra}` +
+    `Accept: ${accept}\r\nAuthorization: Bearer ${BENCH_CLIENT_KEY}\r\n${extra}` +
     `Content-Length: ${payload.length}\r\n\r\n`;
   const headBytes = new TextEncoder().encode(head);
   const out = new Uint8Array(headBytes.length + payload.length);

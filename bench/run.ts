@@ -43,7 +43,10 @@
 // 5; each figure is the median of rounds), --streams N (timed streams per
 // round, default 50), --quick (smoke test, ~15 s), --chunk-delay-ms N
 // (upstream delay between chunks of the timed streams, default 0), --no-pin,
-// --keys N (upstream keys in the gateway's provider, default 2: the pool's cost per key).
+// --keys N (upstream keys in the gateway's provider, default 2: the pool's cost per key),
+// --client-key none|operator|managed (default none: an open gateway; operator: the bench key is
+// in auth.api_keys; managed: it is a managed client key in KV with rpm, tpm, stream and budget
+// limits far above the load, so every request pays identify, admit, attribute and headers).
 // Besides the timed streams (no delay: they measure per-chunk relay cost), two
 // "paced" streams per round (1 ms between chunks) show whether chunks are
 // relayed one by one: a buffering proxy shows few client reads and TTFB ≈ total.
@@ -62,6 +65,7 @@ import {
   STREAM_CONTENT_CHUNKS,
 } from "./upstream.ts";
 import {
+  BENCH_CLIENT_KEY,
   type ClosedLoopOptions,
   type ClosedLoopResult,
   encodePost,
@@ -70,6 +74,8 @@ import {
   type StreamResult,
 } from "./load_gen.ts";
 import type { LoadJob, LoadReply } from "./load_worker.ts";
+import { KeyStore } from "../src/client_keys/store.ts";
+import { hashSecret, secretHint } from "../src/client_keys/secret.ts";
 
 const TARGETS = ["direct", "forwarder", "gateway", "converted"] as const;
 type TargetName = typeof TARGETS[number];
@@ -84,6 +90,8 @@ const MESSAGES_PATH = "/v1/messages";
 interface Options {
   /** Upstream keys in the gateway's provider (the pool's cost per credential count). */
   keys: number;
+  /** How the bench's client key is known to the gateway (see the header). */
+  clientKey: "none" | "operator" | "managed";
   durationS: number;
   rounds: number;
   streams: number;
@@ -110,13 +118,14 @@ function parseOptions(): Options {
       "fake-gateway": { type: "boolean", default: false },
       "no-pin": { type: "boolean", default: false },
       keys: { type: "string" },
+      "client-key": { type: "string", default: "none" },
       help: { type: "boolean", default: false },
     },
   });
   if (values.help) {
     console.log(
       "usage: deno run -A bench/run.ts [--duration S] [--rounds N] [--streams N] " +
-        "[--chunk-delay-ms N] [--keys N] [--quick] [--no-pin]",
+        "[--chunk-delay-ms N] [--keys N] [--client-key none|operator|managed] [--quick] [--no-pin]",
     );
     Deno.exit(0);
   }
@@ -127,7 +136,12 @@ function parseOptions(): Options {
     return n;
   };
   const quick = values.quick;
+  const clientKey = values["client-key"];
+  if (clientKey !== "none" && clientKey !== "operator" && clientKey !== "managed") {
+    throw new Error(`--client-key: expected none, operator or managed, not ${clientKey}`);
+  }
   return {
+    clientKey,
     durationS: num(values.duration, quick ? 1 : 3, "duration"),
     rounds: Math.max(1, Math.round(num(values.rounds, quick ? 1 : 5, "rounds"))),
     streams: Math.max(1, Math.round(num(values.streams, quick ? 10 : 50, "streams"))),
@@ -260,13 +274,20 @@ function freePort(): number {
   return port;
 }
 
-async function spawnGateway(upstreamUrl: string, tmpDir: string, keys: number): Promise<
+async function spawnGateway(
+  upstreamUrl: string,
+  tmpDir: string,
+  keys: number,
+  clientKey: Options["clientKey"],
+): Promise<
   { child: Child; url: string }
 > {
   const configPath = `${tmpDir}/config.json`;
+  if (clientKey === "managed") await storeManagedBenchKey(`${tmpDir}/kv.sqlite3`);
   await Deno.writeTextFile(
     configPath,
     JSON.stringify({
+      ...(clientKey === "operator" ? { auth: { api_keys: [BENCH_CLIENT_KEY] } } : {}),
       providers: [{
         id: "bench",
         type: "openai",
@@ -310,6 +331,29 @@ async function spawnGateway(upstreamUrl: string, tmpDir: string, keys: number): 
       throw new Error(`gateway /health not 200 within 30 s:\n${child.tail.join("\n")}`);
     }
     await sleep(100);
+  }
+}
+
+/** Stores the bench's client key as a managed key whose limits the load never reaches. */
+async function storeManagedBenchKey(kvPath: string): Promise<void> {
+  const kv = await Deno.openKv(kvPath);
+  try {
+    const now = new Date().toISOString();
+    await new KeyStore(kv).put({
+      id: "ck_bench",
+      label: "bench",
+      hash: hashSecret(BENCH_CLIENT_KEY),
+      hint: secretHint(BENCH_CLIENT_KEY),
+      enabled: true,
+      created_at: now,
+      updated_at: now,
+      rpm: 1e9,
+      tpm: 1e12,
+      max_concurrent_streams: 100_000,
+      budget: { period: "month", tokens: 1e15 },
+    });
+  } finally {
+    kv.close();
   }
 }
 
@@ -597,7 +641,7 @@ async function preflight(load: LoadClient, target: Target): Promise<string | nul
       method: "POST",
       headers: {
         "content-type": "application/json",
-        authorization: "Bearer sk-bench-client",
+        authorization: `Bearer ${BENCH_CLIENT_KEY}`,
         ...target.wire.headers,
       },
       body: JSON.stringify(target.wire.body),
@@ -954,7 +998,7 @@ async function main(): Promise<void> {
     if (opts.gatewayUrl) gateway = { child: null, url: opts.gatewayUrl.replace(/\/+$/, "") };
     else if (opts.fakeGateway) {
       gateway = await spawnBenchServer("gateway", "proxy", "forwarder.ts", [upstream.url]);
-    } else gateway = await spawnGateway(upstream.url, tmpDir, opts.keys);
+    } else gateway = await spawnGateway(upstream.url, tmpDir, opts.keys, opts.clientKey);
 
     const makeTarget = (name: TargetName, url: string, pid: number | null, wire: Wire): Target => {
       const post = (body: Record<string, unknown>, accept: string): Uint8Array =>

@@ -10,6 +10,7 @@ import { mountDashboard } from "./dashboard/routes.ts";
 import type { Observer } from "./observe/observer.ts";
 import { type ConfigAdminDeps, configAdminRoutes } from "./admin/config.ts";
 import { bindClientIdentity, resolveClientIdentity } from "./auth/client_identity.ts";
+import { presentedKeys } from "./auth/client_auth.ts";
 import { bindRequestClient } from "./observe/request_context.ts";
 import type { ConfigStore } from "./runtime_state.ts";
 import { AuthError, GatewayError, NotFoundError, toGatewayError } from "./errors.ts";
@@ -27,6 +28,9 @@ import { countInputTokens } from "./routes/count_tokens.ts";
 import { createPassthrough } from "./passthrough/routes.ts";
 import { ConversationLimits, headerBytes, headersTooLarge } from "./limits/conversation_limits.ts";
 import { bodyShare } from "./limits/body_budget.ts";
+import { type ClientKeys, withRateHeaders } from "./client_keys/service.ts";
+import type { ManagedKey } from "./client_keys/store.ts";
+import { clientKeyRoutes } from "./client_keys/admin_routes.ts";
 
 export interface AppDeps {
   store: ConfigStore;
@@ -42,6 +46,8 @@ export interface AppDeps {
   observer?: Observer;
   /** `/admin/config` (the KV config); absent in apps built without a KV config store. */
   configAdmin?: ConfigAdminDeps;
+  /** Managed client keys (`src/client_keys/`): `/admin/keys`, limits, usage; off when absent. */
+  clientKeys?: ClientKeys;
 }
 
 /** Builds the gateway's Hono app: auth, routes, and errors in the caller's format. */
@@ -97,7 +103,10 @@ export function createApp(deps: AppDeps): Hono {
       cooldowns: deps.cooldowns,
     };
     app.route("/admin", statsRoutes(obs));
-    app.get("/metrics", (c) => metricsResponse(c, obs));
+    app.get("/metrics", async (c) => {
+      const res = await metricsResponse(c, obs);
+      return deps.clientKeys ? await deps.clientKeys.withKeyMetrics(res, state()) : res;
+    });
     mountDashboard(app);
   }
 
@@ -106,16 +115,27 @@ export function createApp(deps: AppDeps): Hono {
    * Hono's middleware chain costs several percent of throughput on the hot path.
    */
   const limits = new ConversationLimits();
+  const keys = deps.clientKeys;
   const guard = (handler: (c: Context) => Response | Promise<Response>) => (c: Context) => {
     const config = state().config;
     const req = c.req.raw;
-    // One identity per request, by one precedence, for auth, limits, stats and the log.
-    const identity = resolveClientIdentity(
+    const url = new URL(c.req.url);
+    // One identity per request, by one precedence, for auth, limits, stats and the log: a
+    // configured (operator) key first, else — once managed keys exist — a managed key, which a
+    // disabled, expired or rotated-out secret never is (the same 401 as an unknown key).
+    let identity = resolveClientIdentity(
       req.headers,
-      new URL(c.req.url),
+      url,
       config.auth.api_keys,
       remoteAddrOf(c),
     );
+    let managed: ManagedKey | undefined;
+    if (keys?.required && identity?.kind !== "key") {
+      const found = keys.identify(req, presentedKeys(req.headers, url));
+      if (found?.kind !== "key") throw new AuthError();
+      managed = found.key;
+      identity = { id: `managed-${managed.record.id}`, hint: managed.record.hint, kind: "key" };
+    }
     if (!identity) throw new AuthError();
     bindClientIdentity(req, identity);
     bindRequestClient(identity.id);
@@ -124,15 +144,23 @@ export function createApp(deps: AppDeps): Hono {
       throw headersTooLarge(headerSize, config.limits.max_header_bytes);
     }
     const share = bodyShare(req, config.limits.max_body_bytes);
-    // Nothing to hold (no body, streams unlimited): the answer is returned untouched.
-    if (share === 0 && config.limits.max_concurrent_streams_per_key <= 0) return handler(c);
-    limits.enter(identity, share, config.limits);
-    return limits.run(identity, () => handler(c));
+    const held = identity;
+    const run = (): Response | Promise<Response> => {
+      // Nothing to hold (no body, streams unlimited): the answer is returned untouched.
+      if (share === 0 && config.limits.max_concurrent_streams_per_key <= 0) return handler(c);
+      limits.enter(held, share, config.limits);
+      return limits.run(held, () => handler(c));
+    };
+    return keys && managed?.limited ? withRateHeaders(keys, managed, run) : run();
   };
 
   app.get("/v1/models", guard((c) => listModels(c.req.raw)));
   app.get("/models", guard((c) => listModels(c.req.raw)));
-  app.get("/v1beta/models", guard((c) => c.json(geminiModelList(state()))));
+  app.get(
+    "/v1beta/models",
+    guard((c) => c.json(geminiModelList(state(), keys?.keyOf(c.req.raw)?.allows))),
+  );
+  if (keys) app.route("/admin", clientKeyRoutes(state, keys));
   if (deps.configAdmin) app.route("/admin", configAdminRoutes(deps.configAdmin));
   app.route(
     "/admin",
@@ -154,6 +182,7 @@ export function createApp(deps: AppDeps): Hono {
     logger: deps.logger,
     limits,
     observer: deps.observer,
+    clientKeys: keys,
   };
   const convertedChat = guard((c) => handleConversation(c, openAIChatFormat, {}, conv));
   // A `supplier` header makes chat a pass-through with the client's own key; one lookup if absent.
@@ -184,8 +213,9 @@ export function createApp(deps: AppDeps): Hono {
 
   function listModels(req: Request): Response {
     const format = detectCallerFormat(new URL(req.url), req.headers);
+    const allows = keys?.keyOf(req)?.allows;
     return Response.json(
-      format === "gemini" ? geminiModelList(state()) : openAIModelList(state()),
+      format === "gemini" ? geminiModelList(state(), allows) : openAIModelList(state(), allows),
     );
   }
 

@@ -14,6 +14,7 @@ export type ErrorKind =
   /** The prompt does not fit the model's context window (a 400 in every API). */
   | "context_length"
   | "rate_limit"
+  | "quota"
   | "upstream"
   | "timeout"
   | "internal";
@@ -26,6 +27,8 @@ export class GatewayError extends Error {
   readonly code: string | undefined;
   /** Seconds, sent as `Retry-After` when set. */
   readonly retryAfter: number | undefined;
+  /** Extra headers for the error answer (rate-limit headers of a managed client key). */
+  headers: Record<string, string> | undefined;
 
   constructor(
     status: number,

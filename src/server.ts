@@ -17,6 +17,8 @@ import { resealAtStart } from "./kv_reseal.ts";
 import type { Logger } from "./observe/logger.ts";
 import { Observer } from "./observe/observer.ts";
 import { withRequestId } from "./observe/request_context.ts";
+import { ClientKeys } from "./client_keys/service.ts";
+import { KeyStore } from "./client_keys/store.ts";
 
 /** A gateway listening on a port. */
 export interface RunningGateway {
@@ -94,6 +96,14 @@ export async function startGateway(
   );
   const quota = new QuotaBook(options.kv);
   const affinity = new SessionAffinity(options.kv);
+  const clientKeys = new ClientKeys({
+    store: new KeyStore(options.kv, { onError: kvWarning(options.logger, "client keys") }),
+    kv: options.kv,
+    pricing: () => store.current.config.pricing,
+    onError: kvWarning(options.logger, "client key counters"),
+  });
+  await clientKeys.start(store.current.config.client_keys.sync_ms);
+  observer.onFinish = (rec, status) => clientKeys.attribute(rec, status);
   const app = createApp({
     store,
     logger: options.logger,
@@ -105,6 +115,7 @@ export async function startGateway(
     refreshJob,
     configAdmin: { state: () => store.current, layers, kvConfig },
     observer,
+    clientKeys,
   });
   return new Promise((resolve) => {
     const server = Deno.serve({
@@ -123,10 +134,18 @@ export async function startGateway(
             await following.close();
             await server.shutdown();
             await observer.close();
+            await clientKeys.close();
             await quota.close();
           },
         });
       },
     }, withRequestId(app.fetch));
   });
+}
+
+function kvWarning(logger: Logger, what: string): (err: unknown) => void {
+  return (err) =>
+    logger.warn(`KV unavailable for ${what}; kept in memory`, {
+      error: err instanceof Error ? err.message : "error",
+    });
 }

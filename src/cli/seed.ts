@@ -8,6 +8,8 @@
  * `default`).
  */
 
+import { splitFlags } from "./flags.ts";
+
 export interface SeedOptions {
   provider: string;
   file: string;
@@ -24,19 +26,9 @@ export function parseSeedArgs(
   args: string[],
   env: Record<string, string | undefined>,
 ): SeedOptions | string {
-  const flags = new Map<string, string>();
-  const positional: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    if (a.startsWith("--")) {
-      const [name, inline] = a.slice(2).split("=", 2);
-      const value = inline ?? args[++i];
-      if (value === undefined) return `--${name} needs a value`;
-      flags.set(name, value);
-    } else {
-      positional.push(a);
-    }
-  }
+  const split = splitFlags(args);
+  if (typeof split === "string") return split;
+  const { flags, positional } = split;
   const provider = flags.get("provider");
   const file = positional[0];
   const token = flags.get("token") ?? env.ADMIN_TOKEN;

@@ -7,6 +7,7 @@ import {
   imageFetchConfigSchema,
 } from "../formats/gemini/image_fetch_config.ts";
 import { capabilityOverrideSchema } from "../ir/capabilities.ts";
+import { pricingSchema } from "../client_keys/pricing.ts";
 
 /** Provider types the config accepts (the contract's full list; `src/upstreams/registry.ts` serves them). */
 export const PROVIDER_TYPES = [
@@ -195,6 +196,15 @@ export const configSchema = z.strictObject({
   }),
   passthrough: passthroughConfigSchema,
   observability: observabilityConfigSchema,
+  /** Prices per million tokens by model name: managed keys' cost estimates and cost budgets. */
+  pricing: pricingSchema,
+  /** Managed client keys (`src/client_keys/`, `/admin/keys`). */
+  client_keys: z.strictObject({
+    /** How often counters are written to KV and the shared totals read back (the staleness). */
+    sync_ms: z.number().int().min(100).max(60_000).default(1000),
+    /** Keys with their own `/metrics` series (the busiest); the rest are summed as `other`. */
+    metrics_top: z.number().int().min(0).max(1000).default(20),
+  }).prefault({}),
 });
 
 /**

@@ -47,8 +47,19 @@ export const DASHBOARD_HTML = `<!doctype html>
     <thead><tr><th>Provider</th><th>Label</th><th>Status</th><th>Benched / ejected</th><th>Expires</th>
     <th>Requests</th><th>Errors</th><th>Last error</th><th></th></tr></thead><tbody></tbody>
   </table></div></section>
+  <section><h2>Client keys</h2>
+    <form id="key-form"><input id="key-label" placeholder="label" required maxlength="100">
+    <input id="key-models" placeholder="models: a, b*"><input id="key-rpm" type="number" min="1"
+    placeholder="rpm"><input id="key-budget" type="number" min="1" placeholder="tokens per day">
+    <button type="submit">Create key</button></form>
+    <div id="new-key" hidden><p>Copy this key now: it is not shown again.</p>
+    <pre id="new-key-secret"></pre></div>
+    <div class="scroll"><table id="keys">
+    <thead><tr><th>Label</th><th>Key</th><th>Status</th><th>Models</th><th>Today</th>
+    <th>Limits</th><th></th></tr></thead><tbody></tbody>
+  </table></div></section>
   <section><h2>Recent requests</h2><div class="scroll"><table id="requests">
-    <thead><tr><th>Time</th><th>Format</th><th>Model</th><th>Provider</th><th>Status</th>
+    <thead><tr><th>Time</th><th>Format</th><th>Client key</th><th>Model</th><th>Provider</th><th>Status</th>
     <th>Latency</th><th>Tokens</th></tr></thead><tbody></tbody>
   </table></div></section>
   <section><h2>Client set-up</h2><div id="snippets"></div></section>

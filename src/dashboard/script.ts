@@ -185,7 +185,7 @@ export const DASHBOARD_JS = String.raw`"use strict";
       } else {
         cell.textContent = e.time.slice(11, 19);
       }
-      var tr = row([cell, e.format + (e.stream ? " (stream)" : ""), model,
+      var tr = row([cell, e.format + (e.stream ? " (stream)" : ""), e.client_key || "–", model,
         e.provider ? e.provider + (e.account ? "/" + e.account : "") : "–", String(e.status),
         fmtMs(e.latency_ms) + (e.ttfb_ms !== null ? " (ttfb " + e.ttfb_ms + ")" : ""),
         (e.input_tokens === null ? "–" : e.input_tokens) + " / " + (e.output_tokens === null ? "–" : e.output_tokens)]);
@@ -194,6 +194,85 @@ export const DASHBOARD_JS = String.raw`"use strict";
       body.appendChild(tr);
     });
   }
+
+  function limitsText(k) {
+    var l = k.limits || {}, out = [];
+    if (l.rpm) out.push("rpm " + l.rpm.used + "/" + l.rpm.limit);
+    if (l.tpm) out.push("tpm " + fmtNum(l.tpm.used) + "/" + fmtNum(l.tpm.limit));
+    if (l.budget && l.budget.tokens) {
+      out.push(l.budget.period + " tokens " + fmtNum(l.budget.tokens.used) + "/" + fmtNum(l.budget.tokens.limit));
+    }
+    if (l.budget && l.budget.cost) {
+      out.push(l.budget.period + " cost " + l.budget.cost.used.toFixed(2) + "/" + l.budget.cost.limit);
+    }
+    if (l.max_concurrent_streams) {
+      out.push("streams " + l.max_concurrent_streams.open + "/" + l.max_concurrent_streams.limit);
+    }
+    return out.length ? out.join(" · ") : "none";
+  }
+
+  function renderKeys(list) {
+    var body = $("keys").tBodies[0];
+    body.textContent = "";
+    list.forEach(function (k) {
+      var expired = k.expires_at && Date.parse(k.expires_at) <= Date.now();
+      var actions = el("td");
+      [[k.enabled ? "Disable" : "Enable", "PATCH", "", { enabled: !k.enabled }],
+        ["Rotate", "POST", "/rotate", {}], ["Revoke", "DELETE", "", null]].forEach(function (b) {
+        var button = el("button", b[0]);
+        button.type = "button";
+        button.onclick = function () {
+          if (b[0] === "Revoke" && !confirm("Revoke the key '" + k.label + "'? Its clients get 401.")) return;
+          keyAct(k, b[1], b[2], b[3]);
+        };
+        actions.appendChild(button);
+      });
+      var t = k.today || {};
+      var tr = row([k.label, k.hint, !k.enabled ? "disabled" : expired ? "expired" : "active",
+        k.models ? k.models.join(", ") : "all", fmtNum(t.requests) + " req, " +
+        fmtNum((t.input_tokens || 0) + (t.output_tokens || 0)) + " tokens", limitsText(k), actions]);
+      tr.dataset.key = k.id;
+      body.appendChild(tr);
+    });
+  }
+
+  function showSecret(res) {
+    $("new-key-secret").textContent = res.key;
+    $("new-key").hidden = false;
+  }
+
+  function keyAct(k, method, suffix, body) {
+    var init = { method: method };
+    if (body) {
+      init.body = JSON.stringify(body);
+      init.headers = { "content-type": "application/json" };
+    }
+    $("status").textContent = "working…";
+    api("/admin/keys/" + encodeURIComponent(k.id) + suffix, init).then(function (res) {
+      if (res.key) showSecret(res);
+      return refresh();
+    }, fail);
+  }
+
+  $("key-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var body = { label: $("key-label").value.trim() };
+    var models = $("key-models").value.split(",").map(function (m) { return m.trim(); })
+      .filter(Boolean);
+    if (models.length) body.models = models;
+    if ($("key-rpm").value) body.rpm = Number($("key-rpm").value);
+    if ($("key-budget").value) body.budget = { period: "day", tokens: Number($("key-budget").value) };
+    api("/admin/keys", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    }).then(function (res) {
+      if (!res.key) throw new Error((res.error && res.error.message) || "not created");
+      showSecret(res);
+      $("key-form").reset();
+      return refresh();
+    }).then(null, fail);
+  });
 
   function renderSnippets() {
     var base = location.origin;
@@ -217,8 +296,10 @@ export const DASHBOARD_JS = String.raw`"use strict";
 
   function refresh() {
     if (!token()) return Promise.resolve();
-    return Promise.all([api("/admin/stats"), api("/admin/credentials"), api("/admin/logs?limit=50")])
+    return Promise.all([api("/admin/stats"), api("/admin/credentials"), api("/admin/logs?limit=50"),
+      api("/admin/keys")])
       .then(function (r) {
+        renderKeys(r[3].keys || []);
         renderStats(r[0]);
         renderProviders(r[0].providers || {});
         renderAccounts(r[1].accounts || [], r[0].cooldowns || []);

@@ -31,5 +31,6 @@ export function errorResponse(err: GatewayError, format: CallerFormat): Response
     : toOpenAIError(err);
   const headers = new Headers({ "content-type": "application/json" });
   if (err.retryAfter !== undefined) headers.set("retry-after", String(Math.ceil(err.retryAfter)));
+  if (err.headers) { for (const [k, v] of Object.entries(err.headers)) headers.set(k, v); }
   return new Response(JSON.stringify(body), { status: err.status, headers });
 }

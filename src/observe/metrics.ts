@@ -80,7 +80,8 @@ export function renderMetrics(data: StatsData, uptimeSeconds: number): string {
   return lines.join("\n") + "\n";
 }
 
-function labels(values: Record<string, string>): string {
+/** Prometheus label set text, values escaped. */
+export function labels(values: Record<string, string>): string {
   const parts = Object.entries(values).map(([k, v]) => `${k}="${escapeLabel(v)}"`);
   return `{${parts.join(",")}}`;
 }

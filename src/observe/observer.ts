@@ -31,6 +31,8 @@ export class RequestRecord {
   servedModel: string | null = null;
   ttfb: number | null = null;
   usage: TokenUsage = {};
+  /** The managed client key (`src/client_keys/`) by id and label; null for operator keys. */
+  clientKey: { id: string; label: string } | null = null;
   done = false;
 
   constructor(format: string, model: string, stream: boolean) {
@@ -84,6 +86,8 @@ export class Observer {
   #logger: Logger;
   #flushing: Promise<void> | undefined;
   #config: () => ObservabilityConfig;
+  /** Called once per finished record after it is counted (managed keys' usage). */
+  onFinish: ((rec: RequestRecord, status: number) => void) | undefined;
 
   /** `config` is read again at every flush, so a reloaded config applies without a restart. */
   constructor(kv: Deno.Kv, config: () => ObservabilityConfig, logger: Logger) {
@@ -187,6 +191,7 @@ export class Observer {
     rec.done = true;
     try {
       this.#count(rec, status);
+      this.onFinish?.(rec, status);
     } catch (err) {
       this.#logger.warn("request not counted", { error: err instanceof Error ? err.message : "" });
     }
@@ -297,6 +302,7 @@ function entryOf(rec: RequestRecord, status: number, latency: number): RequestEn
     input_tokens: rec.usage.input ?? null,
     output_tokens: rec.usage.output ?? null,
     stream: rec.stream,
+    client_key: rec.clientKey?.label ?? null,
   };
   if (rec.client !== undefined) entry.client = rec.client;
   return entry;

@@ -31,6 +31,8 @@ export interface RequestEntry {
   stream: boolean;
   /** Who asked: the client identity id (`key-<hash>` or `addr:<ip>`), never the key. */
   client?: string;
+  /** The managed client key's label; null for operator keys (absent in older entries). */
+  client_key?: string | null;
 }
 
 /** An entry, or a function building it: the request path defers masking and formatting. */

@@ -16,6 +16,7 @@ import { callContext, dispatch } from "../routing/dispatch.ts";
 import type { Route } from "../routing/routing_table.ts";
 import { ClientGoneError } from "../upstreams/fetch_upstream.ts";
 import type { CallContext } from "../upstreams/types.ts";
+import type { ClientKeys } from "../client_keys/service.ts";
 
 export interface ConversationDeps {
   state: () => RuntimeState;
@@ -29,6 +30,8 @@ export interface ConversationDeps {
   limits?: ConversationLimits;
   /** Stats and the request log (`src/observe/observer.ts`); absent in some unit tests. */
   observer?: Observer;
+  /** Managed client keys: allowlist, rate limits and budgets (`src/client_keys/`). */
+  clientKeys?: ClientKeys;
 }
 
 /**
@@ -71,6 +74,7 @@ async function serveConversation(
     rec.stream = ir.stream;
   }
   deps.limits?.admit(clientIdentityOf(req), ir, state.config.limits);
+  deps.clientKeys?.admit(req, ir.model, ir.stream, rec);
   return await dispatch({
     format,
     hints,

@@ -1,11 +1,11 @@
 import type { RuntimeState } from "../runtime_state.ts";
 
 /** OpenAI `GET /v1/models` shape. */
-export function openAIModelList(state: RuntimeState): {
+export function openAIModelList(state: RuntimeState, allows?: (model: string) => boolean): {
   object: "list";
   data: Array<{ id: string; object: "model"; created: number; owned_by: string }>;
 } {
-  const data = state.routing.models().map((id) => {
+  const data = visible(state, allows).map((id) => {
     const route = state.routing.resolve(id)[0];
     return {
       id,
@@ -20,7 +20,7 @@ export function openAIModelList(state: RuntimeState): {
 }
 
 /** Gemini `GET /v1beta/models` shape. */
-export function geminiModelList(state: RuntimeState): {
+export function geminiModelList(state: RuntimeState, allows?: (model: string) => boolean): {
   models: Array<{
     name: string;
     displayName: string;
@@ -28,10 +28,16 @@ export function geminiModelList(state: RuntimeState): {
   }>;
 } {
   return {
-    models: state.routing.models().map((id) => ({
+    models: visible(state, allows).map((id) => ({
       name: `models/${id}`,
       displayName: id,
       supportedGenerationMethods: ["generateContent", "streamGenerateContent", "countTokens"],
     })),
   };
+}
+
+/** The routable models, only those a managed key's allowlist names when it has one. */
+function visible(state: RuntimeState, allows: ((model: string) => boolean) | undefined): string[] {
+  const all = state.routing.models();
+  return allows ? all.filter(allows) : all;
 }

@@ -24,7 +24,15 @@ Deno.test("usage is found in every client format, last value winning", () => {
       '{"usage":{"input_tokens":8,"input_tokens_details":{"cached_tokens":2},' +
         '"output_tokens":3,"output_tokens_details":{"reasoning_tokens":1}}}',
     ),
-    { input: 8, output: 3 },
+    { input: 8, output: 3, cacheRead: 2 },
+  );
+  // Anthropic prompt caching: reads and writes are their own counts.
+  assert.deepEqual(
+    scanUsage(
+      '{"usage":{"input_tokens":5,"cache_creation_input_tokens":100,' +
+        '"cache_read_input_tokens":40,"output_tokens":6}}',
+    ),
+    { input: 5, output: 6, cacheRead: 40, cacheWrite: 100 },
   );
   assert.deepEqual(scanUsage('{"choices":[]}'), {});
 });

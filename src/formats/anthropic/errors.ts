@@ -19,6 +19,7 @@ const TYPES: Record<ErrorKind, string> = {
   too_large: "request_too_large",
   context_length: "invalid_request_error",
   rate_limit: "rate_limit_error",
+  quota: "billing_error",
   upstream: "api_error",
   timeout: "timeout_error",
   internal: "api_error",

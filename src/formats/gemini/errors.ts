@@ -13,6 +13,7 @@ const STATUSES: Record<ErrorKind, string> = {
   too_large: "INVALID_ARGUMENT",
   context_length: "INVALID_ARGUMENT",
   rate_limit: "RESOURCE_EXHAUSTED",
+  quota: "RESOURCE_EXHAUSTED",
   upstream: "UNAVAILABLE",
   timeout: "DEADLINE_EXCEEDED",
   internal: "INTERNAL",

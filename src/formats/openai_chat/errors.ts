@@ -13,6 +13,7 @@ const TYPES: Record<ErrorKind, string> = {
   too_large: "invalid_request_error",
   context_length: "invalid_request_error",
   rate_limit: "rate_limit_error",
+  quota: "insufficient_quota",
   upstream: "api_error",
   timeout: "timeout_error",
   internal: "server_error",
