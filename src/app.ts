@@ -16,7 +16,12 @@ import { AuthError, GatewayError, NotFoundError, toGatewayError } from "./errors
 import { detectCallerFormat, errorResponse } from "./formats/caller_format.ts";
 import type { Logger } from "./observe/logger.ts";
 import { ClientGoneError } from "./upstreams/fetch_upstream.ts";
-import { geminiModelList, openAIModelList } from "./routes/models.ts";
+import {
+  anthropicModelList,
+  type DiscoveredLists,
+  geminiModelList,
+  openAIModelList,
+} from "./routes/models.ts";
 import { handleConversation } from "./routes/conversation.ts";
 import { openAIChatFormat } from "./formats/openai_chat/format.ts";
 import { openAIResponsesFormat } from "./formats/openai_responses/format.ts";
@@ -42,6 +47,8 @@ export interface AppDeps {
   observer?: Observer;
   /** `/admin/config` (the KV config); absent in apps built without a KV config store. */
   configAdmin?: ConfigAdminDeps;
+  /** Upstreams' own model lists (`src/routing/model_discovery.ts`), listed on `/v1/models`. */
+  discovered?: DiscoveredLists;
 }
 
 /** Builds the gateway's Hono app: auth, routes, and errors in the caller's format. */
@@ -132,7 +139,7 @@ export function createApp(deps: AppDeps): Hono {
 
   app.get("/v1/models", guard((c) => listModels(c.req.raw)));
   app.get("/models", guard((c) => listModels(c.req.raw)));
-  app.get("/v1beta/models", guard((c) => c.json(geminiModelList(state()))));
+  app.get("/v1beta/models", guard((c) => c.json(geminiModelList(state(), deps.discovered))));
   if (deps.configAdmin) app.route("/admin", configAdminRoutes(deps.configAdmin));
   app.route(
     "/admin",
@@ -184,9 +191,12 @@ export function createApp(deps: AppDeps): Hono {
 
   function listModels(req: Request): Response {
     const format = detectCallerFormat(new URL(req.url), req.headers);
-    return Response.json(
-      format === "gemini" ? geminiModelList(state()) : openAIModelList(state()),
-    );
+    if (format === "gemini") return Response.json(geminiModelList(state(), deps.discovered));
+    // Anthropic clients (Claude Code's model discovery) send `anthropic-version`.
+    if (req.headers.has("anthropic-version")) {
+      return Response.json(anthropicModelList(state(), deps.discovered));
+    }
+    return Response.json(openAIModelList(state(), deps.discovered));
   }
 
   return app;

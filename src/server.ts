@@ -4,6 +4,7 @@ import { QuotaBook } from "./observe/quota.ts";
 import { driverFor } from "./upstreams/registry.ts";
 import { CredentialPool } from "./routing/credential_pool.ts";
 import { CredentialHealth } from "./routing/credential_health.ts";
+import { ModelDiscovery } from "./routing/model_discovery.ts";
 import { AccountManager } from "./accounts/manager.ts";
 import { runRefreshJob } from "./accounts/refresh_job.ts";
 import { SecretBox } from "./accounts/secret_box.ts";
@@ -94,17 +95,26 @@ export async function startGateway(
   );
   const quota = new QuotaBook(options.kv);
   const affinity = new SessionAffinity(options.kv);
+  const pool = new CredentialPool({ accounts, cooldowns, quota, affinity });
+  const discovery = new ModelDiscovery({
+    kv: options.kv,
+    state: () => store.current,
+    pool,
+    logger: options.logger,
+  });
+  await discovery.start();
   const app = createApp({
     store,
     logger: options.logger,
     accounts,
     cooldowns,
-    pool: new CredentialPool({ accounts, cooldowns, quota, affinity }),
+    pool,
     health: new CredentialHealth(cooldowns),
     quota,
     refreshJob,
     configAdmin: { state: () => store.current, layers, kvConfig },
     observer,
+    discovered: (id) => discovery.models(id),
   });
   return new Promise((resolve) => {
     const server = Deno.serve({
@@ -121,6 +131,7 @@ export async function startGateway(
           refreshJob,
           shutdown: async () => {
             await following.close();
+            await discovery.close();
             await server.shutdown();
             await observer.close();
             await quota.close();
