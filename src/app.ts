@@ -26,6 +26,7 @@ import { handleConversation } from "./routes/conversation.ts";
 import { openAIChatFormat } from "./formats/openai_chat/format.ts";
 import { openAIResponsesFormat } from "./formats/openai_responses/format.ts";
 import { geminiRoute } from "./routes/gemini.ts";
+import { openAIEmbeddingsRoute } from "./routes/embeddings.ts";
 import { anthropicFormat, countTokensResponse } from "./formats/anthropic/format.ts";
 import { readJsonBody } from "./http/body.ts";
 import { countInputTokens } from "./routes/count_tokens.ts";
@@ -171,6 +172,9 @@ export function createApp(deps: AppDeps): Hono {
   const gemini = guard((c) => geminiRoute(c, conv));
   app.post("/v1/chat/completions", chat);
   app.post("/chat/completions", chat);
+  const embeddings = guard((c) => openAIEmbeddingsRoute(c, conv));
+  app.post("/v1/embeddings", embeddings);
+  app.post("/embeddings", embeddings);
   app.post("/v1/responses", responses);
   app.post("/responses", responses);
   app.post("/v1/messages", guard((c) => handleConversation(c, anthropicFormat, {}, conv)));
