@@ -16,6 +16,12 @@ export function discovers(p: ProviderConfig): boolean {
   return p.discover ?? p.models.includes("*");
 }
 
+/** A cached list as KV holds it: when it was fetched (ms) and what it held. */
+interface StoredList {
+  at: number;
+  models: DiscoveredModel[];
+}
+
 export interface DiscoveryDeps {
   kv: Deno.Kv;
   state: () => RuntimeState;
@@ -32,6 +38,8 @@ export interface DiscoveryDeps {
 export class ModelDiscovery {
   readonly #deps: DiscoveryDeps;
   readonly #lists = new Map<string, DiscoveredModel[]>();
+  /** When each list was fetched (by any instance, for lists loaded from KV). */
+  readonly #fetchedAt = new Map<string, number>();
   readonly #closing = new AbortController();
   #timer: ReturnType<typeof setInterval> | undefined;
   #running: Promise<void> | undefined;
@@ -40,18 +48,24 @@ export class ModelDiscovery {
     this.#deps = deps;
   }
 
-  /** Loads the cached lists, starts a refresh and the refresh timer (unref'd). */
+  /**
+   * Loads the cached lists, refreshes those older than the refresh period (an instance that
+   * starts often, as on Deno Deploy, does not list the upstreams each time), and starts the
+   * refresh timer (unref'd).
+   */
   async start(): Promise<void> {
     try {
-      for await (const e of this.#deps.kv.list<DiscoveredModel[]>({ prefix: [KV_PREFIX] })) {
+      for await (const e of this.#deps.kv.list<StoredList>({ prefix: [KV_PREFIX] })) {
         const id = e.key[1];
-        if (typeof id === "string" && Array.isArray(e.value)) this.#lists.set(id, e.value);
+        if (typeof id !== "string" || !Array.isArray(e.value?.models)) continue;
+        this.#lists.set(id, e.value.models);
+        this.#fetchedAt.set(id, e.value.at);
       }
     } catch {
       this.#deps.logger.warn("KV unavailable for discovered model lists; fetching them afresh");
     }
-    void this.refresh();
     const every = this.#deps.state().config.discovery.refresh_seconds * 1000;
+    void this.refresh(Date.now() - every);
     this.#timer = setInterval(() => void this.refresh(), every);
     Deno.unrefTimer(this.#timer);
   }
@@ -61,9 +75,12 @@ export class ModelDiscovery {
     return this.#lists.get(providerId) ?? [];
   }
 
-  /** Fetches every discovering provider's list at once; a refresh under way is joined. */
-  refresh(): Promise<void> {
-    this.#running ??= this.#refreshAll().finally(() => this.#running = undefined);
+  /**
+   * Fetches every discovering provider's list at once (those fetched after `staleBefore`, ms,
+   * are kept); a refresh under way is joined.
+   */
+  refresh(staleBefore = Infinity): Promise<void> {
+    this.#running ??= this.#refreshAll(staleBefore).finally(() => this.#running = undefined);
     return this.#running;
   }
 
@@ -74,9 +91,10 @@ export class ModelDiscovery {
     await this.#running;
   }
 
-  async #refreshAll(): Promise<void> {
+  async #refreshAll(staleBefore: number): Promise<void> {
     const providers = this.#deps.state().config.providers.filter((p) =>
-      p.enabled && discovers(p) && descriptorFor(p.type).listModels !== undefined
+      p.enabled && discovers(p) && descriptorFor(p.type).listModels !== undefined &&
+      (this.#fetchedAt.get(p.id) ?? -Infinity) <= staleBefore
     );
     await Promise.all(providers.map((p) => this.#refreshOne(p)));
   }
@@ -95,8 +113,11 @@ export class ModelDiscovery {
       const ctx = callContext(this.#deps, route, credential, { headers: new Headers(), signal });
       const models = fitKv(await list(ctx));
       if (this.#closing.signal.aborted) return;
+      const at = Date.now();
       this.#lists.set(provider.id, models);
-      await this.#deps.kv.set([KV_PREFIX, provider.id], models).catch(() => {});
+      this.#fetchedAt.set(provider.id, at);
+      const stored: StoredList = { at, models };
+      await this.#deps.kv.set([KV_PREFIX, provider.id], stored).catch(() => {});
     } catch (err) {
       if (this.#closing.signal.aborted) return;
       this.#deps.logger.warn("model discovery failed; the last list stays", {

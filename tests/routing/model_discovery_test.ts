@@ -53,25 +53,36 @@ Deno.test("discover defaults to on for a wildcard provider and can be set either
   assert.deepEqual(config.providers.map(discovers), [true, false, false, true]);
 });
 
-Deno.test("a failing upstream leaves the last list; a new instance starts from the KV copy", async () => {
+Deno.test("a failing upstream leaves the last list; a new instance starts from the fresh KV copy", async () => {
   const dir = await Deno.makeTempDir();
   const kv = await Deno.openKv(`${dir}/kv.sqlite3`);
   const up = await startFakeOpenAI();
   up.listedModels = ["m-1", "m-2"];
+  const lists = () => up.requests.filter((r) => r.path === "/v1/models").length;
   const first = discovery(kv, `${up.url}/v1`);
+  const second = discovery(kv, `${up.url}/v1`);
   try {
     await first.refresh();
     assert.deepEqual(first.models("oa").map((m) => m.id), ["m-1", "m-2"]);
-    await up.close();
-    await first.refresh(); // the upstream is gone now
-    assert.deepEqual(first.models("oa").map((m) => m.id), ["m-1", "m-2"], "the last list stays");
+    assert.equal(lists(), 1);
 
-    const second = discovery(kv, "http://127.0.0.1:9/v1");
-    await second.start(); // its own refresh fails: nothing listens on port 9
+    // A second instance starts with the KV copy; it is fresh, so the upstream is not asked.
+    await second.start();
+    await second.refresh(Date.now() - 600_000); // what start runs: a no-op for fresh lists
     assert.deepEqual(second.models("oa").map((m) => m.id), ["m-1", "m-2"]);
-    await second.close();
+    assert.equal(lists(), 1);
+
+    up.listedModels = ["m-3"];
+    await second.refresh(); // the timer's refresh asks again
+    assert.deepEqual(second.models("oa").map((m) => m.id), ["m-3"]);
+    assert.equal(lists(), 2);
+
+    await up.close();
+    await second.refresh(); // the upstream is gone now
+    assert.deepEqual(second.models("oa").map((m) => m.id), ["m-3"], "the last list stays");
   } finally {
     await first.close();
+    await second.close();
     kv.close();
     await Deno.remove(dir, { recursive: true });
   }
