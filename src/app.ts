@@ -17,11 +17,17 @@ import { AuthError, GatewayError, NotFoundError, toGatewayError } from "./errors
 import { detectCallerFormat, errorResponse } from "./formats/caller_format.ts";
 import type { Logger } from "./observe/logger.ts";
 import { ClientGoneError } from "./upstreams/fetch_upstream.ts";
-import { geminiModelList, openAIModelList } from "./routes/models.ts";
+import {
+  anthropicModelList,
+  type DiscoveredLists,
+  geminiModelList,
+  openAIModelList,
+} from "./routes/models.ts";
 import { handleConversation } from "./routes/conversation.ts";
 import { openAIChatFormat } from "./formats/openai_chat/format.ts";
 import { openAIResponsesFormat } from "./formats/openai_responses/format.ts";
 import { geminiRoute } from "./routes/gemini.ts";
+import { openAIEmbeddingsRoute } from "./routes/embeddings.ts";
 import { anthropicFormat, countTokensResponse } from "./formats/anthropic/format.ts";
 import { readJsonBody } from "./http/body.ts";
 import { countInputTokens } from "./routes/count_tokens.ts";
@@ -48,6 +54,8 @@ export interface AppDeps {
   configAdmin?: ConfigAdminDeps;
   /** Managed client keys (`src/client_keys/`): `/admin/keys`, limits, usage; off when absent. */
   clientKeys?: ClientKeys;
+  /** Upstreams' own model lists (`src/routing/model_discovery.ts`), listed on `/v1/models`. */
+  discovered?: DiscoveredLists;
 }
 
 /** Builds the gateway's Hono app: auth, routes, and errors in the caller's format. */
@@ -158,7 +166,7 @@ export function createApp(deps: AppDeps): Hono {
   app.get("/models", guard((c) => listModels(c.req.raw)));
   app.get(
     "/v1beta/models",
-    guard((c) => c.json(geminiModelList(state(), keys?.keyOf(c.req.raw)?.allows))),
+    guard((c) => c.json(geminiModelList(state(), deps.discovered, keys?.keyOf(c.req.raw)?.allows))),
   );
   if (keys) app.route("/admin", clientKeyRoutes(state, keys));
   if (deps.configAdmin) app.route("/admin", configAdminRoutes(deps.configAdmin));
@@ -193,6 +201,9 @@ export function createApp(deps: AppDeps): Hono {
   const gemini = guard((c) => geminiRoute(c, conv));
   app.post("/v1/chat/completions", chat);
   app.post("/chat/completions", chat);
+  const embeddings = guard((c) => openAIEmbeddingsRoute(c, conv));
+  app.post("/v1/embeddings", embeddings);
+  app.post("/embeddings", embeddings);
   app.post("/v1/responses", responses);
   app.post("/responses", responses);
   app.post("/v1/messages", guard((c) => handleConversation(c, anthropicFormat, {}, conv)));
@@ -213,10 +224,16 @@ export function createApp(deps: AppDeps): Hono {
 
   function listModels(req: Request): Response {
     const format = detectCallerFormat(new URL(req.url), req.headers);
+    // A managed key sees only the models its allowlist names.
     const allows = keys?.keyOf(req)?.allows;
-    return Response.json(
-      format === "gemini" ? geminiModelList(state(), allows) : openAIModelList(state(), allows),
-    );
+    if (format === "gemini") {
+      return Response.json(geminiModelList(state(), deps.discovered, allows));
+    }
+    // Anthropic clients (Claude Code's model discovery) send `anthropic-version`.
+    if (req.headers.has("anthropic-version")) {
+      return Response.json(anthropicModelList(state(), deps.discovered, allows));
+    }
+    return Response.json(openAIModelList(state(), deps.discovered, allows));
   }
 
   return app;

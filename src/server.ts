@@ -4,6 +4,7 @@ import { QuotaBook } from "./observe/quota.ts";
 import { driverFor } from "./upstreams/registry.ts";
 import { CredentialPool } from "./routing/credential_pool.ts";
 import { CredentialHealth } from "./routing/credential_health.ts";
+import { ModelDiscovery } from "./routing/model_discovery.ts";
 import { AccountManager } from "./accounts/manager.ts";
 import { runRefreshJob } from "./accounts/refresh_job.ts";
 import { SecretBox } from "./accounts/secret_box.ts";
@@ -104,18 +105,27 @@ export async function startGateway(
   });
   await clientKeys.start(store.current.config.client_keys.sync_ms);
   observer.onFinish = (rec, status) => clientKeys.attribute(rec, status);
+  const pool = new CredentialPool({ accounts, cooldowns, quota, affinity });
+  const discovery = new ModelDiscovery({
+    kv: options.kv,
+    state: () => store.current,
+    pool,
+    logger: options.logger,
+  });
+  await discovery.start();
   const app = createApp({
     store,
     logger: options.logger,
     accounts,
     cooldowns,
-    pool: new CredentialPool({ accounts, cooldowns, quota, affinity }),
+    pool,
     health: new CredentialHealth(cooldowns),
     quota,
     refreshJob,
     configAdmin: { state: () => store.current, layers, kvConfig },
     observer,
     clientKeys,
+    discovered: (id) => discovery.models(id),
   });
   return new Promise((resolve) => {
     const server = Deno.serve({
@@ -132,6 +142,7 @@ export async function startGateway(
           refreshJob,
           shutdown: async () => {
             await following.close();
+            await discovery.close();
             await server.shutdown();
             await observer.close();
             await clientKeys.close();

@@ -86,6 +86,11 @@ export const providerSchema = z.strictObject({
   strategy: z.enum(["round-robin", "fill-first", "session"]).default("round-robin"),
   /** Egress proxy for this provider's upstream requests (http(s)://user:pass@host:port). */
   proxy_url: url.optional(),
+  /**
+   * List the upstream's own models on `/v1/models` (`src/routing/model_discovery.ts`); absent:
+   * on when `models` holds `"*"`.
+   */
+  discover: z.boolean().optional(),
   /** count_tokens routes: a local estimate (default, free and fast) or the upstream's count. */
   count_tokens: z.enum(["estimate", "upstream"]).default("estimate"),
   /** OAuth client overrides (defaults: the providers' published CLI clients). */
@@ -194,6 +199,11 @@ export const configSchema = z.strictObject({
     max_inflight_body_bytes: 256 * 1024 * 1024,
     body_idle_timeout_ms: 30_000,
   }),
+  /** Background refresh of discovered model lists (providers with `discover`). */
+  discovery: z.strictObject({
+    /** How often the lists are fetched again; the first fetch is at start. */
+    refresh_seconds: z.number().int().min(10).max(86_400).default(600),
+  }).prefault({}),
   passthrough: passthroughConfigSchema,
   observability: observabilityConfigSchema,
   /** Prices per million tokens by model name: managed keys' cost estimates and cost budgets. */

@@ -135,10 +135,12 @@ export class Observer {
     const bytes = await res.bytes();
     rec.ttfb = performance.now() - rec.start;
     const n = bytes.byteLength;
-    rec.usage = scanUsage(
+    const usage = scanUsage(
       n <= 2 * SCAN_BYTES ? DECODER.decode(bytes) : DECODER.decode(bytes.subarray(0, SCAN_BYTES)) +
         DECODER.decode(bytes.subarray(n - SCAN_BYTES)),
     );
+    // An answer without usage fields (Gemini embeddings) keeps what its handler recorded.
+    if (usage.input !== undefined || usage.output !== undefined) rec.usage = usage;
     this.finish(rec, res.status);
     return new Response(bytes, {
       status: res.status,

@@ -8,12 +8,14 @@ import {
 import { readJsonBody } from "../http/body.ts";
 import { type ConversationDeps, handleConversation } from "./conversation.ts";
 import { countInputTokens } from "./count_tokens.ts";
+import { geminiEmbeddingsRoute } from "./embeddings.ts";
 import type { Logger } from "../observe/logger.ts";
 
 /**
  * `POST /v1beta/models/{model}:{method}` (and `/v1/models/...`, the `@google/genai` default):
  * generateContent, streamGenerateContent (SSE with `?alt=sse`, else a streamed JSON array)
- * and countTokens, which is answered locally by estimate.
+ * countTokens, which is answered locally by estimate, and embedContent / batchEmbedContents
+ * (`src/routes/embeddings.ts`).
  */
 export async function geminiRoute(
   c: Context,
@@ -23,6 +25,14 @@ export async function geminiRoute(
   const target = geminiModelFromPath(url.pathname);
   if (!target) {
     throw new NotFoundError(`No route for POST ${url.pathname}.`, "unknown_route");
+  }
+  if (target.method === "embedContent" || target.method === "batchEmbedContents") {
+    return await geminiEmbeddingsRoute(
+      c,
+      target.model,
+      target.method === "batchEmbedContents",
+      deps,
+    );
   }
   if (target.method === "countTokens") {
     const state = deps.state();

@@ -65,20 +65,48 @@ type Outcome = { response: Response; failure?: undefined } | {
  * the model is out for server-side reasons, the one whose ejection ends first is tried anyway
  * (panic routing), so a recovered upstream is found and a failing one answers with its error.
  */
-export async function dispatch(req: DispatchRequest, deps: DispatchDeps): Promise<Response> {
+export function dispatch(req: DispatchRequest, deps: DispatchDeps): Promise<Response> {
+  return runAttempts({
+    model: req.ir.model,
+    headers: req.headers,
+    signal: req.signal,
+    record: req.record,
+    session: () => sessionKeyOf(req.headers, req.ir),
+    send: (upstream, ctx) => sendAttempt(req, upstream, ctx, deps),
+  }, deps);
+}
+
+/**
+ * One operation the attempt loop can run on any route and credential: chat (`dispatch`),
+ * embeddings (`src/routes/embeddings.ts`). `send` throws UpstreamError when the upstream fails
+ * before answering, or returns the answer for the client (a non-2xx one is a native error).
+ */
+export interface Operation {
+  /** The model (or alias) the client asked for. */
+  model: string;
+  headers: Headers;
+  signal: () => AbortSignal;
+  record?: RequestRecord;
+  /** The conversation's key, for `strategy: session` providers; none when absent. */
+  session?: () => string | undefined;
+  send(upstream: Upstream, ctx: CallContext): Promise<Response>;
+}
+
+/** The attempt loop of `dispatch`, for any operation (see there). */
+export async function runAttempts(req: Operation, deps: DispatchDeps): Promise<Response> {
   const state = deps.state();
-  const { ir } = req;
-  const routes = planRoutes(state, ir.model);
+  const model = req.model;
+  const routes = planRoutes(state, model);
   if (routes.length === 0) {
     throw new NotFoundError(
-      `The model '${ir.model}' does not exist or is not routable on this gateway.`,
+      `The model '${model}' does not exist or is not routable on this gateway.`,
       "model_not_found",
     );
   }
   const rec = req.record;
   const maxAttempts = state.config.fallback.max_retries + 1;
-  const session = routes.some((r) => r.provider.strategy === "session")
-    ? sessionKeyOf(req.headers, ir)
+  const session = req.session && routes.some((r) => r.provider.strategy === "session")
+    ? req.session()
     : undefined;
   const triedByRoute = new Map<Route, Set<string>>();
   let attempts = 0;
@@ -167,7 +195,7 @@ export async function dispatch(req: DispatchRequest, deps: DispatchDeps): Promis
     // Nothing is cooling down: the providers have no usable account (none seeded, all failed).
     throw upstreamError(
       "no_usable_account",
-      `No usable account or key serves '${ir.model}' (none added, disabled, or refresh failed).`,
+      `No usable account or key serves '${model}' (none added, disabled, or refresh failed).`,
     );
   }
   throw new UpstreamError(
@@ -233,7 +261,7 @@ export function callContext(
  * retried (then, if that fails, the loop moves on). Failures come back as data.
  */
 async function attempt(
-  req: DispatchRequest,
+  req: Operation,
   route: Route,
   credential: PooledCredential,
   deps: DispatchDeps,
@@ -242,12 +270,12 @@ async function attempt(
   const upstream = upstreamFor(provider.type);
   const ctx = callContext(deps, route, credential, req);
   ctx.observe = (res) => deps.quota.record(provider.id, credential.id, res.headers, res.status);
-  let outcome = await sendCatching(req, upstream, ctx, deps);
+  let outcome = await sendCatching(req, upstream, ctx);
   if (credential.account && outcome.failure?.status === 401) {
     try {
       const fresh = await deps.pool.relogin(provider, credential, req.signal());
       ctx.account = fresh.account;
-      outcome = await sendCatching(req, upstream, ctx, deps);
+      outcome = await sendCatching(req, upstream, ctx);
     } catch {
       // The refresh failed too (e.g. revoked): the loop moves on to another account.
     }
@@ -257,14 +285,13 @@ async function attempt(
 }
 
 async function sendCatching(
-  req: DispatchRequest,
+  req: Operation,
   upstream: Upstream,
   ctx: CallContext,
-  deps: DispatchDeps,
 ): Promise<Outcome> {
   let res: Response;
   try {
-    res = await sendAttempt(req, upstream, ctx, deps);
+    res = await req.send(upstream, ctx);
   } catch (err) {
     if (!(err instanceof UpstreamError)) throw err; // client gone, bad request, bug
     const network = err.code === "upstream_unreachable" || err.code === "upstream_timeout";

@@ -140,3 +140,27 @@ export function describeFailure(failure: UpstreamFailure, name = "Upstream"): st
   const text = failure.text.slice(0, 500);
   return `${name} answered ${failure.status}${text ? `: ${text}` : ""}`;
 }
+
+/**
+ * GETs a JSON document from an upstream API (model lists) with the provider's timeouts; a
+ * failed answer becomes the UpstreamError the format's parser makes of it.
+ */
+export async function getJsonFromApi(get: {
+  url: string;
+  headers: HeadersInit;
+  ctx: UpstreamPostContext;
+  errorParser: UpstreamErrorParser;
+}): Promise<unknown> {
+  const { provider } = get.ctx;
+  const res = await fetchUpstream(get.url, {
+    method: "GET",
+    headers: get.headers,
+    timeoutMs: provider.timeout_ms,
+    timeouts: provider,
+    clientSignal: get.ctx,
+    proxyUrl: provider.proxy_url,
+    observe: get.ctx.observe,
+  });
+  if (!res.ok) throw get.errorParser(await readUpstreamFailure(res, get.ctx));
+  return await readUpstreamJson(res);
+}

@@ -13,7 +13,8 @@ import { geminiCliDriver } from "./gemini_cli/driver.ts";
 import { openAIUpstream } from "./openai/adapter.ts";
 import { qwenUpstream } from "./qwen/adapter.ts";
 import { qwenDriver } from "./qwen/driver.ts";
-import type { Upstream } from "./types.ts";
+import type { CallContext, DiscoveredModel, Upstream } from "./types.ts";
+import { listAnthropicModels, listGeminiModels, listOpenAIModels } from "./model_lists.ts";
 import { forNonAnthropicUpstream } from "./encode_options.ts";
 import { vertexUpstream } from "./vertex/adapter.ts";
 import { vertexDriver } from "./vertex/driver.ts";
@@ -43,6 +44,11 @@ export interface ProviderDescriptor {
    * break off mid-answer often enough; others opt in with `all_upstreams`.
    */
   readonly streamRecovery: boolean;
+  /**
+   * The upstream's model list, for providers with `discover` on
+   * (`src/routing/model_discovery.ts`); types without one list only their configured models.
+   */
+  readonly listModels?: (ctx: CallContext) => Promise<DiscoveredModel[]>;
 }
 
 /**
@@ -54,9 +60,20 @@ const PROVIDERS: { readonly [T in ProviderType]: ProviderDescriptor } = {
     adapter: nonAnthropic(openAIUpstream),
     nativeFormat: "openai_chat",
     streamRecovery: false,
+    listModels: listOpenAIModels,
   },
-  anthropic: { adapter: anthropicUpstream, nativeFormat: "anthropic", streamRecovery: false },
-  gemini: { adapter: nonAnthropic(geminiUpstream), nativeFormat: "gemini", streamRecovery: true },
+  anthropic: {
+    adapter: anthropicUpstream,
+    nativeFormat: "anthropic",
+    streamRecovery: false,
+    listModels: listAnthropicModels,
+  },
+  gemini: {
+    adapter: nonAnthropic(geminiUpstream),
+    nativeFormat: "gemini",
+    streamRecovery: true,
+    listModels: listGeminiModels,
+  },
   "gemini-cli": {
     adapter: nonAnthropic(geminiCliUpstream),
     driver: geminiCliDriver,

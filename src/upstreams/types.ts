@@ -3,6 +3,7 @@ import type { ProviderConfig, ProviderType } from "../config/schema.ts";
 import type { FormatId, RequestHints } from "../formats/client_format.ts";
 import type { ImageFetchSettings } from "../formats/gemini/image_fetch.ts";
 import type { IrEvent, IrRequest, IrResponse } from "../ir/types.ts";
+import type { IrEmbedRequest, IrEmbedResult } from "../ir/embeddings.ts";
 import type { Logger } from "../observe/logger.ts";
 
 /** What an adapter needs for one attempt: where, as whom, which model, and when to give up. */
@@ -71,4 +72,17 @@ export interface Upstream {
   forwardNative?(req: NativeForward, ctx: CallContext): Promise<Response>;
   /** The upstream's own input-token count, for providers configured with `count_tokens: upstream`. */
   countTokens?(req: IrRequest, ctx: CallContext): Promise<number>;
+  /**
+   * Embeddings (`src/routes/embeddings.ts`). Types without it answer the client with a clear
+   * error instead of an attempt.
+   */
+  embed?(req: IrEmbedRequest, ctx: CallContext): Promise<IrEmbedResult>;
+}
+
+/** One model an upstream lists, with what its list says about it. */
+export interface DiscoveredModel {
+  id: string;
+  display_name?: string;
+  /** Unix seconds, when the upstream says. */
+  created?: number;
 }

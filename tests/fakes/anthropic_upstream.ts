@@ -99,6 +99,7 @@ export function startFakeAnthropic(): Promise<FakeAnthropic> {
       if (!req.headers.get("anthropic-version")) {
         return error(400, "invalid_request_error", "anthropic-version: header is required");
       }
+      if (url.pathname === "/v1/models" && req.method === "GET") return modelList(url);
       if (req.method !== "POST") return error(405, "invalid_request_error", "Method not allowed");
       if (url.pathname === "/v1/messages/count_tokens") {
         return json(200, { input_tokens: Math.ceil(rawBody.length / 4) });
@@ -542,6 +543,45 @@ function lastUserText(body: Record<string, unknown>): string {
     if (text !== "") return text;
   }
   return "";
+}
+
+/** The models `GET /v1/models` lists, newest first as Anthropic orders them. */
+export const LISTED_CLAUDE_MODELS = [
+  {
+    id: "claude-opus-4-5-20251101",
+    display_name: "Claude Opus 4.5",
+    created_at: "2025-11-01T00:00:00Z",
+  },
+  {
+    id: "claude-sonnet-4-5-20250929",
+    display_name: "Claude Sonnet 4.5",
+    created_at: "2025-09-29T00:00:00Z",
+  },
+  {
+    id: "claude-haiku-4-5-20251001",
+    display_name: "Claude Haiku 4.5",
+    created_at: "2025-10-01T00:00:00Z",
+  },
+];
+
+/** `GET /v1/models`, paginated as Anthropic paginates (`limit` 1–1000, `after_id`). */
+function modelList(url: URL): Response {
+  const limit = Number(url.searchParams.get("limit") ?? "20");
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
+    return error(400, "invalid_request_error", "limit: Input should be between 1 and 1000");
+  }
+  const after = url.searchParams.get("after_id");
+  const start = after ? LISTED_CLAUDE_MODELS.findIndex((m) => m.id === after) + 1 : 0;
+  const page = LISTED_CLAUDE_MODELS.slice(start, start + limit).map((m) => ({
+    type: "model",
+    ...m,
+  }));
+  return json(200, {
+    data: page,
+    has_more: start + limit < LISTED_CLAUDE_MODELS.length,
+    first_id: page[0]?.id ?? null,
+    last_id: page.at(-1)?.id ?? null,
+  });
 }
 
 function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {

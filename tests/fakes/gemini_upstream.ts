@@ -5,6 +5,7 @@ import {
   lastUserText,
   mergeChunks,
 } from "./google_wire.ts";
+import { geminiEmbeddings, geminiModelListAnswer } from "./embeddings_wire.ts";
 /**
  * A fake Gemini API (Generative Language v1beta) on 127.0.0.1 (ephemeral port) speaking the real
  * wire format: `GenerateContentResponse` JSON, `streamGenerateContent?alt=sse` as CRLF-framed
@@ -53,6 +54,8 @@ export interface FakeGemini {
   issuedSignatures: Set<string>;
   /** Function calls that came back with the placeholder instead of their signature. */
   placeholderSignatures: number;
+  /** What `models.list` lists. */
+  listedModels: string[];
   close(): Promise<void>;
 }
 
@@ -272,6 +275,7 @@ export function startFakeGemini(): Promise<FakeGemini> {
     requests: [],
     issuedSignatures: new Set(),
     placeholderSignatures: 0,
+    listedModels: ["gemini-2.5-flash", "gemini-embedding-001"],
     close: () => Promise.resolve(),
   };
   return new Promise((resolve) => {
@@ -327,13 +331,26 @@ export function startFakeGemini(): Promise<FakeGemini> {
         );
       }
 
-      const m = /^\/v1beta\/models\/([^/:]+):(generateContent|streamGenerateContent|countTokens)$/
-        .exec(url.pathname);
+      // A key with `-limited` in it is rate limited for a second (rotation tests).
+      if (key.includes("-limited")) {
+        return googleError(429, "RESOURCE_EXHAUSTED", "Resource has been exhausted.", [
+          { "@type": "type.googleapis.com/google.rpc.RetryInfo", retryDelay: "1s" },
+        ]);
+      }
+      if (url.pathname === "/v1beta/models" && req.method === "GET") {
+        return geminiModelListAnswer(state.listedModels);
+      }
+      const m =
+        /^\/v1beta\/models\/([^/:]+):(generateContent|streamGenerateContent|countTokens|embedContent|batchEmbedContents)$/
+          .exec(url.pathname);
       if (!m || req.method !== "POST") {
         return googleError(404, "NOT_FOUND", `Method not found: ${url.pathname}`);
       }
       const model = decodeURIComponent(m[1]);
       const method = m[2];
+      if (method === "embedContent" || method === "batchEmbedContents") {
+        return geminiEmbeddings(model, method, body);
+      }
 
       if (method === "countTokens") {
         // Google accepts `{contents}` or a whole `{generateContentRequest}`.

@@ -20,6 +20,8 @@
  * - anything else: answers "Hello from <model>: <last user text>"
  */
 
+import { openAIEmbeddings } from "./embeddings_wire.ts";
+
 export interface RecordedRequest {
   method: string;
   path: string;
@@ -35,6 +37,9 @@ export interface FakeOpenAI {
   cancelledStreams: number;
   /** Requests whose signal aborted before the fake answered (stalls). */
   abortedRequests: number;
+  /** What `GET /v1/models` lists, and how long it takes to answer (slow-upstream tests). */
+  listedModels: string[];
+  listDelayMs: number;
   close(): Promise<void>;
 }
 
@@ -54,6 +59,8 @@ export function startFakeOpenAI(): Promise<FakeOpenAI> {
     requests: [],
     cancelledStreams: 0,
     abortedRequests: 0,
+    listedModels: ["fake-gpt"],
+    listDelayMs: 0,
     close: () => Promise.resolve(),
   };
   return new Promise((resolve) => {
@@ -83,10 +90,25 @@ export function startFakeOpenAI(): Promise<FakeOpenAI> {
         body,
         rawBody,
       });
-      if (url.pathname === "/v1/models") {
-        return json(200, { object: "list", data: [{ id: "fake-gpt", object: "model" }] });
+      if (url.pathname === "/v1/models" && req.method === "GET") {
+        if (state.listDelayMs > 0) await sleep(state.listDelayMs, req.signal);
+        if (!(req.headers.get("authorization") ?? "").startsWith("Bearer sk-up")) {
+          return json(401, {
+            error: { message: "Incorrect API key provided.", type: "invalid_request_error" },
+          });
+        }
+        return json(200, {
+          object: "list",
+          data: state.listedModels.map((id) => ({
+            id,
+            object: "model",
+            created: 1_700_000_000,
+            owned_by: "openai",
+          })),
+        });
       }
-      if (url.pathname !== "/v1/chat/completions" || req.method !== "POST") {
+      const embeddings = url.pathname === "/v1/embeddings";
+      if ((url.pathname !== "/v1/chat/completions" && !embeddings) || req.method !== "POST") {
         return json(404, { error: { message: "not found", type: "invalid_request_error" } });
       }
       if (!(req.headers.get("authorization") ?? "").startsWith("Bearer sk-up")) {
@@ -131,6 +153,7 @@ export function startFakeOpenAI(): Promise<FakeOpenAI> {
           },
         });
       }
+      if (embeddings) return openAIEmbeddings(body);
       const refused = reasoningRefusal(model, body);
       if (refused) return json(400, { error: refused });
       if (model.endsWith("-context")) {
@@ -380,6 +403,17 @@ function lastUserText(body: Record<string, unknown>): string {
     }
   }
   return "";
+}
+
+/** Waits, or stops waiting when the caller goes away. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((done) => {
+    const t = setTimeout(done, ms);
+    signal.addEventListener("abort", () => {
+      clearTimeout(t);
+      done();
+    });
+  });
 }
 
 function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {

@@ -44,10 +44,15 @@ export function countTokensResponse(tokens: number): { totalTokens: number } {
   return { totalTokens: tokens };
 }
 
-export type GeminiMethod = "generateContent" | "streamGenerateContent" | "countTokens";
+export type GeminiMethod =
+  | "generateContent"
+  | "streamGenerateContent"
+  | "countTokens"
+  | "embedContent"
+  | "batchEmbedContents";
 
 const PATH =
-  /^\/(v1|v1beta|v1alpha)\/models\/([^/:]+):(generateContent|streamGenerateContent|countTokens)$/;
+  /^\/(v1|v1beta|v1alpha)\/models\/([^/:]+):(generateContent|streamGenerateContent|countTokens|embedContent|batchEmbedContents)$/;
 
 /**
  * Parses `/v1beta/models/{model}:{method}` (also `/v1/...`). Model names may contain dots and

@@ -21,6 +21,7 @@ import {
 } from "../post.ts";
 import type { CallContext, NativeForward, Upstream } from "../types.ts";
 import { geminiErrorParser, googleRetryAfter, parseGoogleError } from "./errors.ts";
+import { embedGemini } from "./embeddings.ts";
 
 export const GEMINI_DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com";
 
@@ -62,6 +63,7 @@ async function buildBody(req: IrRequest, ctx: CallContext): Promise<string> {
  */
 export const geminiUpstream: Upstream = {
   type: "gemini",
+  embed: embedGemini,
 
   async countTokens(req: IrRequest, ctx: CallContext): Promise<number> {
     const inner = JSON.parse(await buildBody(req, ctx)) as Record<string, unknown>;

@@ -10,6 +10,7 @@ import { capabilitiesFor } from "../../ir/capabilities.ts";
 import { postJsonToApi, type UpstreamPost } from "../post.ts";
 import type { CallContext, NativeForward, Upstream } from "../types.ts";
 import { openAIErrorParser } from "./errors.ts";
+import { embedOpenAI } from "./embeddings.ts";
 import { forwardOpenAI, openAIBaseUrl, type OpenAITarget } from "./forward.ts";
 
 /** The provider's own endpoint and key. */
@@ -27,6 +28,7 @@ function target(ctx: CallContext): OpenAITarget {
  */
 export const openAIUpstream: Upstream = {
   type: "openai",
+  embed: embedOpenAI,
 
   forwardNative(req: NativeForward, ctx: CallContext): Promise<Response> {
     return forwardOpenAI(ctx, target(ctx), nativeBody(req, ctx), req.stream);

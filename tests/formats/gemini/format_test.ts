@@ -24,7 +24,7 @@ Deno.test("geminiModelFromPath parses model and method, including dots and dashe
       "/v1beta/models/gemini-2.5-flash",
       "/v1beta/models/:generateContent",
       "/v1beta/models/a/b:generateContent",
-      "/v1beta/models/x:embedContent",
+      "/v1beta/models/x:predict",
       "/v2/models/x:generateContent",
       "/v1beta/models/%E0%A4%A:generateContent",
     ]
