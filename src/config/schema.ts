@@ -180,6 +180,11 @@ export const configSchema = z.strictObject({
   }),
   passthrough: passthroughConfigSchema,
   observability: observabilityConfigSchema,
+  /** Stateful Responses (`previous_response_id`, `GET`/`DELETE /v1/responses/{id}`), kept in KV. */
+  responses: z.strictObject({
+    store: z.boolean().default(false),
+    ttl_days: z.number().positive().max(3650).default(30),
+  }).prefault({}),
 });
 
 /**
