@@ -14,6 +14,7 @@ import { ConfigStore } from "./runtime_state.ts";
 import { ConfigLayers } from "./config/layers.ts";
 import { KvConfigStore, SealedConfigError } from "./config/kv_config.ts";
 import { resealAtStart } from "./kv_reseal.ts";
+import { ResponseStore } from "./responses_state/store.ts";
 import type { Logger } from "./observe/logger.ts";
 import { Observer } from "./observe/observer.ts";
 import { withRequestId } from "./observe/request_context.ts";
@@ -105,6 +106,7 @@ export async function startGateway(
     refreshJob,
     configAdmin: { state: () => store.current, layers, kvConfig },
     observer,
+    responses: new ResponseStore(options.kv),
   });
   return new Promise((resolve) => {
     const server = Deno.serve({

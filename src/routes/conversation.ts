@@ -31,6 +31,14 @@ export interface ConversationDeps {
   observer?: Observer;
 }
 
+/** Route-specific steps around dispatch (stateful Responses: the stored transcript). */
+export interface ConversationHooks {
+  /** Rewrites the parsed body before it is converted; its result is what goes upstream. */
+  rewrite?(json: unknown, req: Request): Promise<Record<string, unknown>>;
+  /** Sees the answer of the rewritten body (e.g. to keep it); returns what the client gets. */
+  answered?(res: Response, json: Record<string, unknown>, req: Request): Promise<Response>;
+}
+
 /**
  * Serves one chat request in any client format: parse into the IR, admit it (limits), then
  * dispatch it (`src/routing/dispatch.ts`: routing, credentials, attempts, encoding). This is
@@ -41,12 +49,16 @@ export async function handleConversation(
   format: ClientFormat,
   hints: RequestHints,
   deps: ConversationDeps,
+  hooks?: ConversationHooks,
 ): Promise<Response> {
   const observer = deps.observer;
-  if (!observer) return await serveConversation(c, format, hints, deps);
+  if (!observer) return await serveConversation(c, format, hints, deps, hooks);
   const rec = observer.begin(format.id, hints.model ?? "", hints.stream ?? false);
   try {
-    return await observer.track(rec, await serveConversation(c, format, hints, deps, rec));
+    return await observer.track(
+      rec,
+      await serveConversation(c, format, hints, deps, hooks, rec),
+    );
   } catch (err) {
     observer.finish(rec, err instanceof ClientGoneError ? 499 : toGatewayError(err).status);
     throw err;
@@ -58,20 +70,29 @@ async function serveConversation(
   format: ClientFormat,
   hints: RequestHints,
   deps: ConversationDeps,
+  hooks: ConversationHooks | undefined,
   rec?: RequestRecord,
 ): Promise<Response> {
   const state = deps.state();
   const req = c.req.raw;
-  const { raw, json } = await readJsonBody(req, state.config.limits.max_body_bytes, {
+  const body = await readJsonBody(req, state.config.limits.max_body_bytes, {
     idleTimeoutMs: state.config.limits.body_idle_timeout_ms,
   });
+  let { raw, json } = body;
+  if (hooks?.rewrite) {
+    const rewritten = await hooks.rewrite(json, req);
+    if (rewritten !== json) {
+      json = rewritten;
+      raw = new TextEncoder().encode(JSON.stringify(rewritten));
+    }
+  }
   const ir = format.toIr(json, hints);
   if (rec) {
     rec.model = ir.model;
     rec.stream = ir.stream;
   }
   deps.limits?.admit(clientIdentityOf(req), ir, state.config.limits);
-  return await dispatch({
+  const res = await dispatch({
     format,
     hints,
     ir,
@@ -81,6 +102,7 @@ async function serveConversation(
     signal: () => req.signal,
     record: rec,
   }, deps);
+  return hooks?.answered ? await hooks.answered(res, json as Record<string, unknown>, req) : res;
 }
 
 /** The call context for one route, for callers outside the attempt loop (count_tokens). */
