@@ -17,7 +17,7 @@ import { detectCallerFormat, errorResponse } from "./formats/caller_format.ts";
 import type { Logger } from "./observe/logger.ts";
 import { ClientGoneError } from "./upstreams/fetch_upstream.ts";
 import { geminiModelList, openAIModelList } from "./routes/models.ts";
-import { handleConversation } from "./routes/conversation.ts";
+import { chainHooks, handleConversation } from "./routes/conversation.ts";
 import {
   deleteStoredResponse,
   getStoredInputItems,
@@ -25,7 +25,7 @@ import {
   responsesStateHooks,
   storingResponses,
 } from "./routes/responses_state.ts";
-import { compactionHooks } from "./routes/compact.ts";
+import { compactionHooks, compactionTriggerHooks } from "./routes/compact.ts";
 import type { ResponseStore } from "./responses_state/store.ts";
 import { openAIChatFormat } from "./formats/openai_chat/format.ts";
 import { openAIResponsesFormat } from "./formats/openai_responses/format.ts";
@@ -172,7 +172,8 @@ export function createApp(deps: AppDeps): Hono {
     (c.req.raw.headers.get("supplier") === null ? undefined : passthrough.supplier(c.req.raw)) ??
       convertedChat(c);
   const stateDeps = { state, store: deps.responses, logger: deps.logger };
-  const stateHooks = responsesStateHooks(stateDeps);
+  // Codex's compaction trigger first (its summary request is never stored), then storage.
+  const stateHooks = chainHooks(compactionTriggerHooks, responsesStateHooks(stateDeps));
   const responses = guard((c) =>
     handleConversation(c, openAIResponsesFormat, {}, conv, stateHooks)
   );

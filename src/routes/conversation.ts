@@ -39,6 +39,20 @@ export interface ConversationHooks {
   answered?(res: Response, json: Record<string, unknown>, req: Request): Promise<Response>;
 }
 
+/** Hooks run in order: `first` rewrites before `then`; answers pass `then` before `first`. */
+export function chainHooks(first: ConversationHooks, then: ConversationHooks): ConversationHooks {
+  return {
+    async rewrite(json, req) {
+      const once = first.rewrite ? await first.rewrite(json, req) : json as Record<string, unknown>;
+      return then.rewrite ? await then.rewrite(once, req) : once;
+    },
+    async answered(res, json, req) {
+      const once = then.answered ? await then.answered(res, json, req) : res;
+      return first.answered ? await first.answered(once, json, req) : once;
+    },
+  };
+}
+
 /**
  * Serves one chat request in any client format: parse into the IR, admit it (limits), then
  * dispatch it (`src/routing/dispatch.ts`: routing, credentials, attempts, encoding). This is
