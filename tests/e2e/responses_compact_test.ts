@@ -142,3 +142,47 @@ Deno.test("compaction: OpenAI's own encrypted compaction item is dropped on a co
     await t.close();
   }
 });
+
+Deno.test("compaction v2 (Codex 0.171): /v1/responses ending in compaction_trigger answers one compaction item, streamed or not", async () => {
+  const t = await setup();
+  try {
+    const body = {
+      model: "claude-sonnet-4-5",
+      instructions: "You are Codex.",
+      input: [...HISTORY, { type: "compaction_trigger" }],
+      tools: TOOLS,
+      tool_choice: "auto",
+      parallel_tool_calls: false,
+      store: false,
+      include: ["reasoning.encrypted_content"],
+    };
+    const streamed = await t.post("/v1/responses", { ...body, stream: true });
+    assert.equal(streamed.status, 200, await streamed.clone().text());
+    assert.match(streamed.headers.get("content-type") ?? "", /text\/event-stream/);
+    const events = (await streamed.text()).split("\n\n").filter((b) => b.trim() !== "")
+      .map((b) => JSON.parse(b.split("\n").find((l) => l.startsWith("data: "))!.slice(6)));
+    assert.deepEqual(events.map((e) => e.type), [
+      "response.created",
+      "response.in_progress",
+      "response.output_item.added",
+      "response.output_item.done",
+      "response.completed",
+    ]);
+    const done = events[3].item;
+    assert.equal(done.type, "compaction");
+    assert.match(decodeCompaction(done.encrypted_content) ?? "", /Context compaction/);
+    assert.deepEqual(events[4].response.output, [done]);
+    assert.ok(events[4].response.usage.input_tokens > 0);
+    // The trigger itself never reaches the upstream; the prompt does, tools not callable.
+    const asked = t.anthropic.requests.filter((r) => r.path === "/v1/messages").at(-1)!;
+    assert.equal(asked.body.stream, undefined);
+    assert.deepEqual(asked.body.tool_choice, { type: "none" });
+
+    const plain = await t.post("/v1/responses", body);
+    const answer = await plain.json();
+    assert.equal(answer.output.length, 1);
+    assert.equal(answer.output[0].type, "compaction");
+  } finally {
+    await t.close();
+  }
+});
