@@ -130,6 +130,41 @@ for (const model of ["claude-sonnet-4-5", "gemini-2.5-flash"]) {
   });
 }
 
+Deno.test("stored reasoning keeps its signature: a thinking tool turn continues by previous_response_id", async () => {
+  const t = await setup(true);
+  try {
+    const model = "claude-sonnet-4-5-thinktools";
+    const first = await t.a.responses.create({
+      model,
+      input: "weather in Paris and London?",
+      reasoning: { effort: "high" },
+      tools: [{
+        type: "function",
+        name: "get_weather",
+        parameters: { type: "object", properties: { location: { type: "string" } } },
+        strict: false,
+      }],
+    });
+    assert.equal(first.output[0].type, "reasoning");
+    const calls = first.output.filter((i) => i.type === "function_call");
+    assert.equal(calls.length, 2);
+    const second = await t.a.responses.create({
+      model,
+      previous_response_id: first.id,
+      reasoning: { effort: "high" },
+      input: calls.map((c, i) => ({
+        type: "function_call_output" as const,
+        call_id: c.call_id,
+        output: i === 0 ? "sunny" : "rain",
+      })),
+    });
+    // The fake refuses a thinking block whose signature it did not issue for that text.
+    assert.match(second.output_text, /Paris: sunny; London: rain \(thinking on\)/);
+  } finally {
+    await t.close();
+  }
+});
+
 Deno.test("another client key never reads, continues or deletes a stored response", async () => {
   const t = await setup(true);
   try {
