@@ -23,7 +23,16 @@ import {
   geminiModelList,
   openAIModelList,
 } from "./routes/models.ts";
-import { handleConversation } from "./routes/conversation.ts";
+import { chainHooks, handleConversation } from "./routes/conversation.ts";
+import {
+  deleteStoredResponse,
+  getStoredInputItems,
+  getStoredResponse,
+  responsesStateHooks,
+  storingResponses,
+} from "./routes/responses_state.ts";
+import { compactionHooks, compactionTriggerHooks } from "./routes/compact.ts";
+import type { ResponseStore } from "./responses_state/store.ts";
 import { openAIChatFormat } from "./formats/openai_chat/format.ts";
 import { openAIResponsesFormat } from "./formats/openai_responses/format.ts";
 import { geminiRoute } from "./routes/gemini.ts";
@@ -56,6 +65,8 @@ export interface AppDeps {
   clientKeys?: ClientKeys;
   /** Upstreams' own model lists (`src/routing/model_discovery.ts`), listed on `/v1/models`. */
   discovered?: DiscoveredLists;
+  /** Stored Responses (`responses.store`); absent, the gateway stores none. */
+  responses?: ResponseStore;
 }
 
 /** Builds the gateway's Hono app: auth, routes, and errors in the caller's format. */
@@ -197,7 +208,18 @@ export function createApp(deps: AppDeps): Hono {
   const chat = (c: Context) =>
     (c.req.raw.headers.get("supplier") === null ? undefined : passthrough.supplier(c.req.raw)) ??
       convertedChat(c);
-  const responses = guard((c) => handleConversation(c, openAIResponsesFormat, {}, conv));
+  const stateDeps = { state, store: deps.responses, logger: deps.logger };
+  // Codex's compaction trigger first (its summary request is never stored), then storage.
+  const stateHooks = chainHooks(compactionTriggerHooks, responsesStateHooks(stateDeps));
+  const responses = guard((c) =>
+    handleConversation(c, openAIResponsesFormat, {}, conv, stateHooks)
+  );
+  const compact = guard((c) =>
+    handleConversation(c, openAIResponsesFormat, {}, conv, compactionHooks)
+  );
+  // With storing off, these paths stay free for a configured pass-through relay.
+  const stored = (serve: (c: Context) => Promise<Response>) =>
+    guard((c) => storingResponses(stateDeps) ? serve(c) : passthrough.route(c.req.raw) ?? serve(c));
   const gemini = guard((c) => geminiRoute(c, conv));
   app.post("/v1/chat/completions", chat);
   app.post("/chat/completions", chat);
@@ -206,6 +228,11 @@ export function createApp(deps: AppDeps): Hono {
   app.post("/embeddings", embeddings);
   app.post("/v1/responses", responses);
   app.post("/responses", responses);
+  app.post("/v1/responses/compact", compact);
+  app.post("/responses/compact", compact);
+  app.get("/v1/responses/:id", stored((c) => getStoredResponse(c, stateDeps)));
+  app.get("/v1/responses/:id/input_items", stored((c) => getStoredInputItems(c, stateDeps)));
+  app.delete("/v1/responses/:id", stored((c) => deleteStoredResponse(c, stateDeps)));
   app.post("/v1/messages", guard((c) => handleConversation(c, anthropicFormat, {}, conv)));
   // Claude Code calls this very often: answered locally by estimate, never upstream.
   app.post(

@@ -15,6 +15,7 @@ import { ConfigStore } from "./runtime_state.ts";
 import { ConfigLayers } from "./config/layers.ts";
 import { KvConfigStore, SealedConfigError } from "./config/kv_config.ts";
 import { resealAtStart } from "./kv_reseal.ts";
+import { ResponseStore } from "./responses_state/store.ts";
 import type { Logger } from "./observe/logger.ts";
 import { Observer } from "./observe/observer.ts";
 import { withRequestId } from "./observe/request_context.ts";
@@ -126,6 +127,7 @@ export async function startGateway(
     observer,
     clientKeys,
     discovered: (id) => discovery.models(id),
+    responses: new ResponseStore(options.kv),
   });
   return new Promise((resolve) => {
     const server = Deno.serve({

@@ -215,6 +215,11 @@ export const configSchema = z.strictObject({
     /** Keys with their own `/metrics` series (the busiest); the rest are summed as `other`. */
     metrics_top: z.number().int().min(0).max(1000).default(20),
   }).prefault({}),
+  /** Stateful Responses (`previous_response_id`, `GET`/`DELETE /v1/responses/{id}`), kept in KV. */
+  responses: z.strictObject({
+    store: z.boolean().default(false),
+    ttl_days: z.number().positive().max(3650).default(30),
+  }).prefault({}),
 });
 
 /**

@@ -34,6 +34,28 @@ export interface ConversationDeps {
   clientKeys?: ClientKeys;
 }
 
+/** Route-specific steps around dispatch (stateful Responses: the stored transcript). */
+export interface ConversationHooks {
+  /** Rewrites the parsed body before it is converted; its result is what goes upstream. */
+  rewrite?(json: unknown, req: Request): Promise<Record<string, unknown>>;
+  /** Sees the answer of the rewritten body (e.g. to keep it); returns what the client gets. */
+  answered?(res: Response, json: Record<string, unknown>, req: Request): Promise<Response>;
+}
+
+/** Hooks run in order: `first` rewrites before `then`; answers pass `then` before `first`. */
+export function chainHooks(first: ConversationHooks, then: ConversationHooks): ConversationHooks {
+  return {
+    async rewrite(json, req) {
+      const once = first.rewrite ? await first.rewrite(json, req) : json as Record<string, unknown>;
+      return then.rewrite ? await then.rewrite(once, req) : once;
+    },
+    async answered(res, json, req) {
+      const once = then.answered ? await then.answered(res, json, req) : res;
+      return first.answered ? await first.answered(once, json, req) : once;
+    },
+  };
+}
+
 /**
  * Serves one chat request in any client format: parse into the IR, admit it (limits), then
  * dispatch it (`src/routing/dispatch.ts`: routing, credentials, attempts, encoding). This is
@@ -44,12 +66,16 @@ export async function handleConversation(
   format: ClientFormat,
   hints: RequestHints,
   deps: ConversationDeps,
+  hooks?: ConversationHooks,
 ): Promise<Response> {
   const observer = deps.observer;
-  if (!observer) return await serveConversation(c, format, hints, deps);
+  if (!observer) return await serveConversation(c, format, hints, deps, hooks);
   const rec = observer.begin(format.id, hints.model ?? "", hints.stream ?? false);
   try {
-    return await observer.track(rec, await serveConversation(c, format, hints, deps, rec));
+    return await observer.track(
+      rec,
+      await serveConversation(c, format, hints, deps, hooks, rec),
+    );
   } catch (err) {
     observer.finish(rec, err instanceof ClientGoneError ? 499 : toGatewayError(err).status);
     throw err;
@@ -61,13 +87,22 @@ async function serveConversation(
   format: ClientFormat,
   hints: RequestHints,
   deps: ConversationDeps,
+  hooks: ConversationHooks | undefined,
   rec?: RequestRecord,
 ): Promise<Response> {
   const state = deps.state();
   const req = c.req.raw;
-  const { raw, json } = await readJsonBody(req, state.config.limits.max_body_bytes, {
+  const body = await readJsonBody(req, state.config.limits.max_body_bytes, {
     idleTimeoutMs: state.config.limits.body_idle_timeout_ms,
   });
+  let { raw, json } = body;
+  if (hooks?.rewrite) {
+    const rewritten = await hooks.rewrite(json, req);
+    if (rewritten !== json) {
+      json = rewritten;
+      raw = new TextEncoder().encode(JSON.stringify(rewritten));
+    }
+  }
   const ir = format.toIr(json, hints);
   if (rec) {
     rec.model = ir.model;
@@ -75,7 +110,7 @@ async function serveConversation(
   }
   deps.limits?.admit(clientIdentityOf(req), ir, state.config.limits);
   deps.clientKeys?.admit(req, ir.model, ir.stream, rec);
-  return await dispatch({
+  const res = await dispatch({
     format,
     hints,
     ir,
@@ -85,6 +120,7 @@ async function serveConversation(
     signal: () => req.signal,
     record: rec,
   }, deps);
+  return hooks?.answered ? await hooks.answered(res, json as Record<string, unknown>, req) : res;
 }
 
 /** The call context for one route, for callers outside the attempt loop (count_tokens). */

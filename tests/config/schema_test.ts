@@ -301,3 +301,14 @@ Deno.test("provider headers with CR/LF or an invalid name are refused at validat
   ]);
   assert.deepEqual(problems({ "x-extra": "1", "X-Org_ID.v2": "tab\tand space" }), []);
 });
+
+Deno.test("responses: storing is off by default, 30 days when on; bad values are named", () => {
+  assert.deepEqual(validateConfig({}).responses, { store: false, ttl_days: 30 });
+  assert.deepEqual(validateConfig({ responses: { store: true } }).responses, {
+    store: true,
+    ttl_days: 30,
+  });
+  assert.equal(problemsOf({ responses: { store: "yes" } }).length, 1);
+  assert.match(problemsOf({ responses: { ttl_days: 0 } })[0], /^responses\.ttl_days/);
+  assert.deepEqual(problemsOf({ responses: { keep: true } }), ["responses.keep: unknown key"]);
+});

@@ -74,3 +74,51 @@ Deno.test({
       }
     }),
 });
+
+Deno.test({
+  name:
+    "Codex remote compaction (v2, compaction_trigger) on an Anthropic upstream: compacts, then continues",
+  ignore: codex === undefined,
+  fn: () =>
+    withClientRig({ clientKey: "sk-client-codex-4", upstreamKey: "sk-up-codex" }, async (rig) => {
+      await Deno.mkdir(`${rig.home}/.codex`);
+      // Codex compacts remotely only for a provider named "OpenAI" (or Azure); the tiny token
+      // limit makes the second run compact before its turn (the first run used 33 tokens).
+      const run = (sub: string[], prompt: string) =>
+        runCli(codex as string, [
+          "exec",
+          ...sub,
+          "--skip-git-repo-check",
+          "-c",
+          'model_provider="llmproxy"',
+          "-c",
+          `model_providers.llmproxy={ name = "OpenAI", base_url = "${rig.gatewayUrl}/v1", env_key = "LLM_PROXY_KEY", wire_api = "responses" }`,
+          "-c",
+          "model_context_window=200000",
+          "-c",
+          "model_auto_compact_token_limit=10",
+          "-m",
+          "claude-sonnet-4-5",
+          prompt,
+        ], {
+          LLM_PROXY_KEY: "sk-client-codex-4",
+          CODEX_HOME: `${rig.home}/.codex`,
+        }, { timeoutMs: 60_000, home: rig.home });
+      const first = await run([], "first question");
+      assertCliPrinted(first, "claude-sonnet-4-5");
+      const second = await run(["resume", "--last"], "second question");
+      assertCliPrinted(second, "claude-sonnet-4-5");
+      assert.match(second.stdout + second.stderr, /context compacted/);
+
+      const turns = rig.anthropic.requests.filter((r) => r.path === "/v1/messages")
+        .map((r) => JSON.stringify(r.body.messages));
+      const asked = turns.findIndex((t) => t.includes("Context compaction: the conversation"));
+      assert.ok(asked > 0, "the gateway asked the model for a summary");
+      assert.ok(turns[asked].includes("first question"), "of the whole conversation");
+      const next = turns.slice(asked + 1).find((t) => t.includes("second question"));
+      assert.ok(next, "Codex continued after the compaction");
+      assert.ok(next.includes("Summary of the conversation so far"), next);
+      // Codex keeps the user messages; the model's earlier answers are in the summary only.
+      assert.ok(!next.includes('"role":"assistant"'), "the compacted answers are gone");
+    }),
+});

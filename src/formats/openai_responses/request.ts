@@ -12,6 +12,7 @@ import type {
 } from "../../ir/types.ts";
 import { imageFromUrl } from "../openai_chat/request.ts";
 import { decodeCallId, pushCarriedCall } from "../signature_carrier.ts";
+import { compactionSummaryText, decodeCompaction } from "./compaction.ts";
 import { decodeEnvelope } from "./reasoning_envelope.ts";
 import type { ResponsesContentPart, ResponsesInputItem, ResponsesRequest } from "./schema.ts";
 
@@ -33,8 +34,9 @@ type ItemOf<K extends ResponsesInputItem["kind"]> = Extract<
 export function responsesRequestToIr(body: ResponsesRequest): IrRequest {
   if (body.previous_response_id != null) {
     throw new RequestError(
-      "previous_response_id is not supported: this gateway is stateless and stores no " +
-        "responses. Send the whole conversation in 'input' (with store: false) instead.",
+      "previous_response_id is not supported: this gateway stores no responses unless its " +
+        "operator turns on 'responses: { store: true }' in the gateway config. Send the " +
+        "whole conversation in 'input' (with store: false) instead.",
       "unsupported_parameter",
     );
   }
@@ -149,6 +151,17 @@ function inputToMessages(items: ResponsesInputItem[], system: IrPart[]): IrMessa
       case "reasoning": {
         const part = reasoningToPart(item.value, callSignatures);
         if (part) assistantParts().push(part);
+        break;
+      }
+      case "compaction":
+      case "compaction_summary": {
+        // The gateway's own compaction: its summary as a user turn every upstream reads.
+        // OpenAI's encrypted compaction is readable only by OpenAI (same-format routes get it
+        // untouched); converted, it carries nothing and is dropped.
+        const summary = decodeCompaction(item.value.encrypted_content);
+        if (summary !== undefined) {
+          messages.push({ role: "user", parts: textParts(compactionSummaryText(summary)) });
+        }
         break;
       }
       case "other":

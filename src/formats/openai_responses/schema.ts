@@ -154,6 +154,13 @@ const reasoningItem = z.looseObject({
   encrypted_content: z.string().nullable().optional(),
 });
 
+/** A compaction item (`compaction_summary` is Codex's other spelling of the type). */
+const compactionItem = z.looseObject({
+  type: z.enum(["compaction", "compaction_summary"]),
+  id: z.string().optional(),
+  encrypted_content: z.string({ error: "a compaction item needs encrypted_content" }),
+});
+
 /** Other item types (item_reference, web_search_call, custom_tool_call...) are dropped. */
 const otherItem = z.looseObject({
   type: z.string({ error: "each input item needs a type (or a role, for messages)" }),
@@ -165,6 +172,8 @@ export const inputItemSchema = byType(
     function_call: functionCallItem,
     function_call_output: functionCallOutputItem,
     reasoning: reasoningItem,
+    compaction: compactionItem,
+    compaction_summary: compactionItem,
   },
   otherItem,
   // EasyInputMessage items may omit `type`: a role alone marks a message.

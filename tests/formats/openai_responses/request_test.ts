@@ -213,7 +213,7 @@ Deno.test("errors name the field; unresolvable state is a clear 400", () => {
   );
   rejects(
     { model: "m", input: "x", previous_response_id: "resp_1" },
-    /previous_response_id is not supported: this gateway is stateless/,
+    /previous_response_id is not supported: this gateway stores no responses unless its operator turns on .responses: { store: true }./,
     "unsupported_parameter",
   );
   rejects(

@@ -416,7 +416,7 @@ Deno.test("SDK: invalid bodies and previous_response_id are clear 400s", async (
       client.responses.create({ model: "text", input: "x", previous_response_id: "resp_123" }),
       (err: unknown) => {
         assert.ok(err instanceof OpenAI.BadRequestError);
-        assert.match(err.message, /stateless/);
+        assert.match(err.message, /responses: { store: true }/);
         return true;
       },
     );
