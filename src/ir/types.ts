@@ -158,10 +158,19 @@ export interface IrResponse {
   usage?: IrUsage;
 }
 
-/** One step of a streamed answer. Tool calls stream as start → argument deltas → end. */
+/**
+ * One step of a streamed answer. The answer is a sequence of content blocks (text, reasoning,
+ * tool call), each streamed as start → deltas → end, like Anthropic's content blocks; `block`
+ * is the block's 0-based position among all blocks of the answer. Decoders may emit only the
+ * deltas: `withBlocks` (src/ir/blockify.ts), in front of every encoder, inserts the starts and
+ * ends and numbers the blocks, so encoders always see well-formed streams (see there).
+ */
 export type IrEvent =
   | { type: "start"; id: string; model: string; created: number }
+  | { type: "text_start"; block: number }
   | { type: "text_delta"; text: string }
+  | { type: "text_end"; block: number }
+  | { type: "reasoning_start"; block: number }
   | {
     type: "reasoning_delta";
     text: string;
@@ -170,10 +179,13 @@ export type IrEvent =
     redacted?: string;
     origin?: IrOrigin;
   }
+  | { type: "reasoning_end"; block: number }
   | {
     type: "tool_call_start";
     /** 0-based position among this answer's tool calls. */
     index: number;
+    /** Position among all content blocks; set by `withBlocks`, decoders leave it out. */
+    block?: number;
     id: string;
     name: string;
     signature?: string;
