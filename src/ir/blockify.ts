@@ -11,7 +11,8 @@ import type { IrEvent } from "./types.ts";
  *   ends of tool calls that never started;
  * - a signature or redacted reasoning seals its reasoning block (more thinking starts another,
  *   as Anthropic does), and redacted reasoning is a block of its own;
- * - empty text and reasoning deltas (no text, no signature) open nothing and are dropped;
+ * - text and reasoning blocks are never empty: they open with their first delta, and empty
+ *   deltas (no text, no signature) are dropped;
  * - the open block ends before `finish`; an `error` leaves it open (the answer is abandoned, and
  *   each format's in-stream error ends it), and nothing passes after `finish` or `error`.
  *
@@ -35,8 +36,9 @@ export class BlockNormaliser {
         out(event);
         return;
       case "text_start":
+      case "reasoning_start":
+        // A boundary only: the block opens with its first delta, so no block is ever empty.
         this.close(out);
-        this.begin("text", out);
         return;
       case "text_delta":
         if (event.text === "") return;
@@ -45,10 +47,6 @@ export class BlockNormaliser {
           this.begin("text", out);
         }
         out(event);
-        return;
-      case "reasoning_start":
-        this.close(out);
-        this.begin("reasoning", out);
         return;
       case "reasoning_delta": {
         const seals = event.signature !== undefined || event.redacted !== undefined;
