@@ -5,16 +5,18 @@ import type { IrEvent } from "./types.ts";
  * starts and ends), encoders behind it see a well-formed stream:
  *
  * - every block is `*_start` → its deltas → `*_end`, numbered 0, 1, 2… in `block`;
- * - blocks never overlap, tool calls included (as Anthropic's content blocks): a block starts
- *   only once the one before it has ended. An argument delta for a tool call that has already
- *   ended (interleaved arguments, never seen from real upstreams) is dropped, as are deltas and
- *   ends of tool calls that never started;
+ * - text and reasoning blocks never overlap anything: one starts only after every open block
+ *   has ended. Tool calls may overlap each other, because OpenAI Chat and Responses stream
+ *   parallel calls with interleaved arguments (keyed by the IR tool index); a text or
+ *   reasoning block, or a repeated start of the same tool index, ends them. Argument deltas and
+ *   ends of tool calls that are not open (never started, or already ended) are dropped;
  * - a signature or redacted reasoning seals its reasoning block (more thinking starts another,
  *   as Anthropic does), and redacted reasoning is a block of its own;
  * - text and reasoning blocks are never empty: they open with their first delta, and empty
  *   deltas (no text, no signature) are dropped;
- * - the open block ends before `finish`; an `error` leaves it open (the answer is abandoned, and
- *   each format's in-stream error ends it), and nothing passes after `finish` or `error`.
+ * - open blocks end before `finish`, in start order, their ends marked `cut` when the finish is
+ *   a length, content-filter or error stop; an `error` leaves them open (the answer is
+ *   abandoned, and each format's in-stream error ends it); nothing passes after either.
  *
  * The decoders' own starts and ends are trusted only as boundaries: the numbering is this
  * normaliser's. Deltas pass through as the same objects; only starts, ends and tool-call
@@ -22,10 +24,11 @@ import type { IrEvent } from "./types.ts";
  */
 export class BlockNormaliser {
   private next = 0;
-  /** The open block: its kind, number, and for tool calls the IR tool index. */
-  private open: "text" | "reasoning" | "tool" | undefined;
+  /** The open text or reasoning block, and its number. */
+  private open: "text" | "reasoning" | undefined;
   private openBlock = 0;
-  private openTool = -1;
+  /** Open tool calls: IR tool index → block number, in start order. */
+  private readonly tools = new Map<number, number>();
   private done = false;
 
   /** Feeds one event; `out` receives the normalised events, in order. */
@@ -38,48 +41,50 @@ export class BlockNormaliser {
       case "text_start":
       case "reasoning_start":
         // A boundary only: the block opens with its first delta, so no block is ever empty.
-        this.close(out);
+        this.closeAll(out, false);
         return;
       case "text_delta":
         if (event.text === "") return;
-        if (this.open !== "text") {
-          this.close(out);
-          this.begin("text", out);
-        }
+        if (this.open !== "text") this.begin("text", out);
         out(event);
         return;
       case "reasoning_delta": {
         const seals = event.signature !== undefined || event.redacted !== undefined;
         if (event.text === "" && !seals) return;
         if (this.open !== "reasoning" || event.redacted !== undefined) {
-          this.close(out);
           this.begin("reasoning", out);
         }
         out(event);
-        if (seals) this.close(out);
+        if (seals) this.closeOpen(out, false);
         return;
       }
       case "text_end":
-        if (this.open === "text") this.close(out);
+        if (this.open === "text") this.closeOpen(out, false);
         return;
       case "reasoning_end":
-        if (this.open === "reasoning") this.close(out);
+        if (this.open === "reasoning") this.closeOpen(out, false);
         return;
-      case "tool_call_start":
-        this.close(out);
-        this.open = "tool";
-        this.openBlock = this.next++;
-        this.openTool = event.index;
-        out(event.block === this.openBlock ? event : { ...event, block: this.openBlock });
+      case "tool_call_start": {
+        this.closeOpen(out, false);
+        if (this.tools.has(event.index)) out({ type: "tool_call_end", index: event.index });
+        const block = this.next++;
+        this.tools.delete(event.index);
+        this.tools.set(event.index, block);
+        out(event.block === block ? event : { ...event, block });
         return;
+      }
       case "tool_call_delta":
-        if (this.open === "tool" && this.openTool === event.index) out(event);
+        if (this.tools.has(event.index)) out(event);
         return;
       case "tool_call_end":
-        if (this.open === "tool" && this.openTool === event.index) this.close(out);
+        if (this.tools.delete(event.index)) out(event);
         return;
       case "finish":
-        this.close(out);
+        this.closeAll(
+          out,
+          event.reason === "length" || event.reason === "content_filter" ||
+            event.reason === "error",
+        );
         this.done = true;
         out(event);
         return;
@@ -90,7 +95,9 @@ export class BlockNormaliser {
     }
   }
 
+  /** Opens a text or reasoning block after ending every open block. */
   private begin(kind: "text" | "reasoning", out: (event: IrEvent) => void): void {
+    this.closeAll(out, false);
     this.open = kind;
     this.openBlock = this.next++;
     out(
@@ -100,21 +107,22 @@ export class BlockNormaliser {
     );
   }
 
-  private close(out: (event: IrEvent) => void): void {
-    switch (this.open) {
-      case undefined:
-        return;
-      case "text":
-        out({ type: "text_end", block: this.openBlock });
-        break;
-      case "reasoning":
-        out({ type: "reasoning_end", block: this.openBlock });
-        break;
-      case "tool":
-        out({ type: "tool_call_end", index: this.openTool });
-        break;
-    }
+  /** Ends the open text or reasoning block; `cut` when the answer stops inside it. */
+  private closeOpen(out: (event: IrEvent) => void, cut: boolean): void {
+    if (this.open === undefined) return;
+    const type = this.open === "text" ? "text_end" : "reasoning_end";
+    out(cut ? { type, block: this.openBlock, cut } : { type, block: this.openBlock });
     this.open = undefined;
+  }
+
+  /** Ends every open block, in start order (at most one of them is text or reasoning). */
+  private closeAll(out: (event: IrEvent) => void, cut: boolean): void {
+    this.closeOpen(out, cut);
+    if (this.tools.size === 0) return;
+    for (const index of this.tools.keys()) {
+      out(cut ? { type: "tool_call_end", index, cut } : { type: "tool_call_end", index });
+    }
+    this.tools.clear();
   }
 }
 

@@ -169,7 +169,8 @@ export type IrEvent =
   | { type: "start"; id: string; model: string; created: number }
   | { type: "text_start"; block: number }
   | { type: "text_delta"; text: string }
-  | { type: "text_end"; block: number }
+  /** `cut`: the answer stopped inside this block (a length, content-filter or error finish). */
+  | { type: "text_end"; block: number; cut?: true }
   | { type: "reasoning_start"; block: number }
   | {
     type: "reasoning_delta";
@@ -179,7 +180,7 @@ export type IrEvent =
     redacted?: string;
     origin?: IrOrigin;
   }
-  | { type: "reasoning_end"; block: number }
+  | { type: "reasoning_end"; block: number; cut?: true }
   | {
     type: "tool_call_start";
     /** 0-based position among this answer's tool calls. */
@@ -192,7 +193,7 @@ export type IrEvent =
     origin?: IrOrigin;
   }
   | { type: "tool_call_delta"; index: number; argumentsDelta: string }
-  | { type: "tool_call_end"; index: number }
+  | { type: "tool_call_end"; index: number; cut?: true }
   | { type: "finish"; reason: IrFinishReason; usage?: IrUsage }
   /** The upstream failed after the stream started; encoders emit their in-stream error form. */
   | { type: "error"; status: number; message: string };

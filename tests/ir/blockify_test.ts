@@ -10,9 +10,14 @@ function normalise(events: IrEvent[]): IrEvent[] {
   return out;
 }
 
-/** Throws unless `events` is well-formed as `BlockNormaliser` promises. */
+/**
+ * Throws unless `events` is well-formed as `BlockNormaliser` promises: blocks numbered in start
+ * order, deltas inside their block, text and reasoning overlapping nothing, everything ended
+ * before `finish`.
+ */
 function assertWellFormed(events: IrEvent[]): void {
-  let open: { kind: string; block: number; tool?: number } | undefined;
+  let open: { kind: "text" | "reasoning"; block: number } | undefined;
+  const tools = new Set<number>();
   let next = 0;
   let ended = false;
   for (const e of events) {
@@ -20,17 +25,17 @@ function assertWellFormed(events: IrEvent[]): void {
     switch (e.type) {
       case "text_start":
       case "reasoning_start":
-      case "tool_call_start": {
         assert.equal(open, undefined, `${e.type} while a block is open`);
-        const block = e.block;
-        assert.equal(block, next++);
-        open = {
-          kind: e.type.replace("_start", ""),
-          block: block ?? -1,
-          tool: e.type === "tool_call_start" ? e.index : undefined,
-        };
+        assert.equal(tools.size, 0, `${e.type} while a tool call is open`);
+        assert.equal(e.block, next++);
+        open = { kind: e.type === "text_start" ? "text" : "reasoning", block: e.block };
         break;
-      }
+      case "tool_call_start":
+        assert.equal(open, undefined, "tool call inside a text or reasoning block");
+        assert.ok(!tools.has(e.index), "tool call started twice");
+        assert.equal(e.block, next++);
+        tools.add(e.index);
+        break;
       case "text_delta":
         assert.equal(open?.kind, "text");
         assert.notEqual(e.text, "");
@@ -39,22 +44,20 @@ function assertWellFormed(events: IrEvent[]): void {
         assert.equal(open?.kind, "reasoning");
         break;
       case "tool_call_delta":
-        assert.equal(open?.kind, "tool_call");
-        assert.equal(open?.tool, e.index);
+        assert.ok(tools.has(e.index), "argument delta outside its call");
         break;
       case "text_end":
       case "reasoning_end":
-        assert.equal(open?.kind, e.type.replace("_end", ""));
+        assert.equal(open?.kind, e.type === "text_end" ? "text" : "reasoning");
         assert.equal(open?.block, e.block);
         open = undefined;
         break;
       case "tool_call_end":
-        assert.equal(open?.kind, "tool_call");
-        assert.equal(open?.tool, e.index);
-        open = undefined;
+        assert.ok(tools.delete(e.index), "end of a call that is not open");
         break;
       case "finish":
         assert.equal(open, undefined, "finish with a block open");
+        assert.equal(tools.size, 0, "finish with a tool call open");
         ended = true;
         break;
       case "error":
@@ -115,7 +118,11 @@ Deno.test("blockify: any event sequence comes out well-formed, text and reasonin
   );
 });
 
-/** Bare deltas as decoders emit them: sequential tool calls, starts and ends sometimes left out. */
+/**
+ * Bare deltas as decoders emit them: tool calls in sequence or with their arguments
+ * interleaved (`late`: a call's last delta comes after the next call started), ends sometimes
+ * left out.
+ */
 const decoderStream: fc.Arbitrary<{ events: IrEvent[]; args: Map<number, string> }> = fc.array(
   fc.oneof(
     fc.string({ minLength: 1, maxLength: 4 }).map((text) => ({ kind: "text" as const, text })),
@@ -124,6 +131,7 @@ const decoderStream: fc.Arbitrary<{ events: IrEvent[]; args: Map<number, string>
       kind: fc.constant("tool" as const),
       deltas: fc.array(fc.string({ maxLength: 4 }), { maxLength: 3 }),
       end: fc.boolean(),
+      late: fc.boolean(),
     }),
   ),
   { maxLength: 12 },
@@ -131,17 +139,36 @@ const decoderStream: fc.Arbitrary<{ events: IrEvent[]; args: Map<number, string>
   const events: IrEvent[] = [];
   const args = new Map<number, string>();
   let tool = 0;
+  // Held back from the previous call; it goes out right after the next call's start.
+  let late: IrEvent[] = [];
+  const flushLate = () => {
+    events.push(...late);
+    late = [];
+  };
   for (const p of parts) {
-    if (p.kind === "text") events.push({ type: "text_delta", text: p.text });
-    else if (p.kind === "reasoning") events.push({ type: "reasoning_delta", text: p.text });
-    else {
-      const index = tool++;
-      events.push({ type: "tool_call_start", index, id: `c${index}`, name: "f" });
-      for (const d of p.deltas) events.push({ type: "tool_call_delta", index, argumentsDelta: d });
-      if (p.end) events.push({ type: "tool_call_end", index });
-      args.set(index, p.deltas.join(""));
+    if (p.kind !== "tool") {
+      flushLate();
+      events.push(
+        p.kind === "text"
+          ? { type: "text_delta", text: p.text }
+          : { type: "reasoning_delta", text: p.text },
+      );
+      continue;
     }
+    const index = tool++;
+    events.push({ type: "tool_call_start", index, id: `c${index}`, name: "f" });
+    flushLate();
+    const deltas: IrEvent[] = p.deltas.map((d) => ({
+      type: "tool_call_delta",
+      index,
+      argumentsDelta: d,
+    }));
+    if (p.late && deltas.length > 0 && !p.end) late = deltas.splice(-1);
+    events.push(...deltas);
+    if (p.end) events.push({ type: "tool_call_end", index });
+    args.set(index, p.deltas.join(""));
   }
+  flushLate();
   events.push({ type: "finish", reason: "stop" });
   return { events, args };
 });

@@ -48,10 +48,12 @@ export function irToAnthropicSseTransformer(req: IrRequest): Transformer<IrEvent
   let started = false;
   let done = false;
   let outputChars = 0;
-  // The open block's number (blocks never overlap), and whether a reasoning block still has to
-  // be announced: its first delta says whether it is thinking or redacted thinking.
+  // The open text or reasoning block's number, and whether a reasoning block still has to be
+  // announced: its first delta says whether it is thinking or redacted thinking.
   let block = 0;
   let reasoningPending = false;
+  // Tool calls' block numbers by IR tool index: parallel calls may interleave arguments.
+  const toolBlocks = new Map<number, number>();
 
   const start = (controller: Out, id?: string, model?: string): void => {
     if (started) return;
@@ -72,15 +74,26 @@ export function irToAnthropicSseTransformer(req: IrRequest): Transformer<IrEvent
     });
   };
 
-  const blockStart = (controller: Out, index: number, block: Record<string, unknown>): void =>
+  // The block open on the wire: Anthropic's blocks are strictly one after another, so a tool
+  // call still open in the IR (parallel calls) is stopped when the next block starts; its late
+  // argument deltas, never seen from real upstreams, keep its index.
+  let wireOpen: number | undefined;
+
+  const blockStart = (controller: Out, index: number, block: Record<string, unknown>): void => {
+    if (wireOpen !== undefined) blockStop(controller, wireOpen);
+    wireOpen = index;
     send(controller, "content_block_start", {
       type: "content_block_start",
       index,
       content_block: block,
     });
+  };
 
-  const blockStop = (controller: Out, index: number): void =>
+  const blockStop = (controller: Out, index: number): void => {
+    if (wireOpen !== index) return;
+    wireOpen = undefined;
     send(controller, "content_block_stop", { type: "content_block_stop", index });
+  };
 
   const delta = (controller: Out, index: number, d: Record<string, unknown>): void =>
     send(controller, "content_block_delta", { type: "content_block_delta", index, delta: d });
@@ -130,25 +143,34 @@ export function irToAnthropicSseTransformer(req: IrRequest): Transformer<IrEvent
             });
           }
           return;
-        case "tool_call_start":
-          block = event.block ?? block;
-          return blockStart(controller, block, {
+        case "tool_call_start": {
+          const index = event.block ?? 0; // always set behind withBlocks
+          toolBlocks.set(event.index, index);
+          return blockStart(controller, index, {
             type: "tool_use",
             id: toolUseId(event.id, event.signature, event.origin),
             name: event.name,
             input: {},
           });
-        case "tool_call_delta":
-          if (event.argumentsDelta === "") return;
+        }
+        case "tool_call_delta": {
+          const index = toolBlocks.get(event.index);
+          if (index === undefined || event.argumentsDelta === "") return;
           outputChars += event.argumentsDelta.length;
-          return delta(controller, block, {
+          return delta(controller, index, {
             type: "input_json_delta",
             partial_json: event.argumentsDelta,
           });
+        }
         case "text_end":
         case "reasoning_end":
-        case "tool_call_end":
-          return blockStop(controller, block);
+          return blockStop(controller, event.block);
+        case "tool_call_end": {
+          const index = toolBlocks.get(event.index);
+          toolBlocks.delete(event.index);
+          if (index !== undefined) blockStop(controller, index);
+          return;
+        }
         case "finish": {
           const usage: IrUsage = event.usage ??
             { inputTokens: estimateInputTokens(req), outputTokens: Math.ceil(outputChars / 4) };

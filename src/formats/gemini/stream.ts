@@ -82,8 +82,9 @@ export function irToGeminiTransformer(options: { sse: boolean }): Transformer<Ir
   let elements = 0;
   let done = false;
   let pendingSignature: string | undefined;
-  // The open function call (blocks never overlap behind withBlocks), sent whole at its end.
-  let call: PendingCall | undefined;
+  // Open function calls by IR tool index, each sent whole at its end (withBlocks ends them all
+  // before the finish).
+  const calls = new Map<number, PendingCall>();
   // Foreign signed reasoning rides on the next function call (see signature_carrier.ts).
   const carrier = new ReasoningCarrier();
 
@@ -164,18 +165,23 @@ export function irToGeminiTransformer(options: { sse: boolean }): Transformer<Ir
           break;
         }
         case "tool_call_start": {
-          call = { name: event.name, args: "" };
+          const call: PendingCall = { name: event.name, args: "" };
           const signature = callSignature(event, carrier);
           if (signature !== undefined) call.signature = signature;
+          calls.set(event.index, call);
           break;
         }
-        case "tool_call_delta":
+        case "tool_call_delta": {
+          const call = calls.get(event.index);
           if (call) call.args += event.argumentsDelta;
           break;
-        case "tool_call_end":
+        }
+        case "tool_call_end": {
+          const call = calls.get(event.index);
+          calls.delete(event.index);
           if (call) emitCall(controller, call);
-          call = undefined;
           break;
+        }
         case "finish": {
           // Every chunk needs a non-empty part list: the SDK's chat drops the turn otherwise.
           const last: GeminiWirePart = pendingSignature !== undefined
