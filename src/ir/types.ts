@@ -17,9 +17,19 @@ export type JsonObject = { [key: string]: JsonValue };
 
 export type IrRole = "system" | "user" | "assistant" | "tool";
 
+/**
+ * A prompt-cache breakpoint: the prompt up to and including the marked system part, tool or
+ * message part is cached (Anthropic `cache_control`). Formats without one ignore it.
+ */
+export interface IrCacheMarker {
+  /** Anthropic's cache lifetime ("5m", "1h"), when the client set one. */
+  ttl?: string;
+}
+
 export interface IrTextPart {
   type: "text";
   text: string;
+  cache?: IrCacheMarker;
 }
 
 export interface IrImagePart {
@@ -27,6 +37,7 @@ export interface IrImagePart {
   /** An http(s) URL, or inline base64 data with its media type. */
   source: { kind: "url"; url: string } | { kind: "base64"; mediaType: string; data: string };
   detail?: string;
+  cache?: IrCacheMarker;
 }
 
 export interface IrToolCallPart {
@@ -38,6 +49,7 @@ export interface IrToolCallPart {
   /** Gemini attaches a thoughtSignature to function-call parts; kept for the same family. */
   signature?: string;
   origin?: IrOrigin;
+  cache?: IrCacheMarker;
 }
 
 export interface IrToolResultPart {
@@ -47,6 +59,7 @@ export interface IrToolResultPart {
   name?: string;
   content: Array<IrTextPart | IrImagePart>;
   isError?: boolean;
+  cache?: IrCacheMarker;
 }
 
 /** The API family whose backend produced a signature; signatures only validate there. */
@@ -80,6 +93,7 @@ export interface IrTool {
   description?: string;
   /** JSON Schema of the arguments object. */
   parameters: JsonObject;
+  cache?: IrCacheMarker;
 }
 
 export type IrToolChoice =
