@@ -59,10 +59,10 @@ export class BlockNormaliser {
         return;
       }
       case "text_end":
-        if (this.open === "text") this.closeOpen(out, false);
+        if (this.open === "text") this.closeOpen(out, event.cut === true);
         return;
       case "reasoning_end":
-        if (this.open === "reasoning") this.closeOpen(out, false);
+        if (this.open === "reasoning") this.closeOpen(out, event.cut === true);
         return;
       case "tool_call_start": {
         this.closeOpen(out, false);

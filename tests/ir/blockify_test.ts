@@ -100,7 +100,8 @@ const anyEvent: fc.Arbitrary<IrEvent> = fc.oneof(
   fc.nat(5).map((block): IrEvent => ({ type: "text_end", block })),
   fc.nat(5).map((block): IrEvent => ({ type: "reasoning_start", block })),
   fc.nat(5).map((block): IrEvent => ({ type: "reasoning_end", block })),
-  fc.constant<IrEvent>({ type: "finish", reason: "stop" }),
+  fc.constantFrom("stop", "length", "tool_calls", "error" as const)
+    .map((reason): IrEvent => ({ type: "finish", reason })),
   fc.constant<IrEvent>({ type: "error", status: 502, message: "x" }),
 );
 
@@ -115,6 +116,16 @@ Deno.test("blockify: any event sequence comes out well-formed, text and reasonin
       assert.equal(reasoningOf(out), reasoningOf(kept));
     }),
     { numRuns: 500 },
+  );
+});
+
+Deno.test("blockify: a normalised stream passes through unchanged (decoders may emit blocks)", () => {
+  fc.assert(
+    fc.property(fc.array(anyEvent, { maxLength: 40 }), (events) => {
+      const once = normalise(events);
+      assert.deepEqual(normalise(once), once);
+    }),
+    { numRuns: 300 },
   );
 });
 
