@@ -17,9 +17,19 @@ export type JsonObject = { [key: string]: JsonValue };
 
 export type IrRole = "system" | "user" | "assistant" | "tool";
 
+/**
+ * A prompt-cache breakpoint: the prompt up to and including the marked system part, tool or
+ * message part is cached (Anthropic `cache_control`). Formats without one ignore it.
+ */
+export interface IrCacheMarker {
+  /** Anthropic's cache lifetime ("5m", "1h"), when the client set one. */
+  ttl?: string;
+}
+
 export interface IrTextPart {
   type: "text";
   text: string;
+  cache?: IrCacheMarker;
 }
 
 export interface IrImagePart {
@@ -27,6 +37,7 @@ export interface IrImagePart {
   /** An http(s) URL, or inline base64 data with its media type. */
   source: { kind: "url"; url: string } | { kind: "base64"; mediaType: string; data: string };
   detail?: string;
+  cache?: IrCacheMarker;
 }
 
 export interface IrToolCallPart {
@@ -38,6 +49,7 @@ export interface IrToolCallPart {
   /** Gemini attaches a thoughtSignature to function-call parts; kept for the same family. */
   signature?: string;
   origin?: IrOrigin;
+  cache?: IrCacheMarker;
 }
 
 export interface IrToolResultPart {
@@ -47,6 +59,7 @@ export interface IrToolResultPart {
   name?: string;
   content: Array<IrTextPart | IrImagePart>;
   isError?: boolean;
+  cache?: IrCacheMarker;
 }
 
 /** The API family whose backend produced a signature; signatures only validate there. */
@@ -80,6 +93,7 @@ export interface IrTool {
   description?: string;
   /** JSON Schema of the arguments object. */
   parameters: JsonObject;
+  cache?: IrCacheMarker;
 }
 
 export type IrToolChoice =
@@ -158,10 +172,20 @@ export interface IrResponse {
   usage?: IrUsage;
 }
 
-/** One step of a streamed answer. Tool calls stream as start → argument deltas → end. */
+/**
+ * One step of a streamed answer. The answer is a sequence of content blocks (text, reasoning,
+ * tool call), each streamed as start → deltas → end, like Anthropic's content blocks; `block`
+ * is the block's 0-based position among all blocks of the answer. Decoders may emit only the
+ * deltas: `withBlocks` (src/ir/blockify.ts), in front of every encoder, inserts the starts and
+ * ends and numbers the blocks, so encoders always see well-formed streams (see there).
+ */
 export type IrEvent =
   | { type: "start"; id: string; model: string; created: number }
+  | { type: "text_start"; block: number }
   | { type: "text_delta"; text: string }
+  /** `cut`: the answer stopped inside this block (a length, content-filter or error finish). */
+  | { type: "text_end"; block: number; cut?: true }
+  | { type: "reasoning_start"; block: number }
   | {
     type: "reasoning_delta";
     text: string;
@@ -170,17 +194,20 @@ export type IrEvent =
     redacted?: string;
     origin?: IrOrigin;
   }
+  | { type: "reasoning_end"; block: number; cut?: true }
   | {
     type: "tool_call_start";
     /** 0-based position among this answer's tool calls. */
     index: number;
+    /** Position among all content blocks; set by `withBlocks`, decoders leave it out. */
+    block?: number;
     id: string;
     name: string;
     signature?: string;
     origin?: IrOrigin;
   }
   | { type: "tool_call_delta"; index: number; argumentsDelta: string }
-  | { type: "tool_call_end"; index: number }
+  | { type: "tool_call_end"; index: number; cut?: true }
   | { type: "finish"; reason: IrFinishReason; usage?: IrUsage }
   /** The upstream failed after the stream started; encoders emit their in-stream error form. */
   | { type: "error"; status: number; message: string };

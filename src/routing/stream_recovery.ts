@@ -334,6 +334,10 @@ export function withStreamRecovery(
           case "error":
             await cut(event);
             break;
+          default:
+            // Text and reasoning boundaries: text is held and stitched here, so the encoder's
+            // normaliser (withBlocks) derives the blocks from the deltas instead.
+            break;
         }
       }
     },

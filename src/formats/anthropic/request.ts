@@ -5,6 +5,7 @@ import {
 } from "../../ir/capabilities.ts";
 import type { EncodeOptions } from "../../ir/encode_options.ts";
 import type {
+  IrCacheMarker,
   IrImagePart,
   IrMessage,
   IrPart,
@@ -12,6 +13,7 @@ import type {
   IrRequest,
   IrTextPart,
   IrTool,
+  IrToolCallPart,
   IrToolChoice,
   IrToolResultPart,
   JsonObject,
@@ -26,6 +28,7 @@ import { decodeCallId, pushCarriedCall } from "../signature_carrier.ts";
 import { addCacheBreakpoints } from "./cache_breakpoints.ts";
 import { signatureFromClient } from "./signature.ts";
 import {
+  type AnthropicCacheControl,
   type AnthropicContentBlock,
   type AnthropicImageBlock,
   type AnthropicMessageParam,
@@ -74,12 +77,16 @@ export function anthropicRequestToIr(body: MessagesRequest): IrRequest {
         }
         // A foreign signature (Gemini's) rides in the id this gateway gave out.
         const { id, carried } = decodeCallId(block.id);
-        pushCarriedCall(parts, {
-          type: "tool_call",
-          id,
-          name: block.name,
-          arguments: argumentsText(block.input),
-        }, carried);
+        pushCarriedCall(
+          parts,
+          marked<IrToolCallPart>({
+            type: "tool_call",
+            id,
+            name: block.name,
+            arguments: argumentsText(block.input),
+          }, block),
+          carried,
+        );
       }
       if (parts.length > 0) messages.push({ role: "assistant", parts });
     }
@@ -116,33 +123,52 @@ type Block = RequestContentBlock | UnknownBlock;
 function systemParts(system: MessagesRequest["system"]): IrPart[] {
   if (system == null) return [];
   if (typeof system === "string") return system === "" ? [] : [{ type: "text", text: system }];
-  return system.flatMap((b) => b.type === "text" && b.text !== "" ? [textPart(b.text)] : []);
+  return system.flatMap((b) =>
+    b.type === "text" && b.text !== "" ? [marked(textPart(b.text), b)] : []
+  );
 }
 
 function textPart(text: string): IrTextPart {
   return { type: "text", text };
 }
 
+/**
+ * The part with the block's prompt-cache breakpoint, if it has one. Read leniently: a
+ * `cache_control` that is not Anthropic's `{type: "ephemeral"}` is not a marker.
+ */
+function marked<T extends { cache?: IrCacheMarker }>(part: T, block: object): T {
+  const control = (block as { cache_control?: unknown }).cache_control;
+  if (typeof control !== "object" || control === null) return part;
+  const { type, ttl } = control as { type?: unknown; ttl?: unknown };
+  if (type !== "ephemeral") return part;
+  part.cache = typeof ttl === "string" ? { ttl } : {};
+  return part;
+}
+
 /** Text and images (and plain-text documents, as text); everything else is not content. */
 function contentPart(block: Block): Array<IrTextPart | IrImagePart> {
   switch (block.type) {
     case "text":
-      return block.text === "" ? [] : [textPart(block.text)];
+      return block.text === "" ? [] : [marked(textPart(block.text), block)];
     case "image": {
       const src = block.source;
       if (src.type === "base64") {
-        return [{
+        return [marked<IrImagePart>({
           type: "image",
           source: { kind: "base64", mediaType: src.media_type, data: src.data },
-        }];
+        }, block)];
       }
-      if (src.type === "url") return [{ type: "image", source: { kind: "url", url: src.url } }];
+      if (src.type === "url") {
+        return [
+          marked<IrImagePart>({ type: "image", source: { kind: "url", url: src.url } }, block),
+        ];
+      }
       return [];
     }
     case "document":
       // The IR has no file part: plain-text documents survive as text, PDFs/files are dropped.
       return block.source.type === "text" && block.source.data !== ""
-        ? [textPart(block.source.data)]
+        ? [marked(textPart(block.source.data), block)]
         : [];
     default:
       return [];
@@ -163,7 +189,7 @@ function toolResultPart(
     content,
   };
   if (block.is_error === true) part.isError = true;
-  return part;
+  return marked(part, block);
 }
 
 function assistantPart(block: Block): IrPart[] {
@@ -207,7 +233,7 @@ function toolsToIr(tools: MessagesRequest["tools"]): IrTool[] {
         { type: "object", properties: {} },
     };
     if (tool.description != null) ir.description = tool.description;
-    out.push(ir);
+    out.push(marked(ir, tool));
   }
   return out;
 }
@@ -278,14 +304,20 @@ export function irToAnthropicRequest(
   }
 
   const body: AnthropicRequestBody = { model, messages, max_tokens: DEFAULT_MAX_TOKENS };
-  const system = systemText(ir);
-  if (system !== "") body.system = system;
+  const system = systemBlocks(ir);
+  if (system.length > 0) {
+    // One string unless the client placed cache breakpoints in it.
+    body.system = system.some((b) => b.cache_control !== undefined)
+      ? system
+      : system.map((b) => b.text).join("\n\n");
+  }
 
   const tools = ir.tools.map((t) => ({
     name: t.name,
     ...(t.description !== undefined && t.description !== "" ? { description: t.description } : {}),
     // Anthropic insists on an object schema at the top.
     input_schema: { type: "object", ...t.parameters },
+    ...cacheControl(t.cache),
   }));
   if (tools.length > 0) {
     body.tools = tools;
@@ -340,14 +372,26 @@ export function irToAnthropicRequest(
  * The top-level system prompt: the IR system parts, then system turns from inside the
  * conversation (Anthropic has no system role in `messages`), then the JSON-mode instruction.
  */
-function systemText(ir: IrRequest): string {
-  const texts = [
+function systemBlocks(ir: IrRequest): AnthropicTextBlock[] {
+  const blocks = [
     ...ir.system,
     ...ir.messages.flatMap((m) => m.role === "system" ? m.parts : []),
-  ].flatMap((p) => p.type === "text" && p.text !== "" ? [p.text] : []);
+  ].flatMap((p) => p.type === "text" ? textBlock(p.text, p.cache) : []);
   const json = jsonInstruction(ir.responseFormat);
-  if (json) texts.push(json);
-  return texts.join("\n\n");
+  if (json) blocks.push({ type: "text", text: json });
+  return blocks;
+}
+
+/** An IR cache marker as Anthropic's `cache_control`, to spread into a block. */
+function cacheControl(
+  cache: IrCacheMarker | undefined,
+): { cache_control?: AnthropicCacheControl } {
+  if (cache === undefined) return {};
+  return {
+    cache_control: cache.ttl !== undefined
+      ? { type: "ephemeral", ttl: cache.ttl }
+      : { type: "ephemeral" },
+  };
 }
 
 /**
@@ -381,8 +425,8 @@ function toTurn(msg: IrMessage): Turn[] {
   }
 }
 
-function textBlock(text: string): AnthropicTextBlock[] {
-  return text === "" ? [] : [{ type: "text", text }];
+function textBlock(text: string, cache?: IrCacheMarker): AnthropicTextBlock[] {
+  return text === "" ? [] : [{ type: "text", text, ...cacheControl(cache) }];
 }
 
 function imageBlock(part: IrImagePart): AnthropicImageBlock {
@@ -392,13 +436,14 @@ function imageBlock(part: IrImagePart): AnthropicImageBlock {
     source: src.kind === "url"
       ? { type: "url", url: src.url }
       : { type: "base64", media_type: src.mediaType, data: src.data },
+    ...cacheControl(part.cache),
   };
 }
 
 function userBlock(part: IrPart): AnthropicContentBlock[] {
   switch (part.type) {
     case "text":
-      return textBlock(part.text);
+      return textBlock(part.text, part.cache);
     case "image":
       return [imageBlock(part)];
     case "tool_result":
@@ -409,13 +454,18 @@ function userBlock(part: IrPart): AnthropicContentBlock[] {
 }
 
 function toolResultBlock(part: IrToolResultPart): AnthropicToolResultBlock {
-  const block: AnthropicToolResultBlock = { type: "tool_result", tool_use_id: part.toolCallId };
+  const block: AnthropicToolResultBlock = {
+    type: "tool_result",
+    tool_use_id: part.toolCallId,
+    ...cacheControl(part.cache),
+  };
   const content = part.content.flatMap((p): Array<AnthropicTextBlock | AnthropicImageBlock> =>
-    p.type === "text" ? textBlock(p.text) : [imageBlock(p)]
+    p.type === "text" ? textBlock(p.text, p.cache) : [imageBlock(p)]
   );
   // A lone text result goes as a plain string, the form every Anthropic-compatible host takes.
-  if (content.length === 1 && content[0].type === "text") block.content = content[0].text;
-  else if (content.length > 0) block.content = content;
+  if (content.length === 1 && content[0].type === "text" && !content[0].cache_control) {
+    block.content = content[0].text;
+  } else if (content.length > 0) block.content = content;
   if (part.isError) block.is_error = true;
   return block;
 }
@@ -423,13 +473,14 @@ function toolResultBlock(part: IrToolResultPart): AnthropicToolResultBlock {
 function assistantBlock(part: IrPart): AnthropicContentBlock[] {
   switch (part.type) {
     case "text":
-      return textBlock(part.text);
+      return textBlock(part.text, part.cache);
     case "tool_call":
       return [{
         type: "tool_use",
         id: part.id,
         name: part.name,
         input: toolInputObject(part.arguments),
+        ...cacheControl(part.cache),
       }];
     case "reasoning":
       // Signatures only validate on Anthropic; unsigned or foreign reasoning cannot be replayed.

@@ -1,3 +1,4 @@
+import { withBlocks } from "../../ir/blockify.ts";
 import { estimateInputTokens } from "../../ir/estimate_tokens.ts";
 import type { IrEvent, IrRequest, IrUsage } from "../../ir/types.ts";
 import { encodeSse, type SseEvent } from "../../sse.ts";
@@ -38,19 +39,21 @@ export function anthropicErrorEvent(status: number, message: string): Uint8Array
 
 /**
  * IR events → Anthropic Messages SSE, framed as Anthropic frames it: `message_start`, then per
- * content block `content_block_start` / `content_block_delta`s / `content_block_stop` (blocks
- * strictly one after another, indices from 0), then `message_delta` (stop reason, usage) and
- * `message_stop`. An IR `error` event becomes `event: error` and ends the stream. Every IR
- * event is written as soon as it arrives.
+ * content block `content_block_start` / `content_block_delta`s / `content_block_stop` (the IR's
+ * blocks, made well-formed by `withBlocks`, map one to one), then `message_delta` (stop reason,
+ * usage) and `message_stop`. An IR `error` event becomes `event: error` and ends the stream.
+ * Every IR event is written as soon as it arrives.
  */
 export function irToAnthropicSseTransformer(req: IrRequest): Transformer<IrEvent, Uint8Array> {
   let started = false;
   let done = false;
-  let nextIndex = 0;
-  let open: { kind: "text" | "thinking" | "tool"; index: number; tool?: number } | null = null;
-  // IR tool index → content block index, for argument deltas of a block already closed.
-  const toolBlocks = new Map<number, number>();
   let outputChars = 0;
+  // The open text or reasoning block's number, and whether a reasoning block still has to be
+  // announced: its first delta says whether it is thinking or redacted thinking.
+  let block = 0;
+  let reasoningPending = false;
+  // Tool calls' block numbers by IR tool index: parallel calls may interleave arguments.
+  const toolBlocks = new Map<number, number>();
 
   const start = (controller: Out, id?: string, model?: string): void => {
     if (started) return;
@@ -71,34 +74,32 @@ export function irToAnthropicSseTransformer(req: IrRequest): Transformer<IrEvent
     });
   };
 
-  const close = (controller: Out): void => {
-    if (!open) return;
-    send(controller, "content_block_stop", { type: "content_block_stop", index: open.index });
-    open = null;
-  };
+  // The block open on the wire: Anthropic's blocks are strictly one after another, so a tool
+  // call still open in the IR (parallel calls) is stopped when the next block starts; its late
+  // argument deltas, never seen from real upstreams, keep its index.
+  let wireOpen: number | undefined;
 
-  const openBlock = (
-    controller: Out,
-    kind: "text" | "thinking" | "tool",
-    block: Record<string, unknown>,
-    tool?: number,
-  ): number => {
-    close(controller);
-    const index = nextIndex++;
-    open = { kind, index, tool };
+  const blockStart = (controller: Out, index: number, block: Record<string, unknown>): void => {
+    if (wireOpen !== undefined) blockStop(controller, wireOpen);
+    wireOpen = index;
     send(controller, "content_block_start", {
       type: "content_block_start",
       index,
       content_block: block,
     });
-    return index;
+  };
+
+  const blockStop = (controller: Out, index: number): void => {
+    if (wireOpen !== index) return;
+    wireOpen = undefined;
+    send(controller, "content_block_stop", { type: "content_block_stop", index });
   };
 
   const delta = (controller: Out, index: number, d: Record<string, unknown>): void =>
     send(controller, "content_block_delta", { type: "content_block_delta", index, delta: d });
 
-  return {
-    transform(event, controller) {
+  return withBlocks<Uint8Array>({
+    event(event, controller) {
       if (done) return;
       if (event.type === "error") {
         done = true;
@@ -108,75 +109,69 @@ export function irToAnthropicSseTransformer(req: IrRequest): Transformer<IrEvent
       if (event.type === "start") return start(controller, event.id, event.model);
       start(controller);
       switch (event.type) {
-        case "text_delta": {
-          if (event.text === "") return;
-          const index = open?.kind === "text"
-            ? open.index
-            : openBlock(controller, "text", { type: "text", text: "" });
+        case "text_start":
+          block = event.block;
+          return blockStart(controller, block, { type: "text", text: "" });
+        case "text_delta":
           outputChars += event.text.length;
-          delta(controller, index, { type: "text_delta", text: event.text });
+          return delta(controller, block, { type: "text_delta", text: event.text });
+        case "reasoning_start":
+          block = event.block;
+          reasoningPending = true;
           return;
-        }
-        case "reasoning_delta": {
+        case "reasoning_delta":
           if (event.redacted !== undefined) {
-            openBlock(controller, "thinking", {
+            // Redacted reasoning is a block of its own (see withBlocks).
+            reasoningPending = false;
+            return blockStart(controller, block, {
               type: "redacted_thinking",
               data: signatureToClient(event.redacted, event.origin),
             });
-            close(controller);
-            return;
           }
-          if (event.text === "" && !event.signature) return;
-          const index = open?.kind === "thinking" ? open.index : openBlock(controller, "thinking", {
-            type: "thinking",
-            thinking: "",
-            signature: "",
-          });
+          if (reasoningPending) {
+            reasoningPending = false;
+            blockStart(controller, block, { type: "thinking", thinking: "", signature: "" });
+          }
           if (event.text !== "") {
             outputChars += event.text.length;
-            delta(controller, index, { type: "thinking_delta", thinking: event.text });
+            delta(controller, block, { type: "thinking_delta", thinking: event.text });
           }
           if (event.signature) {
-            delta(controller, index, {
+            delta(controller, block, {
               type: "signature_delta",
               signature: signatureToClient(event.signature, event.origin),
             });
-            // A signature seals its block; more thinking starts a new one, as Anthropic does.
-            close(controller);
           }
           return;
-        }
         case "tool_call_start": {
-          const index = openBlock(
-            controller,
-            "tool",
-            {
-              type: "tool_use",
-              id: toolUseId(event.id, event.signature, event.origin),
-              name: event.name,
-              input: {},
-            },
-            event.index,
-          );
+          const index = event.block ?? 0; // always set behind withBlocks
           toolBlocks.set(event.index, index);
-          return;
+          return blockStart(controller, index, {
+            type: "tool_use",
+            id: toolUseId(event.id, event.signature, event.origin),
+            name: event.name,
+            input: {},
+          });
         }
         case "tool_call_delta": {
           const index = toolBlocks.get(event.index);
           if (index === undefined || event.argumentsDelta === "") return;
           outputChars += event.argumentsDelta.length;
-          // Interleaved arguments (never seen from real upstreams) keep their block's index.
-          delta(controller, index, {
+          return delta(controller, index, {
             type: "input_json_delta",
             partial_json: event.argumentsDelta,
           });
+        }
+        case "text_end":
+        case "reasoning_end":
+          return blockStop(controller, event.block);
+        case "tool_call_end": {
+          const index = toolBlocks.get(event.index);
+          toolBlocks.delete(event.index);
+          if (index !== undefined) blockStop(controller, index);
           return;
         }
-        case "tool_call_end":
-          if (open?.kind === "tool" && open.tool === event.index) close(controller);
-          return;
         case "finish": {
-          close(controller);
           const usage: IrUsage = event.usage ??
             { inputTokens: estimateInputTokens(req), outputTokens: Math.ceil(outputChars / 4) };
           send(controller, "message_delta", {
@@ -199,7 +194,7 @@ export function irToAnthropicSseTransformer(req: IrRequest): Transformer<IrEvent
         );
       }
     },
-  };
+  });
 }
 
 interface BlockState {

@@ -15,11 +15,13 @@ export interface AnthropicTextBlock {
 /** A prompt-cache breakpoint: everything up to and including the marked block is cached. */
 export interface AnthropicCacheControl {
   type: "ephemeral";
+  ttl?: string;
 }
 
 export interface AnthropicImageBlock {
   type: "image";
   source: { type: "base64"; media_type: string; data: string } | { type: "url"; url: string };
+  cache_control?: AnthropicCacheControl;
 }
 
 export interface AnthropicToolUseBlock {
@@ -27,6 +29,7 @@ export interface AnthropicToolUseBlock {
   id: string;
   name: string;
   input: JsonObject;
+  cache_control?: AnthropicCacheControl;
 }
 
 export interface AnthropicToolResultBlock {
@@ -34,6 +37,7 @@ export interface AnthropicToolResultBlock {
   tool_use_id: string;
   content?: string | Array<AnthropicTextBlock | AnthropicImageBlock>;
   is_error?: boolean;
+  cache_control?: AnthropicCacheControl;
 }
 
 export interface AnthropicThinkingBlock {

@@ -1,3 +1,4 @@
+import { withBlocks } from "../../ir/blockify.ts";
 import type { IrEvent, IrFinishReason, IrUsage } from "../../ir/types.ts";
 import { encodeSse, type SseEvent } from "../../sse.ts";
 import { ReasoningCarrier } from "../signature_carrier.ts";
@@ -81,6 +82,8 @@ export function irToGeminiTransformer(options: { sse: boolean }): Transformer<Ir
   let elements = 0;
   let done = false;
   let pendingSignature: string | undefined;
+  // Open function calls by IR tool index, each sent whole at its end (withBlocks ends them all
+  // before the finish).
   const calls = new Map<number, PendingCall>();
   // Foreign signed reasoning rides on the next function call (see signature_carrier.ts).
   const carrier = new ReasoningCarrier();
@@ -138,8 +141,8 @@ export function irToGeminiTransformer(options: { sse: boolean }): Transformer<Ir
     done = true;
   };
 
-  return {
-    transform(event, controller) {
+  return withBlocks<Uint8Array>({
+    event(event, controller) {
       if (done) return;
       switch (event.type) {
         case "start":
@@ -175,16 +178,11 @@ export function irToGeminiTransformer(options: { sse: boolean }): Transformer<Ir
         }
         case "tool_call_end": {
           const call = calls.get(event.index);
-          if (call) {
-            calls.delete(event.index);
-            emitCall(controller, call);
-          }
+          calls.delete(event.index);
+          if (call) emitCall(controller, call);
           break;
         }
         case "finish": {
-          const open = [...calls.entries()].sort(([a], [b]) => a - b);
-          for (const [, call] of open) emitCall(controller, call);
-          calls.clear();
           // Every chunk needs a non-empty part list: the SDK's chat drops the turn otherwise.
           const last: GeminiWirePart = pendingSignature !== undefined
             ? { text: "", thoughtSignature: pendingSignature }
@@ -198,12 +196,15 @@ export function irToGeminiTransformer(options: { sse: boolean }): Transformer<Ir
           write(controller, geminiErrorChunk(event.status, event.message));
           close(controller);
           break;
+        default:
+          // Text and reasoning boundaries: Gemini parts carry no block structure.
+          break;
       }
     },
     flush(controller) {
       if (!done) close(controller);
     },
-  };
+  });
 }
 
 /**

@@ -1,3 +1,4 @@
+import { withBlocks } from "../../ir/blockify.ts";
 import type { IrEvent } from "../../ir/types.ts";
 import { encodeSse } from "../../sse.ts";
 import { encodeCallId, ReasoningCarrier } from "../signature_carrier.ts";
@@ -8,6 +9,7 @@ import { openAIStreamErrorFields } from "./errors.ts";
  * IR events → OpenAI Chat Completions SSE bytes: a role delta first, content and tool-call
  * deltas, the finish chunk, the usage chunk when the client asked for it, then `[DONE]`.
  * An error event becomes an in-stream `{"error": ...}` chunk, which the OpenAI SDK raises.
+ * Behind `withBlocks`: tool-call deltas only ever follow their start.
  */
 export function irToChatSseTransformer(
   options: { includeUsage: boolean },
@@ -36,8 +38,8 @@ export function irToChatSseTransformer(
     controller.enqueue(chunk({ role: "assistant", content: "" }));
   };
 
-  return {
-    transform(event, controller) {
+  return withBlocks<Uint8Array>({
+    event(event, controller) {
       if (done) return;
       switch (event.type) {
         case "start":
@@ -68,11 +70,10 @@ export function irToChatSseTransformer(
           }));
           break;
         case "tool_call_delta":
+          // withBlocks guarantees the call's start went out first.
           controller.enqueue(chunk({
             tool_calls: [{ index: event.index, function: { arguments: event.argumentsDelta } }],
           }));
-          break;
-        case "tool_call_end":
           break;
         case "finish":
           ensureStarted(controller);
@@ -103,7 +104,10 @@ export function irToChatSseTransformer(
           }));
           done = true;
           break;
+        default:
+          // Block starts and ends: Chat chunks carry no block structure.
+          break;
       }
     },
-  };
+  });
 }

@@ -1,4 +1,5 @@
 import { isContextLengthError } from "../../errors.ts";
+import { withBlocks } from "../../ir/blockify.ts";
 import type { IrEvent, IrRequest, IrUsage } from "../../ir/types.ts";
 import { encodeSse } from "../../sse.ts";
 import type { ReasoningEnvelope } from "./reasoning_envelope.ts";
@@ -72,6 +73,8 @@ export function irToResponsesSseTransformer(req: IrRequest): Transformer<IrEvent
   let done = false;
   // Finished items by output index; open items reserve their index until they close.
   const output: Array<ResponsesOutputItem | undefined> = [];
+  // The open items: behind withBlocks a message or reasoning item overlaps nothing, while
+  // parallel function calls (by IR tool index) may interleave their arguments.
   let message: OpenMessage | undefined;
   let reasoning: OpenReasoning | undefined;
   const calls = new Map<number, OpenCall>();
@@ -120,8 +123,7 @@ export function irToResponsesSseTransformer(req: IrRequest): Transformer<IrEvent
     content: status === "in_progress" ? [] : [outputText(m.text)],
   });
 
-  const openMessage = (c: Controller): OpenMessage => {
-    if (message) return message;
+  const openMessage = (c: Controller): void => {
     const m: OpenMessage = { index: reserve(), id: newResponsesId("msg"), text: "" };
     message = m;
     emit(c, "response.output_item.added", {
@@ -134,7 +136,6 @@ export function irToResponsesSseTransformer(req: IrRequest): Transformer<IrEvent
       content_index: 0,
       part: outputText(""),
     });
-    return m;
   };
 
   const closeMessage = (c: Controller, status: ItemStatus = "completed"): void => {
@@ -151,8 +152,7 @@ export function irToResponsesSseTransformer(req: IrRequest): Transformer<IrEvent
 
   // ---- reasoning items --------------------------------------------------------------------
 
-  const openReasoning = (c: Controller): OpenReasoning => {
-    if (reasoning) return reasoning;
+  const openReasoning = (c: Controller): void => {
     const r: OpenReasoning = {
       index: reserve(),
       id: newResponsesId("rs"),
@@ -165,7 +165,6 @@ export function irToResponsesSseTransformer(req: IrRequest): Transformer<IrEvent
       output_index: r.index,
       item: { id: r.id, type: "reasoning", summary: [] },
     });
-    return r;
   };
 
   const reasoningText = (c: Controller, r: OpenReasoning, delta: string): void => {
@@ -230,7 +229,7 @@ export function irToResponsesSseTransformer(req: IrRequest): Transformer<IrEvent
     name: call.name,
   });
 
-  const closeCall = (c: Controller, irIndex: number, status: ItemStatus = "completed"): void => {
+  const closeCall = (c: Controller, irIndex: number, status: ItemStatus): void => {
     const call = calls.get(irIndex);
     if (!call) return;
     calls.delete(irIndex);
@@ -244,17 +243,6 @@ export function irToResponsesSseTransformer(req: IrRequest): Transformer<IrEvent
     const item = callItem(call, status);
     output[call.index] = item;
     emit(c, "response.output_item.done", { output_index: call.index, item });
-  };
-
-  /** Closes every open item in output order. */
-  const closeAll = (c: Controller, status: ItemStatus): void => {
-    const open: Array<{ index: number; close: () => void }> = [];
-    if (message) open.push({ index: message.index, close: () => closeMessage(c, status) });
-    if (reasoning) open.push({ index: reasoning.index, close: () => closeReasoning(c) });
-    for (const [irIndex, call] of calls) {
-      open.push({ index: call.index, close: () => closeCall(c, irIndex, status) });
-    }
-    for (const item of open.sort((a, b) => a.index - b.index)) item.close();
   };
 
   /** Open items as they stand, for the failed response: marked incomplete, not closed. */
@@ -282,9 +270,10 @@ export function irToResponsesSseTransformer(req: IrRequest): Transformer<IrEvent
     done = true;
   };
 
-  return {
-    transform(event, c) {
+  return withBlocks<Uint8Array>({
+    event(event, c) {
       if (done) return;
+      if (event.type !== "start" && event.type !== "error") ensureStarted(c);
       switch (event.type) {
         case "start":
           if (!started) {
@@ -295,11 +284,12 @@ export function irToResponsesSseTransformer(req: IrRequest): Transformer<IrEvent
           }
           ensureStarted(c);
           break;
+        case "text_start":
+          openMessage(c);
+          break;
         case "text_delta": {
-          if (event.text === "") break;
-          ensureStarted(c);
-          closeReasoning(c);
-          const m = openMessage(c);
+          const m = message;
+          if (!m) break; // withBlocks opens the item first; kept for the type checker.
           m.text += event.text;
           emit(c, "response.output_text.delta", {
             item_id: m.id,
@@ -310,31 +300,25 @@ export function irToResponsesSseTransformer(req: IrRequest): Transformer<IrEvent
           });
           break;
         }
+        case "text_end":
+          closeMessage(c, event.cut ? "incomplete" : "completed");
+          break;
+        case "reasoning_start":
+          openReasoning(c);
+          break;
         case "reasoning_delta": {
-          const hasText = event.text !== "";
-          if (!hasText && event.signature === undefined && event.redacted === undefined) break;
-          ensureStarted(c);
-          closeMessage(c);
-          // A signed block is finished: new text, or a second redacted block, starts another.
-          if (
-            reasoning &&
-            ((hasText && reasoning.env.signature !== undefined) ||
-              (event.redacted !== undefined && reasoning.env.redacted !== undefined))
-          ) {
-            closeReasoning(c);
-          }
-          const r = openReasoning(c);
-          if (hasText) reasoningText(c, r, event.text);
+          const r = reasoning;
+          if (!r) break;
+          if (event.text !== "") reasoningText(c, r, event.text);
           if (event.signature !== undefined) r.env.signature = event.signature;
           if (event.redacted !== undefined) r.env.redacted = event.redacted;
           if (event.origin) r.env.origin = event.origin;
           break;
         }
-        case "tool_call_start": {
-          ensureStarted(c);
-          closeMessage(c);
+        case "reasoning_end":
           closeReasoning(c);
-          closeCall(c, event.index);
+          break;
+        case "tool_call_start": {
           const call: OpenCall = {
             index: reserve(),
             id: newResponsesId("fc"),
@@ -362,12 +346,11 @@ export function irToResponsesSseTransformer(req: IrRequest): Transformer<IrEvent
           break;
         }
         case "tool_call_end":
-          closeCall(c, event.index);
+          closeCall(c, event.index, event.cut ? "incomplete" : "completed");
           break;
         case "finish": {
-          ensureStarted(c);
+          // Every item has ended (withBlocks), `cut` where the answer stopped inside it.
           const outcome = outcomeOf(event.reason);
-          closeAll(c, outcome.status === "completed" ? "completed" : "incomplete");
           const type = outcome.status === "completed"
             ? "response.completed"
             : outcome.status === "incomplete"
@@ -392,5 +375,5 @@ export function irToResponsesSseTransformer(req: IrRequest): Transformer<IrEvent
       // An upstream stream that just stops must not look like a finished answer.
       if (!done) fail(c, 502, "The upstream stream ended before the response was complete.");
     },
-  };
+  });
 }

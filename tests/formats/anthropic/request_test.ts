@@ -300,7 +300,21 @@ Deno.test("a Claude Code body round-trips through the IR into an Anthropic body"
   // Signed thinking survives; the system turn is folded into the top-level system prompt.
   assert.equal(body.messages[1].content[0].type, "thinking");
   assert.equal(body.messages[1].content[1].type, "redacted_thinking");
-  assert.match(String(body.system), /plan mode/);
+  // The client's cache breakpoints (system, a user block, the last tool) stay where they were,
+  // so the system prompt goes as blocks.
+  assert.ok(Array.isArray(body.system));
+  assert.match(body.system.map((b) => b.text).join("\n\n"), /plan mode/);
+  assert.deepEqual(body.system.filter((b) => b.cache_control).map((b) => b.text), [
+    "You are an interactive CLI tool that helps users with software engineering tasks.",
+  ]);
+  assert.deepEqual(body.messages[0].content.filter((b) => "cache_control" in b), [
+    {
+      type: "text",
+      text: "What's the weather like in San Francisco?",
+      cache_control: { type: "ephemeral" },
+    },
+  ]);
+  assert.deepEqual(body.tools?.map((t) => t.cache_control), [undefined, { type: "ephemeral" }]);
   assert.deepEqual(body.messages.map((m) => m.role), [
     "user",
     "assistant",
