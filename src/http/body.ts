@@ -1,4 +1,5 @@
 import { RequestError } from "../errors.ts";
+import { withinDeadline } from "./deadline.ts";
 
 /** A request body read in full, as raw bytes and as parsed JSON. */
 export interface JsonBody {
@@ -76,7 +77,7 @@ export async function readBodyBytes(
     // loop. A large one is copied chunk by chunk into one buffer of the declared size: the
     // native read holds the chunks and their concatenation at once (3x the body at its peak).
     raw = known && declared <= SMALL_BODY_BYTES
-      ? await withinDeadline(req.arrayBuffer(), idleMs).then((b) => new Uint8Array(b))
+      ? new Uint8Array(await withinDeadline(req.arrayBuffer(), idleMs, () => bodyTimeout(idleMs)))
       : await readStream(body, maxBytes, idleMs, known ? declared : undefined);
   } catch (err) {
     if (err instanceof RequestError) throw err;
@@ -84,20 +85,6 @@ export async function readBodyBytes(
   }
   if (!raw || raw.byteLength > maxBytes) throw tooLarge(maxBytes);
   return raw;
-}
-
-/** Resolves as `p`, or rejects with the 408 when it takes longer than `ms`. */
-async function withinDeadline<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(bodyTimeout(ms)), ms);
-  });
-  try {
-    return await Promise.race([p, late]);
-  } finally {
-    clearTimeout(timer);
-    p.catch(() => {}); // the connection is dropped; its read fails unobserved
-  }
 }
 
 /**

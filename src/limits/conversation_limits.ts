@@ -86,7 +86,9 @@ export class ConversationLimits {
     }
     const hold = this.#holds.get(identity);
     if (hold === undefined) return res;
-    if (!res.body || !hold.stream) {
+    // `hold.stream` first: touching `res.body` turns an in-memory answer into a stream, which
+    // costs Deno's fast path for fixed-length bodies.
+    if (!hold.stream || !res.body) {
       this.#release(identity);
       return res;
     }
