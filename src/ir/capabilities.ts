@@ -126,6 +126,35 @@ export type CapabilityOverrides = Record<string, CapabilityOverride>;
 export function capabilitiesFor(
   model: string,
   overrides: CapabilityOverrides | undefined,
+): Readonly<ModelCapabilities> {
+  // Memoised per config object and model: matching the table is a dozen regexes, and this runs
+  // on every request (the same-format OpenAI path included).
+  const byModel = cacheFor(overrides);
+  let caps = byModel.get(model);
+  if (!caps) {
+    if (byModel.size >= MAX_CACHED_MODELS) byModel.clear();
+    caps = Object.freeze(computeCapabilities(model, overrides));
+    byModel.set(model, caps);
+  }
+  return caps;
+}
+
+const MAX_CACHED_MODELS = 1000;
+const NO_OVERRIDES: CapabilityOverrides = {};
+const CACHE = new WeakMap<CapabilityOverrides, Map<string, Readonly<ModelCapabilities>>>();
+
+function cacheFor(
+  overrides: CapabilityOverrides | undefined,
+): Map<string, Readonly<ModelCapabilities>> {
+  const key = overrides ?? NO_OVERRIDES;
+  let map = CACHE.get(key);
+  if (!map) CACHE.set(key, map = new Map());
+  return map;
+}
+
+function computeCapabilities(
+  model: string,
+  overrides: CapabilityOverrides | undefined,
 ): ModelCapabilities {
   const caps = builtinCapabilities(model);
   if (!overrides) return caps;
