@@ -167,6 +167,18 @@ export class Cooldowns {
   }
 }
 
+/**
+ * The id the pool, cooldowns and quota know a stored account by: a stored API key by its
+ * key id (like the config's keys), any other account by its own id.
+ */
+export function credentialIdOfAccount(
+  a: { id: string; credential: { kind: string; api_key?: string } },
+): string {
+  return a.credential.kind === "api_key" && a.credential.api_key !== undefined
+    ? keyId(a.credential.api_key)
+    : a.id;
+}
+
 /** A stable, non-secret id for an API key (FNV-1a), for cooldown keys and logs. */
 export function keyId(key: string): string {
   let h = 0x811c9dc5;

@@ -173,7 +173,7 @@ export class AccountManager {
     const hit = this.#cache.get(providerId);
     if (hit && this.#now() - hit.at < CACHE_TTL_MS) return keysOf(hit.accounts);
     // Unreadable KV: the provider's configured keys still serve; stored ones join later.
-    return this.accountsOf(providerId).then(keysOf, () => []);
+    return this.accountsOf(providerId).then(keysOf, () => NO_KEYS);
   }
 
   /** The provider's enabled, working accounts, oldest first (the credential pool orders them). */
@@ -491,11 +491,20 @@ export class AccountManager {
   }
 }
 
+/** Shared, never changed: KV unreadable means no stored keys. */
+const NO_KEYS: string[] = [];
+
+/** One key list per cached account list: the same array each request, so callers can cache by it. */
+const KEYS_OF = new WeakMap<Account[], string[]>();
+
 function keysOf(accounts: Account[]): string[] {
-  const keys: string[] = [];
+  let keys = KEYS_OF.get(accounts);
+  if (keys) return keys;
+  keys = [];
   for (const a of accounts) {
     if (a.enabled && a.credential.kind === "api_key") keys.push(a.credential.api_key);
   }
+  KEYS_OF.set(accounts, keys);
   return keys;
 }
 

@@ -11,7 +11,7 @@ import { describeIssue } from "../formats/describe_issue.ts";
 import { readJsonBody } from "../http/body.ts";
 import { maskSecret } from "../observe/mask.ts";
 import type { QuotaBook, QuotaSnapshot } from "../observe/quota.ts";
-import { type Cooldown, type Cooldowns, keyId } from "../accounts/cooldowns.ts";
+import { type Cooldown, type Cooldowns, credentialIdOfAccount } from "../accounts/cooldowns.ts";
 
 export interface AdminDeps {
   state: () => RuntimeState;
@@ -65,7 +65,14 @@ export function adminRoutes(deps: AdminDeps): Hono {
     for (const p of deps.state().config.providers) {
       const benched = await deps.cooldowns.active(p.id);
       for (const a of await deps.accounts.accountsOf(p.id)) {
-        out.push(view(a, deps, quota[p.id]?.[credentialIdOf(a)], benched.get(credentialIdOf(a))));
+        out.push(
+          view(
+            a,
+            deps,
+            quota[p.id]?.[credentialIdOfAccount(a)],
+            benched.get(credentialIdOfAccount(a)),
+          ),
+        );
       }
       // Sealed with another key: listed with a status saying so, rather than vanishing.
       for (const a of deps.accounts.sealedAccountsOf(p.id)) out.push(sealedView(a, deps));
@@ -79,7 +86,7 @@ export function adminRoutes(deps: AdminDeps): Hono {
     const provider = providerOf(deps, c.req.param("providerId"));
     const id = c.req.param("id");
     const account = (await deps.accounts.accountsOf(provider.id)).find((a) => a.id === id);
-    const credentialId = account ? credentialIdOf(account) : id;
+    const credentialId = account ? credentialIdOfAccount(account) : id;
     const cleared = await deps.cooldowns.clear(provider.id, credentialId);
     return c.json({ provider: provider.id, id, credential: credentialId, cleared });
   });
@@ -219,11 +226,6 @@ function parseCredential(
     );
   }
   return { kind: "api_key", api_key: key.trim() };
-}
-
-/** The id the pool, cooldowns and quota know a stored account by (a key's hash for API keys). */
-function credentialIdOf(a: Account): string {
-  return a.credential.kind === "api_key" ? keyId(a.credential.api_key) : a.id;
 }
 
 /** The status of an account whose sealed credential this instance cannot open. */

@@ -1,6 +1,6 @@
 import { type Context, Hono } from "hono";
 import type { AccountManager } from "../accounts/manager.ts";
-import { type Cooldowns, keyId } from "../accounts/cooldowns.ts";
+import { type Cooldowns, credentialIdOfAccount } from "../accounts/cooldowns.ts";
 import { z } from "zod";
 import { adminTokenMiddleware, requireAdminToken } from "./admin_token.ts";
 import type { RuntimeState } from "../runtime_state.ts";
@@ -77,7 +77,7 @@ async function cooldownViews(deps: StatsRouteDeps): Promise<CooldownView[]> {
     if (active.size === 0) continue;
     // Stored accounts are shown by account id; their cooldowns are kept by credential id.
     for (const a of await deps.accounts.accountsOf(p.id)) {
-      const id = a.credential.kind === "api_key" ? keyId(a.credential.api_key) : a.id;
+      const id = credentialIdOfAccount(a);
       const c = active.get(id);
       if (!c || c.until <= now) continue;
       active.delete(id);

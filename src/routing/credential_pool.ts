@@ -227,20 +227,25 @@ export class CredentialPool {
     }
     const maybeStored = accounts.apiKeysOf(provider.id);
     const stored = maybeStored instanceof Promise ? await maybeStored : maybeStored;
-    const keys = stored.length ? [...provider.api_keys, ...stored] : provider.api_keys;
-    if (keys.length === 0) return KEYLESS;
-    return keyCandidates(keys);
+    if (provider.api_keys.length + stored.length === 0) return KEYLESS;
+    return keyCandidates(provider.api_keys, stored);
   }
 }
 
-/** Candidates for a key list, cached per list object (the config's list is the same each time). */
-const KEY_LISTS = new WeakMap<readonly string[], Candidate[]>();
+/**
+ * Candidates for the config's keys plus the stored ones, cached per pair of list objects: the
+ * config's list and the account manager's stored-key list are the same arrays request after
+ * request, so the hot path allocates nothing here, whatever the number of keys.
+ */
+const KEY_LISTS = new WeakMap<readonly string[], WeakMap<readonly string[], Candidate[]>>();
 
-function keyCandidates(keys: readonly string[]): Candidate[] {
-  let list = KEY_LISTS.get(keys);
+function keyCandidates(configured: readonly string[], stored: readonly string[]): Candidate[] {
+  let byStored = KEY_LISTS.get(configured);
+  if (!byStored) KEY_LISTS.set(configured, byStored = new WeakMap());
+  let list = byStored.get(stored);
   if (!list) {
-    list = keys.map((k) => ({ id: credentialIdOfKey(k), apiKey: k }));
-    KEY_LISTS.set(keys, list);
+    list = [...configured, ...stored].map((k) => ({ id: credentialIdOfKey(k), apiKey: k }));
+    byStored.set(stored, list);
   }
   return list;
 }
