@@ -9,7 +9,7 @@ import { metricsResponse, statsRoutes } from "./admin/stats.ts";
 import { mountDashboard } from "./dashboard/routes.ts";
 import type { Observer } from "./observe/observer.ts";
 import { type ConfigAdminDeps, configAdminRoutes } from "./admin/config.ts";
-import { bindClientIdentity, resolveClientIdentity } from "./auth/client_identity.ts";
+import { resolveClientIdentity } from "./auth/client_identity.ts";
 import { presentedKeys } from "./auth/client_auth.ts";
 import { bindRequestClient } from "./observe/request_context.ts";
 import type { ConfigStore } from "./runtime_state.ts";
@@ -41,7 +41,12 @@ import { anthropicFormat, countTokensResponse } from "./formats/anthropic/format
 import { readJsonBody } from "./http/body.ts";
 import { countInputTokens } from "./routes/count_tokens.ts";
 import { createPassthrough } from "./passthrough/routes.ts";
-import { ConversationLimits, headerBytes, headersTooLarge } from "./limits/conversation_limits.ts";
+import {
+  type Admission,
+  ConversationLimits,
+  headerBytes,
+  headersTooLarge,
+} from "./limits/conversation_limits.ts";
 import { bodyShare } from "./limits/body_budget.ts";
 import { type ClientKeys, withRateHeaders } from "./client_keys/service.ts";
 import type { ManagedKey } from "./client_keys/store.ts";
@@ -68,6 +73,9 @@ export interface AppDeps {
   /** Stored Responses (`responses.store`); absent, the gateway stores none. */
   responses?: ResponseStore;
 }
+
+/** A client route behind the guard: it gets the request's admission (identity, holds). */
+type GuardedHandler = (c: Context, admission: Admission) => Response | Promise<Response>;
 
 /** Builds the gateway's Hono app: auth, routes, and errors in the caller's format. */
 export function createApp(deps: AppDeps): Hono {
@@ -135,41 +143,38 @@ export function createApp(deps: AppDeps): Hono {
    */
   const limits = new ConversationLimits();
   const keys = deps.clientKeys;
-  const guard = (handler: (c: Context) => Response | Promise<Response>) => (c: Context) => {
+  const guard = (handler: GuardedHandler) => (c: Context) => {
     const config = state().config;
     const req = c.req.raw;
-    const url = new URL(c.req.url);
+    const headers = req.headers;
     // One identity per request, by one precedence, for auth, limits, stats and the log: a
     // configured (operator) key first, else — once managed keys exist — a managed key, which a
-    // disabled, expired or rotated-out secret never is (the same 401 as an unknown key).
-    let identity = resolveClientIdentity(
-      req.headers,
-      url,
-      config.auth.api_keys,
-      remoteAddrOf(c),
-    );
+    // disabled, expired or rotated-out secret never is (the same 401 as an unknown key). The
+    // URL stays a string: it is parsed only if its query may carry a key.
+    let identity = resolveClientIdentity(headers, req.url, config.auth.api_keys, remoteAddrOf(c));
     let managed: ManagedKey | undefined;
     if (keys?.required && identity?.kind !== "key") {
-      const found = keys.identify(req, presentedKeys(req.headers, url));
+      const found = keys.identify(req, presentedKeys(headers, req.url));
       if (found?.kind !== "key") throw new AuthError();
       managed = found.key;
       identity = { id: `managed-${managed.record.id}`, hint: managed.record.hint, kind: "key" };
     }
     if (!identity) throw new AuthError();
-    bindClientIdentity(req, identity);
     bindRequestClient(identity.id);
-    const headerSize = headerBytes(req.headers);
+    const headerSize = headerBytes(headers);
     if (headerSize > config.limits.max_header_bytes) {
       throw headersTooLarge(headerSize, config.limits.max_header_bytes);
     }
-    const share = bodyShare(req, config.limits.max_body_bytes);
-    const held = identity;
-    const run = (): Response | Promise<Response> => {
-      // Nothing to hold (no body, streams unlimited): the answer is returned untouched.
-      if (share === 0 && config.limits.max_concurrent_streams_per_key <= 0) return handler(c);
-      limits.enter(held, share, config.limits);
-      return limits.run(held, () => handler(c));
-    };
+    const admission = limits.enter(
+      identity,
+      bodyShare(req, config.limits.max_body_bytes),
+      config.limits,
+    );
+    // Nothing held (no body, streams unlimited): the answer is returned untouched.
+    const run = (): Response | Promise<Response> =>
+      admission.bytes === 0 && config.limits.max_concurrent_streams_per_key <= 0
+        ? handler(c, admission)
+        : limits.run(admission, () => handler(c, admission));
     return keys && managed?.limited ? withRateHeaders(keys, managed, run) : run();
   };
 
@@ -203,7 +208,7 @@ export function createApp(deps: AppDeps): Hono {
     observer: deps.observer,
     clientKeys: keys,
   };
-  const convertedChat = guard((c) => handleConversation(c, openAIChatFormat, {}, conv));
+  const convertedChat = guard((c, a) => handleConversation(c, a, openAIChatFormat, {}, conv));
   // A `supplier` header makes chat a pass-through with the client's own key; one lookup if absent.
   const chat = (c: Context) =>
     (c.req.raw.headers.get("supplier") === null ? undefined : passthrough.supplier(c.req.raw)) ??
@@ -211,16 +216,20 @@ export function createApp(deps: AppDeps): Hono {
   const stateDeps = { state, store: deps.responses, logger: deps.logger };
   // Codex's compaction trigger first (its summary request is never stored), then storage.
   const stateHooks = chainHooks(compactionTriggerHooks, responsesStateHooks(stateDeps));
-  const responses = guard((c) =>
-    handleConversation(c, openAIResponsesFormat, {}, conv, stateHooks)
+  const responses = guard((c, a) =>
+    handleConversation(c, a, openAIResponsesFormat, {}, conv, stateHooks)
   );
-  const compact = guard((c) =>
-    handleConversation(c, openAIResponsesFormat, {}, conv, compactionHooks)
+  const compact = guard((c, a) =>
+    handleConversation(c, a, openAIResponsesFormat, {}, conv, compactionHooks)
   );
   // With storing off, these paths stay free for a configured pass-through relay.
-  const stored = (serve: (c: Context) => Promise<Response>) =>
-    guard((c) => storingResponses(stateDeps) ? serve(c) : passthrough.route(c.req.raw) ?? serve(c));
-  const gemini = guard((c) => geminiRoute(c, conv));
+  const stored = (serve: (c: Context, owner: string) => Promise<Response>) =>
+    guard((c, a) =>
+      storingResponses(stateDeps)
+        ? serve(c, a.identity.id)
+        : passthrough.route(c.req.raw) ?? serve(c, a.identity.id)
+    );
+  const gemini = guard((c, a) => geminiRoute(c, a, conv));
   app.post("/v1/chat/completions", chat);
   app.post("/chat/completions", chat);
   const embeddings = guard((c) => openAIEmbeddingsRoute(c, conv));
@@ -230,10 +239,13 @@ export function createApp(deps: AppDeps): Hono {
   app.post("/responses", responses);
   app.post("/v1/responses/compact", compact);
   app.post("/responses/compact", compact);
-  app.get("/v1/responses/:id", stored((c) => getStoredResponse(c, stateDeps)));
-  app.get("/v1/responses/:id/input_items", stored((c) => getStoredInputItems(c, stateDeps)));
-  app.delete("/v1/responses/:id", stored((c) => deleteStoredResponse(c, stateDeps)));
-  app.post("/v1/messages", guard((c) => handleConversation(c, anthropicFormat, {}, conv)));
+  app.get("/v1/responses/:id", stored((c, owner) => getStoredResponse(c, owner, stateDeps)));
+  app.get(
+    "/v1/responses/:id/input_items",
+    stored((c, owner) => getStoredInputItems(c, owner, stateDeps)),
+  );
+  app.delete("/v1/responses/:id", stored((c, owner) => deleteStoredResponse(c, owner, stateDeps)));
+  app.post("/v1/messages", guard((c, a) => handleConversation(c, a, anthropicFormat, {}, conv)));
   // Claude Code calls this very often: answered locally by estimate, never upstream.
   app.post(
     "/v1/messages/count_tokens",

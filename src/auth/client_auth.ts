@@ -5,7 +5,7 @@ const encoder = new TextEncoder();
  * `x-api-key: K`, `x-goog-api-key: K` or `?key=K`. Returns every candidate so a client that
  * sends several (an SDK default plus a real key) is still accepted when one matches.
  */
-export function presentedKeys(headers: Headers, url: URL): string[] {
+export function presentedKeys(headers: Headers, url: URL | string): string[] {
   const keys: string[] = [];
   const auth = headers.get("authorization");
   if (auth) {
@@ -16,7 +16,12 @@ export function presentedKeys(headers: Headers, url: URL): string[] {
   if (xApiKey) keys.push(xApiKey.trim());
   const goog = headers.get("x-goog-api-key");
   if (goog) keys.push(goog.trim());
-  const query = url.searchParams.get("key");
+  // The request URL is parsed only when its query may name a key (most clients send none).
+  const query = typeof url !== "string"
+    ? url.searchParams.get("key")
+    : url.includes("key=")
+    ? new URL(url).searchParams.get("key")
+    : null;
   if (query) keys.push(query);
   return keys;
 }

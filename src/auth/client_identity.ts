@@ -25,7 +25,8 @@ export interface ClientIdentity {
  */
 export function resolveClientIdentity(
   headers: Headers,
-  url: URL,
+  /** The request URL (parsed only when its query may hold `key=`). */
+  url: URL | string,
   configured: readonly string[],
   remoteAddr: string | undefined,
 ): ClientIdentity | undefined {
@@ -38,32 +39,34 @@ export function resolveClientIdentity(
     }
   }
   if (match === undefined) return undefined;
-  return { id: keyId(match), hint: maskSecret(match), kind: "key" };
+  let identity = KEY_IDENTITIES.get(match);
+  if (identity === undefined) {
+    identity = Object.freeze({ id: keyId(match), hint: maskSecret(match), kind: "key" });
+    remember(KEY_IDENTITIES, match, identity);
+  }
+  return identity;
+}
+
+/**
+ * Identities are the same for every request of a key or an address, so they are made once
+ * (hashing and masking a key on every request showed in the benchmark). Bounded: a flood of
+ * addresses only empties the cache.
+ */
+const KEY_IDENTITIES = new Map<string, ClientIdentity>();
+const ADDRESS_IDENTITIES = new Map<string, ClientIdentity>();
+const MAX_CACHED = 10_000;
+
+function remember(cache: Map<string, ClientIdentity>, key: string, id: ClientIdentity): void {
+  if (cache.size >= MAX_CACHED) cache.clear();
+  cache.set(key, id);
 }
 
 function addressIdentity(addr: string | undefined): ClientIdentity {
   const a = addr ?? "unknown";
-  return { id: `addr:${a}`, hint: a, kind: "address" };
-}
-
-// The identity resolved for each request by the route guard, for the handlers behind it.
-const bound = new WeakMap<Request, ClientIdentity>();
-
-/** Records the identity the guard resolved for `req`. */
-export function bindClientIdentity(req: Request, identity: ClientIdentity): void {
-  bound.set(req, identity);
-}
-
-/**
- * The identity the guard resolved for `req`. A request that did not pass the guard (unit
- * tests calling a handler directly) is treated as an open gateway's: its address, unknown.
- */
-export function clientIdentityOf(req: Request): ClientIdentity {
-  let identity = bound.get(req);
-  if (!identity) {
-    // Bound too: the limits key a stream slot by this very object.
-    identity = addressIdentity(undefined);
-    bound.set(req, identity);
+  let identity = ADDRESS_IDENTITIES.get(a);
+  if (identity === undefined) {
+    identity = Object.freeze({ id: `addr:${a}`, hint: a, kind: "address" });
+    remember(ADDRESS_IDENTITIES, a, identity);
   }
   return identity;
 }

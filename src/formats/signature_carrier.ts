@@ -1,4 +1,3 @@
-import { Buffer } from "node:buffer";
 import { z } from "zod";
 import type { IrEvent, IrOrigin, IrPart, IrReasoningPart, IrToolCallPart } from "../ir/types.ts";
 import { fromBase64Url, toBase64Url } from "./openai_responses/reasoning_envelope.ts";
@@ -132,19 +131,20 @@ export function decodeCallId(id: string): { id: string; carried?: Carried } {
 }
 
 /** Every tag the gateway puts on values it hands clients (here, Anthropic thinking, Responses). */
-const GATEWAY_TAGS = [TAG, "llmproxy."].map((t) => new TextEncoder().encode(t));
+const GATEWAY_TAGS = [TAG, "llmproxy."];
 
 /**
- * Whether a client's raw body may hold values the gateway tagged (carried signatures, tagged
- * thinking signatures, reasoning envelopes). Such a body must go through the IR, which unpacks
- * them, even to an upstream of the client's own format: forwarded as they are, they would reach
- * that upstream (OpenAI caps tool call ids at 40 characters; Anthropic refuses a thinking
- * signature it did not make). A false positive only costs the native shortcut.
+ * Whether a client's body (the text its JSON was parsed from) may hold values the gateway
+ * tagged (carried signatures, tagged thinking signatures, reasoning envelopes). Such a body
+ * must go through the IR, which unpacks them, even to an upstream of the client's own format:
+ * forwarded as they are, they would reach that upstream (OpenAI caps tool call ids at 40
+ * characters; Anthropic refuses a thinking signature it did not make). A false positive only
+ * costs the native shortcut. The text is the one the body parser decoded anyway: V8's string
+ * search is native, and bodies reach megabytes.
  */
-export function mentionsCarried(raw: Uint8Array): boolean {
-  // Buffer's native search: this runs on every same-format request, and bodies reach megabytes.
-  const bytes = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
-  return GATEWAY_TAGS.some((tag) => bytes.indexOf(tag) !== -1);
+export function mentionsCarriedText(text: string): boolean {
+  for (const tag of GATEWAY_TAGS) if (text.includes(tag)) return true;
+  return false;
 }
 
 /** Reasoning worth carrying: signed or redacted, and from a family that needs it back. */

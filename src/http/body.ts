@@ -1,9 +1,11 @@
 import { RequestError } from "../errors.ts";
 import { withinDeadline } from "./deadline.ts";
 
-/** A request body read in full, as raw bytes and as parsed JSON. */
+/** A request body read in full, as raw bytes, as the text parsed and as parsed JSON. */
 export interface JsonBody {
   raw: Uint8Array<ArrayBuffer>;
+  /** The decoded text (to scan without decoding again; not to keep). */
+  text: string;
   json: unknown;
 }
 
@@ -37,9 +39,10 @@ export async function readJsonBody(
   maxBytes: number,
   options: BodyReadOptions = {},
 ): Promise<JsonBody> {
-  if (!req.body) throw new RequestError("Request body is empty; expected a JSON object.");
+  if (isBodiless(req)) throw new RequestError("Request body is empty; expected a JSON object.");
   const raw = await readBodyBytes(req, maxBytes, options);
-  return { raw, json: parseJsonObject(raw) };
+  const text = decodeJsonText(raw);
+  return { raw, text, json: parseJsonObject(text) };
 }
 
 /** The body as UTF-8 text, read like `readJsonBody` reads it (413, 408); "" without one. */
@@ -48,7 +51,7 @@ export async function readTextBody(
   maxBytes: number,
   options: BodyReadOptions = {},
 ): Promise<string> {
-  if (!req.body) return "";
+  if (isBodiless(req)) return "";
   const raw = await readBodyBytes(req, maxBytes, options);
   try {
     return utf8.decode(raw);
@@ -67,18 +70,16 @@ export async function readBodyBytes(
   options: BodyReadOptions,
 ): Promise<Uint8Array<ArrayBuffer>> {
   const idleMs = options.idleTimeoutMs ?? BODY_IDLE_TIMEOUT_MS;
-  const declared = Number(req.headers.get("content-length") ?? "NaN");
-  const known = Number.isFinite(declared) && declared >= 0;
-  if (known && declared > maxBytes) throw tooLarge(maxBytes);
-  const body = req.body as ReadableStream<Uint8Array>;
+  const declared = declaredLength(req.headers);
+  if (declared !== undefined && declared > maxBytes) throw tooLarge(maxBytes);
   let raw: Uint8Array<ArrayBuffer> | undefined;
   try {
     // A small body with a declared length: one native read is much cheaper than a JS reader
     // loop. A large one is copied chunk by chunk into one buffer of the declared size: the
     // native read holds the chunks and their concatenation at once (3x the body at its peak).
-    raw = known && declared <= SMALL_BODY_BYTES
+    raw = declared !== undefined && declared <= SMALL_BODY_BYTES
       ? new Uint8Array(await withinDeadline(req.arrayBuffer(), idleMs, () => bodyTimeout(idleMs)))
-      : await readStream(body, maxBytes, idleMs, known ? declared : undefined);
+      : await readStream(req.body as ReadableStream<Uint8Array>, maxBytes, idleMs, declared);
   } catch (err) {
     if (err instanceof RequestError) throw err;
     throw new RequestError("Request body could not be read.");
@@ -170,13 +171,30 @@ export async function readBounded(
 // Non-streaming decodes keep no state, so one strict decoder serves every request.
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
-function parseJsonObject(raw: Uint8Array<ArrayBuffer>): unknown {
+/**
+ * Whether the request has no body. A declared length answers without `req.body`, whose stream
+ * object costs the small-body fast path (`arrayBuffer()` reads natively without one).
+ */
+function isBodiless(req: Request): boolean {
+  const declared = declaredLength(req.headers);
+  return declared !== undefined ? declared === 0 : req.body === null;
+}
+
+function decodeJsonText(raw: Uint8Array<ArrayBuffer>): string {
   if (raw.byteLength === 0) {
     throw new RequestError("Request body is empty; expected a JSON object.");
   }
+  try {
+    return utf8.decode(raw);
+  } catch {
+    throw new RequestError("Request body is not valid JSON.", "invalid_json");
+  }
+}
+
+function parseJsonObject(text: string): unknown {
   let json: unknown;
   try {
-    json = JSON.parse(utf8.decode(raw));
+    json = JSON.parse(text);
   } catch {
     throw new RequestError("Request body is not valid JSON.", "invalid_json");
   }
@@ -235,4 +253,12 @@ function concat(chunks: Uint8Array<ArrayBuffer>[], size: number): Uint8Array<Arr
     offset += c.byteLength;
   }
   return out;
+}
+
+/** A valid `Content-Length`, else undefined (absent, or not a plain non-negative integer). */
+export function declaredLength(headers: Headers): number | undefined {
+  const value = headers.get("content-length");
+  if (value === null) return undefined;
+  const n = Number(value);
+  return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
 }

@@ -1,3 +1,4 @@
+import { declaredLength } from "../http/body.ts";
 import { GatewayError } from "../errors.ts";
 
 /**
@@ -37,11 +38,11 @@ export class BodyBudget {
 
 /**
  * What a request's body counts against the budget: its declared `Content-Length`, or, for a
- * body sent without one (chunked), `max_body_bytes`, the most it may turn out to be.
+ * body sent without one (chunked), `max_body_bytes`, the most it may turn out to be. The header
+ * is read first: `req.body` makes a stream object, which costs the small-body fast path.
  */
 export function bodyShare(req: Request, maxBodyBytes: number): number {
-  if (req.body === null) return 0;
-  const declared = Number(req.headers.get("content-length") ?? "NaN");
-  if (Number.isFinite(declared) && declared >= 0) return Math.min(declared, maxBodyBytes);
-  return maxBodyBytes;
+  const declared = declaredLength(req.headers);
+  if (declared !== undefined) return Math.min(declared, maxBodyBytes);
+  return req.body === null ? 0 : maxBodyBytes;
 }

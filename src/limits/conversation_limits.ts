@@ -6,14 +6,24 @@ import type { IrRequest } from "../ir/types.ts";
 
 type LimitsConfig = Config["limits"];
 
-/** What one request holds until its answer ends: a stream slot, a share of the body budget. */
-interface Hold {
-  /** The identity whose stream slot this request took, if it took one. */
-  slot?: string;
+/**
+ * One admitted request: its caller and what it holds until its answer ends (a share of the
+ * body budget, a stream slot). The route guard makes one per request and hands it to the
+ * handler, so nothing is looked up by request later.
+ */
+export class Admission {
+  readonly identity: ClientIdentity;
   /** Bytes of the in-flight body budget. */
-  bytes: number;
+  bytes = 0;
+  /** The identity id whose stream slot this request took, if it took one. */
+  slot: string | undefined = undefined;
   /** The answer is a stream: the request (its IR) stays in memory until the stream ends. */
-  stream: boolean;
+  stream = false;
+  released = false;
+
+  constructor(identity: ClientIdentity) {
+    this.identity = identity;
+  }
 }
 
 /**
@@ -22,25 +32,24 @@ interface Hold {
  * identity: the client key that authenticated it, or its address on an open gateway) may hold
  * open at once. What a request holds is given back when its answer ends, fails, or the client
  * goes away — for a plain (non-stream) answer as soon as it is ready. Plain inputs: the route
- * layer passes the request's identity (one object per request, resolved once), its body size,
- * its IR and the limits config.
+ * layer passes the request's admission (made by `enter`), its IR and the limits config.
  */
 export class ConversationLimits {
   readonly bodies = new BodyBudget();
   readonly #open = new Map<string, number>();
-  readonly #holds = new WeakMap<ClientIdentity, Hold>();
 
   /**
    * Before the body is read: takes the request's share of the in-flight body budget
    * (`bodyBytes`, see `bodyShare`), or throws 503 with `Retry-After`.
    */
-  enter(identity: ClientIdentity, bodyBytes: number, limits: LimitsConfig): void {
-    const bytes = this.bodies.take(bodyBytes, limits.max_inflight_body_bytes);
-    if (bytes > 0) this.#holds.set(identity, { bytes, stream: false });
+  enter(identity: ClientIdentity, bodyBytes: number, limits: LimitsConfig): Admission {
+    const admission = new Admission(identity);
+    admission.bytes = this.bodies.take(bodyBytes, limits.max_inflight_body_bytes);
+    return admission;
   }
 
   /** Throws a 400 (too many messages) or 429 (too many open streams) in the caller's format. */
-  admit(identity: ClientIdentity, ir: IrRequest, limits: LimitsConfig): void {
+  admit(admission: Admission, ir: IrRequest, limits: LimitsConfig): void {
     if (ir.messages.length > limits.max_messages) {
       throw new RequestError(
         `The request has ${ir.messages.length} messages; the limit is ${limits.max_messages}.`,
@@ -48,25 +57,21 @@ export class ConversationLimits {
       );
     }
     if (!ir.stream) return;
-    let hold = this.#holds.get(identity);
+    admission.stream = true;
     const max = limits.max_concurrent_streams_per_key;
-    if (max > 0) {
-      const key = identity.id;
-      const open = this.#open.get(key) ?? 0;
-      if (open >= max) {
-        throw new GatewayError(
-          429,
-          "rate_limit",
-          `This client already has ${open} streams open (limit ${max}); wait for one to end.`,
-          { code: "too_many_concurrent_streams", retryAfter: 1 },
-        );
-      }
-      this.#open.set(key, open + 1);
-      hold ??= { bytes: 0, stream: true };
-      hold.slot = key;
-      this.#holds.set(identity, hold);
+    if (max <= 0 || admission.slot !== undefined) return;
+    const key = admission.identity.id;
+    const open = this.#open.get(key) ?? 0;
+    if (open >= max) {
+      throw new GatewayError(
+        429,
+        "rate_limit",
+        `This client already has ${open} streams open (limit ${max}); wait for one to end.`,
+        { code: "too_many_concurrent_streams", retryAfter: 1 },
+      );
     }
-    if (hold) hold.stream = true;
+    this.#open.set(key, open + 1);
+    admission.slot = key;
   }
 
   /**
@@ -74,25 +79,25 @@ export class ConversationLimits {
    * body ends, or at once for a plain answer, an error or a bodiless answer.
    */
   async run(
-    identity: ClientIdentity,
+    admission: Admission,
     handler: () => Response | Promise<Response>,
   ): Promise<Response> {
     let res: Response;
     try {
       res = await handler();
     } catch (err) {
-      this.#release(identity);
+      this.release(admission);
       throw err;
     }
-    const hold = this.#holds.get(identity);
-    if (hold === undefined) return res;
-    // `hold.stream` first: touching `res.body` turns an in-memory answer into a stream, which
+    // Nothing held: the answer is returned untouched.
+    if (admission.bytes === 0 && admission.slot === undefined) return res;
+    // `stream` first: touching `res.body` turns an in-memory answer into a stream, which
     // costs Deno's fast path for fixed-length bodies.
-    if (!hold.stream || !res.body) {
-      this.#release(identity);
+    if (!admission.stream || !res.body) {
+      this.release(admission);
       return res;
     }
-    return new Response(releasing(res.body, () => this.#release(identity)), {
+    return new Response(releasing(res.body, () => this.release(admission)), {
       status: res.status,
       statusText: res.statusText,
       headers: res.headers,
@@ -107,15 +112,16 @@ export class ConversationLimits {
     return n;
   }
 
-  #release(identity: ClientIdentity): void {
-    const hold = this.#holds.get(identity);
-    if (hold === undefined) return;
-    this.#holds.delete(identity);
-    this.bodies.give(hold.bytes);
-    if (hold.slot === undefined) return;
-    const left = (this.#open.get(hold.slot) ?? 1) - 1;
-    if (left <= 0) this.#open.delete(hold.slot);
-    else this.#open.set(hold.slot, left);
+  /** Gives back what the admission holds (once; later calls do nothing). */
+  release(admission: Admission): void {
+    if (admission.released) return;
+    admission.released = true;
+    this.bodies.give(admission.bytes);
+    const slot = admission.slot;
+    if (slot === undefined) return;
+    const left = (this.#open.get(slot) ?? 1) - 1;
+    if (left <= 0) this.#open.delete(slot);
+    else this.#open.set(slot, left);
   }
 }
 

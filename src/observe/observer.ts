@@ -1,5 +1,6 @@
 import type { ObservabilityConfig } from "./config.ts";
 import { fuse } from "../http/fused_stream.ts";
+import { wholeBytesOf } from "../http/bytes_response.ts";
 import type { Logger } from "./logger.ts";
 import { maskSecretsInText } from "./mask.ts";
 import { currentRequestClient, currentRequestId, newRequestId } from "./request_context.ts";
@@ -131,8 +132,24 @@ export class Observer {
     return this.#trackStream(rec, res);
   }
 
-  async #trackPlain(rec: RequestRecord, res: Response): Promise<Response> {
-    const bytes = await res.bytes();
+  #trackPlain(rec: RequestRecord, res: Response): Response | Promise<Response> {
+    // Bytes the answer holds are scanned where they are and the answer goes on as it is.
+    const held = wholeBytesOf(res);
+    if (held !== undefined) {
+      this.#finishPlain(rec, res.status, held);
+      return res;
+    }
+    return res.bytes().then((bytes) => {
+      this.#finishPlain(rec, res.status, bytes);
+      return new Response(bytes, {
+        status: res.status,
+        statusText: res.statusText,
+        headers: res.headers,
+      });
+    });
+  }
+
+  #finishPlain(rec: RequestRecord, status: number, bytes: Uint8Array): void {
     rec.ttfb = performance.now() - rec.start;
     const n = bytes.byteLength;
     const usage = scanUsage(
@@ -141,12 +158,7 @@ export class Observer {
     );
     // An answer without usage fields (Gemini embeddings) keeps what its handler recorded.
     if (usage.input !== undefined || usage.output !== undefined) rec.usage = usage;
-    this.finish(rec, res.status);
-    return new Response(bytes, {
-      status: res.status,
-      statusText: res.statusText,
-      headers: res.headers,
-    });
+    this.finish(rec, status);
   }
 
   #trackStream(rec: RequestRecord, res: Response): Response {

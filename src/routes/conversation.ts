@@ -1,12 +1,12 @@
 import type { Context } from "hono";
-import { clientIdentityOf } from "../auth/client_identity.ts";
 import type { AccountManager } from "../accounts/manager.ts";
 import type { Cooldowns } from "../accounts/cooldowns.ts";
 import type { RuntimeState } from "../runtime_state.ts";
 import { toGatewayError, upstreamError } from "../errors.ts";
 import type { ClientFormat, RequestHints } from "../formats/client_format.ts";
 import { readJsonBody } from "../http/body.ts";
-import type { ConversationLimits } from "../limits/conversation_limits.ts";
+import type { Admission, ConversationLimits } from "../limits/conversation_limits.ts";
+import { mentionsCarriedText } from "../formats/signature_carrier.ts";
 import type { Logger } from "../observe/logger.ts";
 import type { Observer, RequestRecord } from "../observe/observer.ts";
 import type { QuotaBook } from "../observe/quota.ts";
@@ -36,22 +36,32 @@ export interface ConversationDeps {
 
 /** Route-specific steps around dispatch (stateful Responses: the stored transcript). */
 export interface ConversationHooks {
-  /** Rewrites the parsed body before it is converted; its result is what goes upstream. */
-  rewrite?(json: unknown, req: Request): Promise<Record<string, unknown>>;
+  /**
+   * Rewrites the parsed body before it is converted; its result is what goes upstream.
+   * `owner` is the caller's identity id (what stored state is kept under).
+   */
+  rewrite?(json: unknown, req: Request, owner: string): Promise<Record<string, unknown>>;
   /** Sees the answer of the rewritten body (e.g. to keep it); returns what the client gets. */
-  answered?(res: Response, json: Record<string, unknown>, req: Request): Promise<Response>;
+  answered?(
+    res: Response,
+    json: Record<string, unknown>,
+    req: Request,
+    owner: string,
+  ): Promise<Response>;
 }
 
 /** Hooks run in order: `first` rewrites before `then`; answers pass `then` before `first`. */
 export function chainHooks(first: ConversationHooks, then: ConversationHooks): ConversationHooks {
   return {
-    async rewrite(json, req) {
-      const once = first.rewrite ? await first.rewrite(json, req) : json as Record<string, unknown>;
-      return then.rewrite ? await then.rewrite(once, req) : once;
+    async rewrite(json, req, owner) {
+      const once = first.rewrite
+        ? await first.rewrite(json, req, owner)
+        : json as Record<string, unknown>;
+      return then.rewrite ? await then.rewrite(once, req, owner) : once;
     },
-    async answered(res, json, req) {
-      const once = then.answered ? await then.answered(res, json, req) : res;
-      return first.answered ? await first.answered(once, json, req) : once;
+    async answered(res, json, req, owner) {
+      const once = then.answered ? await then.answered(res, json, req, owner) : res;
+      return first.answered ? await first.answered(once, json, req, owner) : once;
     },
   };
 }
@@ -63,18 +73,19 @@ export function chainHooks(first: ConversationHooks, then: ConversationHooks): C
  */
 export async function handleConversation(
   c: Context,
+  admission: Admission,
   format: ClientFormat,
   hints: RequestHints,
   deps: ConversationDeps,
   hooks?: ConversationHooks,
 ): Promise<Response> {
   const observer = deps.observer;
-  if (!observer) return await serveConversation(c, format, hints, deps, hooks);
+  if (!observer) return await serveConversation(c, admission, format, hints, deps, hooks);
   const rec = observer.begin(format.id, hints.model ?? "", hints.stream ?? false);
   try {
     return await observer.track(
       rec,
-      await serveConversation(c, format, hints, deps, hooks, rec),
+      await serveConversation(c, admission, format, hints, deps, hooks, rec),
     );
   } catch (err) {
     observer.finish(rec, err instanceof ClientGoneError ? 499 : toGatewayError(err).status);
@@ -84,6 +95,7 @@ export async function handleConversation(
 
 async function serveConversation(
   c: Context,
+  admission: Admission,
   format: ClientFormat,
   hints: RequestHints,
   deps: ConversationDeps,
@@ -96,11 +108,17 @@ async function serveConversation(
     idleTimeoutMs: state.config.limits.body_idle_timeout_ms,
   });
   let { raw, json } = body;
+  // Scanned here, on the text the parser had: values the gateway tagged (carried signatures)
+  // send the body through the IR, which unpacks them.
+  let carried = mentionsCarriedText(body.text);
+  const owner = admission.identity.id;
   if (hooks?.rewrite) {
-    const rewritten = await hooks.rewrite(json, req);
+    const rewritten = await hooks.rewrite(json, req, owner);
     if (rewritten !== json) {
       json = rewritten;
-      raw = new TextEncoder().encode(JSON.stringify(rewritten));
+      const text = JSON.stringify(rewritten);
+      carried = mentionsCarriedText(text);
+      raw = new TextEncoder().encode(text);
     }
   }
   const ir = format.toIr(json, hints);
@@ -108,19 +126,22 @@ async function serveConversation(
     rec.model = ir.model;
     rec.stream = ir.stream;
   }
-  deps.limits?.admit(clientIdentityOf(req), ir, state.config.limits);
+  deps.limits?.admit(admission, ir, state.config.limits);
   deps.clientKeys?.admit(req, ir.model, ir.stream, rec);
   const res = await dispatch({
     format,
     hints,
     ir,
     raw,
+    carried,
     json: json as Record<string, unknown>,
     headers: req.headers,
     signal: () => req.signal,
     record: rec,
   }, deps);
-  return hooks?.answered ? await hooks.answered(res, json as Record<string, unknown>, req) : res;
+  return hooks?.answered
+    ? await hooks.answered(res, json as Record<string, unknown>, req, owner)
+    : res;
 }
 
 /** The call context for one route, for callers outside the attempt loop (count_tokens). */

@@ -10,6 +10,7 @@ import { type ConversationDeps, handleConversation } from "./conversation.ts";
 import { countInputTokens } from "./count_tokens.ts";
 import { geminiEmbeddingsRoute } from "./embeddings.ts";
 import type { Logger } from "../observe/logger.ts";
+import type { Admission } from "../limits/conversation_limits.ts";
 
 /**
  * `POST /v1beta/models/{model}:{method}` (and `/v1/models/...`, the `@google/genai` default):
@@ -19,6 +20,7 @@ import type { Logger } from "../observe/logger.ts";
  */
 export async function geminiRoute(
   c: Context,
+  admission: Admission,
   deps: ConversationDeps & { logger: Logger },
 ): Promise<Response> {
   const url = new URL(c.req.url);
@@ -42,7 +44,7 @@ export async function geminiRoute(
     const ir = geminiFormat.toIr(json, { model: target.model, stream: false });
     return Response.json(countTokensResponse(await countInputTokens(c, ir, deps)));
   }
-  return await handleConversation(c, geminiFormat, {
+  return await handleConversation(c, admission, geminiFormat, {
     model: target.model,
     stream: target.method === "streamGenerateContent",
     sse: url.searchParams.get("alt") === "sse",

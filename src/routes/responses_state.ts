@@ -1,5 +1,4 @@
 import type { Context } from "hono";
-import { clientIdentityOf } from "../auth/client_identity.ts";
 import { NotFoundError, RequestError } from "../errors.ts";
 import type { Logger } from "../observe/logger.ts";
 import type { ResponseStore, StoredResponse } from "../responses_state/store.ts";
@@ -31,7 +30,7 @@ export function storingResponses(deps: ResponsesStateDeps): deps is ResponsesSta
 /** The hooks `POST /v1/responses` runs with (they do nothing while the setting is off). */
 export function responsesStateHooks(deps: ResponsesStateDeps): ConversationHooks {
   return {
-    async rewrite(json, req) {
+    async rewrite(json, _req, owner) {
       const body = json as Record<string, unknown>;
       if (!storingResponses(deps) || !isRecord(json)) return body;
       const previous = json.previous_response_id;
@@ -39,7 +38,7 @@ export function responsesStateHooks(deps: ResponsesStateDeps): ConversationHooks
       if (typeof previous !== "string") {
         throw new RequestError("Invalid type for 'previous_response_id': expected a string.");
       }
-      const record = await deps.store.get(clientIdentityOf(req).id, previous);
+      const record = await deps.store.get(owner, previous);
       if (!record) {
         throw new RequestError(
           `Previous response with id '${previous}' not found.`,
@@ -50,9 +49,8 @@ export function responsesStateHooks(deps: ResponsesStateDeps): ConversationHooks
       const output = Array.isArray(record.response.output) ? record.response.output : [];
       return { ...rest, input: [...record.input, ...output, ...inputItems(json.input)] };
     },
-    async answered(res, json, req) {
+    async answered(res, json, _req, owner) {
       if (!storingResponses(deps) || json.store === false || !res.ok || !res.body) return res;
-      const owner = clientIdentityOf(req).id;
       const input = inputItems(json.input);
       const ttlMs = deps.state().config.responses.ttl_days * 86_400_000;
       const keep = async (response: Record<string, unknown>): Promise<void> => {
@@ -82,9 +80,13 @@ export function responsesStateHooks(deps: ResponsesStateDeps): ConversationHooks
 }
 
 /** `GET /v1/responses/{id}`: the caller's own stored response, else 404. */
-export async function getStoredResponse(c: Context, deps: ResponsesStateDeps): Promise<Response> {
+export async function getStoredResponse(
+  c: Context,
+  owner: string,
+  deps: ResponsesStateDeps,
+): Promise<Response> {
   const record = storingResponses(deps)
-    ? await deps.store.get(clientIdentityOf(c.req.raw).id, c.req.param("id") ?? "")
+    ? await deps.store.get(owner, c.req.param("id") ?? "")
     : undefined;
   if (!record) throw notFound(c.req.param("id") ?? "", deps);
   return Response.json(record.response);
@@ -93,10 +95,11 @@ export async function getStoredResponse(c: Context, deps: ResponsesStateDeps): P
 /** `GET /v1/responses/{id}/input_items`: the input items that led to the response. */
 export async function getStoredInputItems(
   c: Context,
+  owner: string,
   deps: ResponsesStateDeps,
 ): Promise<Response> {
   const record = storingResponses(deps)
-    ? await deps.store.get(clientIdentityOf(c.req.raw).id, c.req.param("id") ?? "")
+    ? await deps.store.get(owner, c.req.param("id") ?? "")
     : undefined;
   if (!record) throw notFound(c.req.param("id") ?? "", deps);
   // OpenAI lists them newest first by default.
@@ -113,11 +116,12 @@ export async function getStoredInputItems(
 /** `DELETE /v1/responses/{id}`: deletes the caller's own stored response, else 404. */
 export async function deleteStoredResponse(
   c: Context,
+  owner: string,
   deps: ResponsesStateDeps,
 ): Promise<Response> {
   const id = c.req.param("id") ?? "";
   const deleted = storingResponses(deps) &&
-    await deps.store.delete(clientIdentityOf(c.req.raw).id, id);
+    await deps.store.delete(owner, id);
   if (!deleted) throw notFound(id, deps);
   return Response.json({ id, object: "response.deleted", deleted: true });
 }

@@ -23,6 +23,8 @@ export interface DispatchRequest {
   ir: IrRequest;
   /** The body as the client sent it (forwarded untouched on same-format routes). */
   raw: Uint8Array<ArrayBuffer>;
+  /** The body holds values the gateway tagged (carried signatures): it must go through the IR. */
+  carried: boolean;
   json: Record<string, unknown>;
   /** The client's request headers (adapters copy a few protocol headers they own). */
   headers: Headers;

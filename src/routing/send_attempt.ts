@@ -1,5 +1,5 @@
 import { fuse } from "../http/fused_stream.ts";
-import { mentionsCarried } from "../formats/signature_carrier.ts";
+import { jsonAnswer } from "../http/bytes_response.ts";
 import { descriptorFor } from "../upstreams/registry.ts";
 import type { Logger } from "../observe/logger.ts";
 import type { RuntimeState } from "../runtime_state.ts";
@@ -33,7 +33,7 @@ export async function sendAttempt(
     (upstream.nativeFormatFor?.(ctx.model) ?? descriptorFor(upstream.type).nativeFormat) ===
       format.id &&
     upstream.forwardNative &&
-    !mentionsCarried(req.raw)
+    !req.carried
   ) {
     return await upstream.forwardNative({
       raw: req.raw,
@@ -53,7 +53,7 @@ export async function sendAttempt(
   }
   if (!ir.stream) {
     const res = await upstream.send(ir, ctx);
-    return Response.json(format.fromIrResponse(res, ir));
+    return jsonAnswer(format.fromIrResponse(res, ir));
   }
   const events = recover
     ? await recoverableStream(upstream, ir, ctx, recovery, deps.logger)

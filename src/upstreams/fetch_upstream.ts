@@ -5,6 +5,8 @@ import {
   upstreamError,
 } from "../errors.ts";
 import { readBounded } from "../http/body.ts";
+import { after, cancel, rearm } from "../http/deadline.ts";
+import { BytesResponse, wholeBytesOf } from "../http/bytes_response.ts";
 
 /** Thrown when the client went away; there is nobody left to answer. */
 export class ClientGoneError extends Error {
@@ -55,7 +57,10 @@ export interface UpstreamTimeouts {
  */
 export async function fetchUpstream(
   url: string,
-  init: RequestInit & {
+  init: {
+    method: string;
+    headers?: HeadersInit;
+    body?: BodyInit | null;
     timeoutMs: number;
     /** The provider's finer timeouts (pass the provider config). */
     timeouts?: UpstreamTimeouts;
@@ -70,7 +75,7 @@ export async function fetchUpstream(
     streamed?: boolean;
   },
 ): Promise<Response> {
-  const { timeoutMs, timeouts, clientSignal, proxyUrl, observe, streamed, ...rest } = init;
+  const { timeoutMs, timeouts, clientSignal, proxyUrl, observe, streamed } = init;
   const headersMs = timeouts?.first_byte_timeout_ms ?? timeoutMs;
   const connectMs = timeouts?.connect_timeout_ms ?? DEFAULT_CONNECT_TIMEOUT_MS;
   const client = proxyUrl ? egressClient(proxyUrl) : undefined;
@@ -103,8 +108,9 @@ export async function fetchUpstream(
       }
     });
   };
-  // One timer per request walks through the due steps: the grace period before the client's
-  // signal is followed, the connect probe, then the first-byte deadline.
+  // One coarse deadline per request (`src/http/deadline.ts`, no `setTimeout`) walks through
+  // the due steps: the grace period before the client's signal is followed, the connect probe,
+  // then the first-byte deadline.
   const steps: [number, () => void][] = [];
   if (lazy && headersMs > FOLLOW_CLIENT_AFTER_MS) {
     steps.push([FOLLOW_CLIENT_AFTER_MS, follow]);
@@ -115,22 +121,21 @@ export async function fetchUpstream(
   steps.push([headersMs, giveUp]);
   if (steps.length > 1) steps.sort((a, b) => a[0] - b[0]);
   let step = 0;
-  let timer: ReturnType<typeof setTimeout>;
-  const next = (): void => {
+  const deadline = after(steps[0][0], () => {
     const [at, run] = steps[step++];
     run();
-    if (step < steps.length) timer = setTimeout(next, steps[step][0] - at);
-  };
-  timer = setTimeout(next, steps[0][0]);
+    if (step < steps.length && !settled) rearm(deadline, steps[step][0] - at);
+  });
   if (failure === "client") {
-    clearTimeout(timer);
+    cancel(deadline);
     throw new ClientGoneError();
   }
   let res: Response;
   try {
     res = await fetch(url, {
-      ...rest,
-      body: uploadBody(rest.body),
+      method: init.method,
+      headers: init.headers,
+      body: uploadBody(init.body),
       signal: controller.signal,
       redirect: "manual",
       ...(client ? { client } : {}),
@@ -152,7 +157,7 @@ export async function fetchUpstream(
     );
   } finally {
     settled = true;
-    clearTimeout(timer);
+    cancel(deadline);
   }
   observe?.(res);
   const idleMs = timeouts?.idle_timeout_ms ?? timeoutMs;
@@ -219,10 +224,10 @@ async function readWhole(
   upstream: AbortController,
 ): Promise<Response> {
   let idled = false;
-  const timer = setTimeout(() => {
+  const deadline = after(idleMs, () => {
     idled = true;
     upstream.abort();
-  }, idleMs);
+  });
   let bytes: Uint8Array<ArrayBuffer> | undefined;
   try {
     const declared = Number(res.headers.get("content-length") ?? "NaN");
@@ -237,7 +242,7 @@ async function readWhole(
       { cause: err },
     );
   } finally {
-    clearTimeout(timer);
+    cancel(deadline);
   }
   if (!bytes) {
     throw upstreamError(
@@ -263,7 +268,7 @@ async function readWhole(
  * lets the server send them in one write instead of pumping a stream.
  */
 export function relayBody(res: Response): BodyInit | null {
-  return res instanceof WholeResponse && !res.bodyUsed ? res.whole : res.body;
+  return wholeBytesOf(res) ?? res.body;
 }
 
 const ERROR_BODY = /^\s*\{\s*"(error"\s*:|type"\s*:\s*"error")/;
@@ -275,14 +280,7 @@ function isErrorBody(bytes: Uint8Array): boolean {
 }
 
 /** An upstream answer read whole, whose `json()` reports malformed JSON as a 502, not a bug. */
-class WholeResponse extends Response {
-  readonly whole: Uint8Array<ArrayBuffer>;
-
-  constructor(bytes: Uint8Array<ArrayBuffer>, init: ResponseInit) {
-    super(bytes, init);
-    this.whole = bytes;
-  }
-
+class WholeResponse extends BytesResponse {
   override async json(): Promise<unknown> {
     const text = await this.text();
     try {

@@ -1,9 +1,5 @@
 import assert from "node:assert/strict";
-import {
-  bindClientIdentity,
-  clientIdentityOf,
-  resolveClientIdentity,
-} from "../../src/auth/client_identity.ts";
+import { resolveClientIdentity } from "../../src/auth/client_identity.ts";
 
 const URL_PLAIN = new URL("http://127.0.0.1/v1/chat/completions");
 const KEYS = ["sk-client-one-123456", "sk-client-two-654321"];
@@ -75,12 +71,14 @@ Deno.test("resolveClientIdentity: on an open gateway the identity is the address
   assert.deepEqual(b, a);
 });
 
-Deno.test("clientIdentityOf returns the bound identity, else one stable fallback per request", () => {
-  const req = new Request("http://127.0.0.1/");
-  const identity = { id: "key-1", hint: "k", kind: "key" as const };
-  bindClientIdentity(req, identity);
-  assert.equal(clientIdentityOf(req), identity);
-  const other = new Request("http://127.0.0.1/");
-  assert.equal(clientIdentityOf(other), clientIdentityOf(other));
-  assert.equal(clientIdentityOf(other).kind, "address");
+Deno.test("resolveClientIdentity: a key in the query is found from the URL string as from a URL", () => {
+  const url = "http://127.0.0.1/v1beta/models/m:generateContent?alt=sse&key=" + KEYS[1];
+  const fromString = resolveClientIdentity(new Headers(), url, KEYS, "x");
+  const fromUrl = resolveClientIdentity(new Headers(), new URL(url), KEYS, "x");
+  assert.equal(fromString?.kind, "key");
+  assert.deepEqual(fromString, fromUrl);
+  assert.equal(
+    resolveClientIdentity(new Headers(), "http://127.0.0.1/?monkey=1", KEYS, "x"),
+    undefined,
+  );
 });

@@ -8,7 +8,7 @@ import {
   decodeCarried,
   encodeCallId,
   encodeCarried,
-  mentionsCarried,
+  mentionsCarriedText,
   pushCarriedCall,
 } from "../../src/formats/signature_carrier.ts";
 import type {
@@ -296,15 +296,18 @@ Deno.test("Gemini client: Claude's signed thinking rides in the call's thoughtSi
   assert.ok(!JSON.stringify(wire).includes("lpsig1_"));
 });
 
-Deno.test("carrier: mentionsCarried spots every gateway tag in a raw body", () => {
-  const bytes = (o: unknown) => new TextEncoder().encode(JSON.stringify(o));
+Deno.test("carrier: mentionsCarriedText spots every gateway tag in a body", () => {
   const id = encodeCallId("call_1", { signature: GEMINI_SIG, origin: "gemini" });
-  assert.ok(mentionsCarried(bytes({ messages: [{ tool_calls: [{ id }] }] })));
+  assert.ok(mentionsCarriedText(JSON.stringify({ messages: [{ tool_calls: [{ id }] }] })));
   assert.ok(
-    mentionsCarried(bytes({ content: [{ type: "thinking", signature: "llmproxy.gemini.x" }] })),
+    mentionsCarriedText(
+      JSON.stringify({ content: [{ type: "thinking", signature: "llmproxy.gemini.x" }] }),
+    ),
   );
-  assert.ok(!mentionsCarried(bytes({ messages: [{ tool_calls: [{ id: "call_1" }] }] })));
-  assert.ok(!mentionsCarried(new Uint8Array()));
+  assert.ok(
+    !mentionsCarriedText(JSON.stringify({ messages: [{ tool_calls: [{ id: "call_1" }] }] })),
+  );
+  assert.ok(!mentionsCarriedText(""));
 });
 
 Deno.test("OpenAI Chat → Gemini 3: every step of the current turn gets its own call's real signature", async () => {

@@ -6,7 +6,7 @@ import { validateConfig } from "../../src/config/load.ts";
 import { ConfigStore } from "../../src/runtime_state.ts";
 import { GatewayError } from "../../src/errors.ts";
 import { openAIChatFormat } from "../../src/formats/openai_chat/format.ts";
-import { encodeCallId } from "../../src/formats/signature_carrier.ts";
+import { encodeCallId, mentionsCarriedText } from "../../src/formats/signature_carrier.ts";
 import { createLogger } from "../../src/observe/logger.ts";
 import { QuotaBook } from "../../src/observe/quota.ts";
 import { CredentialHealth } from "../../src/routing/credential_health.ts";
@@ -50,6 +50,7 @@ function chatRequest(model: string) {
     hints: {},
     ir: openAIChatFormat.toIr(json, {}),
     raw: new TextEncoder().encode(JSON.stringify(json)) as Uint8Array<ArrayBuffer>,
+    carried: false,
     json,
     headers: new Headers(),
     signal: () => controller.signal,
@@ -150,7 +151,11 @@ Deno.test("dispatch: a same-format body holding carried signatures goes through 
       ],
     };
     const req = { ...chatRequest("m"), json, ir: openAIChatFormat.toIr(json, {}) };
-    req.raw = new TextEncoder().encode(JSON.stringify(json)) as Uint8Array<ArrayBuffer>;
+    const text = JSON.stringify(json);
+    req.raw = new TextEncoder().encode(text) as Uint8Array<ArrayBuffer>;
+    // What the route layer computes from the text it parsed.
+    req.carried = mentionsCarriedText(text);
+    assert.ok(req.carried);
     assert.equal((await dispatch(req, deps)).status, 200);
     const sent = up.calls[0].body.messages as {
       tool_calls?: { id: string }[];

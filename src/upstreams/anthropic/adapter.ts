@@ -1,3 +1,4 @@
+import { relayAnswer } from "../../http/bytes_response.ts";
 import type { ProviderConfig } from "../../config/schema.ts";
 import { irToAnthropicRequest } from "../../formats/anthropic/request.ts";
 import { anthropicResponseToIr } from "../../formats/anthropic/response.ts";
@@ -7,7 +8,7 @@ import {
 } from "../../formats/anthropic/stream.ts";
 import { guardSseStream } from "../../http/stream_guard.ts";
 import type { IrEvent, IrRequest, IrResponse } from "../../ir/types.ts";
-import { relayBody } from "../fetch_upstream.ts";
+
 import { sseBodyToIr } from "../ir_stream.ts";
 import { encodeOptionsFor } from "../encode_options.ts";
 import { DEFAULT_BASE_URLS } from "../../config/presets.ts";
@@ -61,7 +62,7 @@ export const anthropicUpstream: Upstream = {
     out.set("content-type", contentType);
     if (!res.body) return new Response(null, { status: res.status, headers: out });
     if (!contentType.includes("text/event-stream")) {
-      return new Response(relayBody(res), { status: res.status, headers: out });
+      return relayAnswer(res, { status: res.status, headers: out });
     }
     out.set("cache-control", "no-cache");
     const stream = guardSseStream(res.body, {

@@ -1,3 +1,4 @@
+import { relayAnswer } from "../../http/bytes_response.ts";
 import { AwsV4Signer } from "aws4fetch";
 import { UpstreamError, upstreamError } from "../../errors.ts";
 import { anthropicResponseToIr } from "../../formats/anthropic/response.ts";
@@ -9,7 +10,7 @@ import { guardSseStream } from "../../http/stream_guard.ts";
 import type { IrEvent, IrRequest, IrResponse } from "../../ir/types.ts";
 import { anthropicHeaders } from "../anthropic/adapter.ts";
 import { anthropicCloudBody, irToAnthropicCloudBody } from "../anthropic/cloud_body.ts";
-import { relayBody } from "../fetch_upstream.ts";
+
 import { postToUpstream } from "../post.ts";
 import { sseBodyToIr } from "../ir_stream.ts";
 import type { CallContext, NativeForward, Upstream } from "../types.ts";
@@ -127,7 +128,7 @@ export const bedrockUpstream: Upstream = {
     // Bedrock's error bodies are not Anthropic's: thrown, they are rendered in the caller's shape.
     if (!res.ok) throw await bedrockError(res, secrets(ctx));
     if (!req.stream) {
-      return new Response(relayBody(res), {
+      return relayAnswer(res, {
         status: res.status,
         headers: { "content-type": "application/json" },
       });

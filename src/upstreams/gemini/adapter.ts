@@ -1,3 +1,4 @@
+import { relayAnswer } from "../../http/bytes_response.ts";
 import { upstreamGeminiRequest } from "../../formats/gemini/request.ts";
 import type { ProviderConfig } from "../../config/schema.ts";
 import { geminiResponseToIr } from "../../formats/gemini/response.ts";
@@ -10,7 +11,7 @@ import { fuse } from "../../http/fused_stream.ts";
 import { guardSseStream } from "../../http/stream_guard.ts";
 import type { IrEvent, IrRequest, IrResponse } from "../../ir/types.ts";
 import { sseParserTransformer } from "../../sse.ts";
-import { ClientGoneError, relayBody } from "../fetch_upstream.ts";
+import { ClientGoneError } from "../fetch_upstream.ts";
 import {
   numberField,
   postJsonToApi,
@@ -152,7 +153,7 @@ export async function relayGeminiAnswer(
   }
   out.set("content-type", res.headers.get("content-type") ?? "application/json; charset=UTF-8");
   if (!res.body) return new Response(null, { status: res.status, headers: out });
-  if (!options.sse) return new Response(relayBody(res), { status: res.status, headers: out });
+  if (!options.sse) return relayAnswer(res, { status: res.status, headers: out });
   out.set("cache-control", "no-cache");
   const body = guardSseStream(res.body, {
     onError: () =>

@@ -1,3 +1,4 @@
+import { relayAnswer } from "../../http/bytes_response.ts";
 import { clientStatusOf, UpstreamError } from "../../errors.ts";
 import { irToAnthropicRequest } from "../../formats/anthropic/request.ts";
 import { anthropicResponseToIr } from "../../formats/anthropic/response.ts";
@@ -13,7 +14,7 @@ import type { IrEvent, IrRequest, IrResponse } from "../../ir/types.ts";
 import { maskSecretsInText } from "../../observe/mask.ts";
 import { anthropicHeaders } from "../anthropic/adapter.ts";
 import { anthropicCloudBody, irToAnthropicCloudBody } from "../anthropic/cloud_body.ts";
-import { fetchUpstream, relayBody } from "../fetch_upstream.ts";
+import { fetchUpstream } from "../fetch_upstream.ts";
 import { googleErrorParser } from "../gemini/errors.ts";
 import { sseBodyToIr } from "../ir_stream.ts";
 import type { CallContext, NativeForward } from "../types.ts";
@@ -190,7 +191,7 @@ export const claudeOnVertex = {
     }
     const contentType = res.headers.get("content-type") ?? "application/json";
     if (!res.body || !contentType.includes("text/event-stream")) {
-      return new Response(relayBody(res), {
+      return relayAnswer(res, {
         status: res.status,
         headers: { "content-type": contentType },
       });
