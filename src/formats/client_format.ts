@@ -1,5 +1,6 @@
 import type { IrEvent, IrRequest, IrResponse } from "../ir/types.ts";
 import type { CallerFormat } from "./caller_format.ts";
+import type { RequestHead } from "./request_head.ts";
 
 /** The four client-facing API formats. */
 export type FormatId = "openai_chat" | "openai_responses" | "anthropic" | "gemini";
@@ -33,6 +34,11 @@ export interface ClientFormat {
   readonly knownFields: ReadonlySet<string>;
   /** Validates the body (zod) and converts it; throws RequestError with a clear message. */
   toIr(body: unknown, hints: RequestHints): IrRequest;
+  /**
+   * Only the fields the gateway reads before dispatch, checked (`src/formats/request_head.ts`),
+   * for formats an upstream may be forwarded natively; without it the IR is always made.
+   */
+  head?(body: Record<string, unknown>, hints: RequestHints): RequestHead;
   /** The non-streaming answer body. */
   fromIrResponse(res: IrResponse, req: IrRequest): unknown;
   /** IR events → this format's stream bytes. Never errors: an `error` event becomes the in-stream error form. */

@@ -17,6 +17,14 @@ export function wholeBytesOf(res: Response): Uint8Array<ArrayBuffer> | undefined
   return res instanceof BytesResponse && !res.bodyUsed ? res.whole : undefined;
 }
 
+/**
+ * Whether the answer has a body, asked without `res.body`: on an answer made from bytes that
+ * getter builds a stream around them, which then costs the bytes' fast path.
+ */
+export function hasBody(res: Response): boolean {
+  return wholeBytesOf(res) !== undefined || res.body !== null;
+}
+
 /** The same body under new status and headers: bytes stay bytes, a stream stays a stream. */
 export function relayAnswer(res: Response, init: ResponseInit): Response {
   const bytes = wholeBytesOf(res);

@@ -2,7 +2,7 @@ import type { ClientIdentity } from "../auth/client_identity.ts";
 import type { Config } from "../config/schema.ts";
 import { GatewayError, RequestError } from "../errors.ts";
 import { BodyBudget } from "./body_budget.ts";
-import type { IrRequest } from "../ir/types.ts";
+import type { RequestHead } from "../formats/request_head.ts";
 
 type LimitsConfig = Config["limits"];
 
@@ -49,14 +49,14 @@ export class ConversationLimits {
   }
 
   /** Throws a 400 (too many messages) or 429 (too many open streams) in the caller's format. */
-  admit(admission: Admission, ir: IrRequest, limits: LimitsConfig): void {
-    if (ir.messages.length > limits.max_messages) {
+  admit(admission: Admission, head: RequestHead, limits: LimitsConfig): void {
+    if (head.messages > limits.max_messages) {
       throw new RequestError(
-        `The request has ${ir.messages.length} messages; the limit is ${limits.max_messages}.`,
+        `The request has ${head.messages} messages; the limit is ${limits.max_messages}.`,
         "too_many_messages",
       );
     }
-    if (!ir.stream) return;
+    if (!head.stream) return;
     admission.stream = true;
     const max = limits.max_concurrent_streams_per_key;
     if (max <= 0 || admission.slot !== undefined) return;

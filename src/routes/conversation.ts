@@ -12,7 +12,12 @@ import type { Observer, RequestRecord } from "../observe/observer.ts";
 import type { QuotaBook } from "../observe/quota.ts";
 import type { CredentialHealth } from "../routing/credential_health.ts";
 import type { CredentialPool } from "../routing/credential_pool.ts";
-import { callContext, dispatch } from "../routing/dispatch.ts";
+import { callContext, dispatch, planRoutes } from "../routing/dispatch.ts";
+import { forwardsNatively } from "../routing/send_attempt.ts";
+import { recoveryApplies, recoverySettings } from "../routing/stream_recovery.ts";
+import { upstreamFor } from "../upstreams/registry.ts";
+import type { IrRequest } from "../ir/types.ts";
+import type { RequestHead } from "../formats/request_head.ts";
 import type { Route } from "../routing/routing_table.ts";
 import { ClientGoneError } from "../upstreams/fetch_upstream.ts";
 import type { CallContext } from "../upstreams/types.ts";
@@ -104,13 +109,13 @@ async function serveConversation(
 ): Promise<Response> {
   const state = deps.state();
   const req = c.req.raw;
-  const body = await readJsonBody(req, state.config.limits.max_body_bytes, {
+  const read = await readJsonBody(req, state.config.limits.max_body_bytes, {
     idleTimeoutMs: state.config.limits.body_idle_timeout_ms,
   });
-  let { raw, json } = body;
+  let { raw, json } = read;
   // Scanned here, on the text the parser had: values the gateway tagged (carried signatures)
   // send the body through the IR, which unpacks them.
-  let carried = mentionsCarriedText(body.text);
+  let carried = mentionsCarriedText(read.text);
   const owner = admission.identity.id;
   if (hooks?.rewrite) {
     const rewritten = await hooks.rewrite(json, req, owner);
@@ -121,27 +126,58 @@ async function serveConversation(
       raw = new TextEncoder().encode(text);
     }
   }
-  const ir = format.toIr(json, hints);
+  const body = json as Record<string, unknown>;
+  // The IR is made once, on first use: a same-format forward reads only the head. It is made
+  // now when the first route converts, so a body that does not validate is refused before any
+  // attempt.
+  let ir: IrRequest | undefined = format.head ? undefined : format.toIr(body, hints);
+  const irOf = (): IrRequest => ir ??= format.toIr(body, hints);
+  const head = ir ? headOf(ir) : (format.head as NonNullable<ClientFormat["head"]>)(body, hints);
+  const routes = planRoutes(state, head.model);
+  if (!ir && !firstRouteForwards(state, format, head, carried, routes[0])) irOf();
   if (rec) {
-    rec.model = ir.model;
-    rec.stream = ir.stream;
+    rec.model = head.model;
+    rec.stream = head.stream;
   }
-  deps.limits?.admit(admission, ir, state.config.limits);
-  deps.clientKeys?.admit(req, ir.model, ir.stream, rec);
+  deps.limits?.admit(admission, head, state.config.limits);
+  deps.clientKeys?.admit(req, head.model, head.stream, rec);
   const res = await dispatch({
     format,
     hints,
-    ir,
+    head,
+    ir: irOf,
     raw,
     carried,
-    json: json as Record<string, unknown>,
+    json: body,
     headers: req.headers,
     signal: () => req.signal,
     record: rec,
+    routes,
   }, deps);
-  return hooks?.answered
-    ? await hooks.answered(res, json as Record<string, unknown>, req, owner)
-    : res;
+  return hooks?.answered ? await hooks.answered(res, body, req, owner) : res;
+}
+
+function headOf(ir: IrRequest): RequestHead {
+  return { model: ir.model, stream: ir.stream, messages: ir.messages.length };
+}
+
+/** Whether the first route of the model forwards the client's bytes (no IR needed for it). */
+function firstRouteForwards(
+  state: RuntimeState,
+  format: ClientFormat,
+  head: RequestHead,
+  carried: boolean,
+  route: Route | undefined,
+): boolean {
+  if (!route) return true; // no route: dispatch answers 404 without converting
+  const type = route.provider.type;
+  if (
+    head.stream &&
+    recoveryApplies(recoverySettings(state.config.fallback.stream_recovery), type, true)
+  ) {
+    return false; // a recoverable stream goes through the IR
+  }
+  return forwardsNatively({ format, carried }, upstreamFor(type), route.model);
 }
 
 /** The call context for one route, for callers outside the attempt loop (count_tokens). */

@@ -1,6 +1,7 @@
 import { GatewayError, NotFoundError, UpstreamError, upstreamError } from "../errors.ts";
 import type { ClientFormat, RequestHints } from "../formats/client_format.ts";
 import type { IrRequest } from "../ir/types.ts";
+import type { RequestHead } from "../formats/request_head.ts";
 import type { Logger } from "../observe/logger.ts";
 import type { RequestRecord } from "../observe/observer.ts";
 import type { QuotaBook } from "../observe/quota.ts";
@@ -20,7 +21,13 @@ import { sendAttempt } from "./send_attempt.ts";
 export interface DispatchRequest {
   format: ClientFormat;
   hints: RequestHints;
-  ir: IrRequest;
+  /** What routing and the same-format path read (`model`, `stream`). */
+  head: RequestHead;
+  /**
+   * The request in the IR, made on first use and kept: a same-format forward never needs it.
+   * Throws RequestError when the body does not validate.
+   */
+  ir(): IrRequest;
   /** The body as the client sent it (forwarded untouched on same-format routes). */
   raw: Uint8Array<ArrayBuffer>;
   /** The body holds values the gateway tagged (carried signatures): it must go through the IR. */
@@ -35,6 +42,11 @@ export interface DispatchRequest {
   signal: () => AbortSignal;
   /** The request's stats and log record, when observed. */
   record?: RequestRecord;
+  /**
+   * The model's routes when the caller planned them already (`planRoutes`): planning balances
+   * weights, so it must happen once per request.
+   */
+  routes?: Route[];
 }
 
 export interface DispatchDeps {
@@ -69,11 +81,12 @@ type Outcome = { response: Response; failure?: undefined } | {
  */
 export function dispatch(req: DispatchRequest, deps: DispatchDeps): Promise<Response> {
   return runAttempts({
-    model: req.ir.model,
+    model: req.head.model,
+    routes: req.routes,
     headers: req.headers,
     signal: req.signal,
     record: req.record,
-    session: () => sessionKeyOf(req.headers, req.ir),
+    session: () => sessionKeyOf(req.headers, req.ir()),
     send: (upstream, ctx) => sendAttempt(req, upstream, ctx, deps),
   }, deps);
 }
@@ -86,6 +99,8 @@ export function dispatch(req: DispatchRequest, deps: DispatchDeps): Promise<Resp
 export interface Operation {
   /** The model (or alias) the client asked for. */
   model: string;
+  /** Its routes, if planned already (see `DispatchRequest.routes`). */
+  routes?: Route[];
   headers: Headers;
   signal: () => AbortSignal;
   record?: RequestRecord;
@@ -98,7 +113,7 @@ export interface Operation {
 export async function runAttempts(req: Operation, deps: DispatchDeps): Promise<Response> {
   const state = deps.state();
   const model = req.model;
-  const routes = planRoutes(state, model);
+  const routes = req.routes ?? planRoutes(state, model);
   if (routes.length === 0) {
     throw new NotFoundError(
       `The model '${model}' does not exist or is not routable on this gateway.`,

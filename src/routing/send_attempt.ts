@@ -18,30 +18,23 @@ export async function sendAttempt(
   ctx: CallContext,
   deps: { state: () => RuntimeState; logger: Logger },
 ): Promise<Response> {
-  const { format, ir, hints } = req;
+  const { format, head, hints } = req;
   // Only streams can be recovered; plain answers skip the settings altogether.
-  const recovery = ir.stream
+  const recovery = head.stream
     ? recoverySettings(deps.state().config.fallback.stream_recovery)
     : undefined;
   // A recoverable stream goes through the IR even for the same format: native bytes cannot
   // be stitched with a continuation.
-  const recover = recovery !== undefined && recoveryApplies(recovery, upstream.type, ir.stream);
-  // A body holding values the gateway tagged (carried signatures) goes through the IR, which
-  // unpacks them: forwarded as they are they would reach the upstream.
-  if (
-    !recover &&
-    (upstream.nativeFormatFor?.(ctx.model) ?? descriptorFor(upstream.type).nativeFormat) ===
-      format.id &&
-    upstream.forwardNative &&
-    !req.carried
-  ) {
+  const recover = recovery !== undefined && recoveryApplies(recovery, upstream.type, head.stream);
+  if (!recover && forwardsNatively(req, upstream, ctx.model) && upstream.forwardNative) {
     return await upstream.forwardNative({
       raw: req.raw,
       json: req.json,
-      stream: ir.stream,
+      stream: head.stream,
       hints,
     }, ctx);
   }
+  const ir = req.ir();
   const dropped = Object.keys(req.json).filter((k) => !format.knownFields.has(k));
   if (dropped.length > 0) {
     // Converted routes drop fields the IR cannot carry; same-format routes keep them.
@@ -62,4 +55,20 @@ export async function sendAttempt(
   return new Response(fuse(events, [encoded.transformer]), {
     headers: { "content-type": encoded.contentType, "cache-control": "no-cache" },
   });
+}
+
+/**
+ * Whether the request goes to this upstream as the client's own bytes: the upstream speaks
+ * the client's format (for this model) and can forward, and the body holds nothing the gateway
+ * tagged (carried signatures), which only the IR unpacks — forwarded, they would reach the
+ * upstream. Stream recovery is decided apart (it needs the IR too).
+ */
+export function forwardsNatively(
+  req: Pick<DispatchRequest, "format" | "carried">,
+  upstream: Upstream,
+  model: string,
+): boolean {
+  return !req.carried && upstream.forwardNative !== undefined &&
+    (upstream.nativeFormatFor?.(model) ?? descriptorFor(upstream.type).nativeFormat) ===
+      req.format.id;
 }

@@ -1,3 +1,4 @@
+import { hasBody } from "../http/bytes_response.ts";
 import type { AccountLease } from "../accounts/types.ts";
 import type { ProviderConfig } from "../config/schema.ts";
 import { clientStatusOf, UpstreamError, upstreamError } from "../errors.ts";
@@ -92,7 +93,9 @@ export async function postJsonToApi(
   const res = await postToUpstream(post, post.read === "json-array");
   if (!res.ok) throw post.errorParser(await readUpstreamFailure(res, post.ctx));
   if (post.read === "json") return await readUpstreamJson(res);
-  if (!res.body) throw upstreamError("upstream_bad_body", "The upstream answered without a body.");
+  if (!hasBody(res)) {
+    throw upstreamError("upstream_bad_body", "The upstream answered without a body.");
+  }
   return res;
 }
 

@@ -6,6 +6,7 @@ import { validateConfig } from "../../src/config/load.ts";
 import { ConfigStore } from "../../src/runtime_state.ts";
 import { GatewayError } from "../../src/errors.ts";
 import { openAIChatFormat } from "../../src/formats/openai_chat/format.ts";
+import { messagesHead } from "../../src/formats/request_head.ts";
 import { encodeCallId, mentionsCarriedText } from "../../src/formats/signature_carrier.ts";
 import { createLogger } from "../../src/observe/logger.ts";
 import { QuotaBook } from "../../src/observe/quota.ts";
@@ -42,13 +43,16 @@ async function setup(
   };
 }
 
-function chatRequest(model: string) {
-  const json = { model, messages: [{ role: "user", content: "hi" }] };
+function chatRequest(model: string, json: Record<string, unknown> = {
+  model,
+  messages: [{ role: "user", content: "hi" }],
+}) {
   const controller = new AbortController();
   return {
     format: openAIChatFormat,
     hints: {},
-    ir: openAIChatFormat.toIr(json, {}),
+    head: messagesHead(json),
+    ir: () => openAIChatFormat.toIr(json, {}),
     raw: new TextEncoder().encode(JSON.stringify(json)) as Uint8Array<ArrayBuffer>,
     carried: false,
     json,
@@ -150,7 +154,7 @@ Deno.test("dispatch: a same-format body holding carried signatures goes through 
         { role: "tool", tool_call_id: carried, content: "sunny" },
       ],
     };
-    const req = { ...chatRequest("m"), json, ir: openAIChatFormat.toIr(json, {}) };
+    const req = chatRequest("m", json);
     const text = JSON.stringify(json);
     req.raw = new TextEncoder().encode(text) as Uint8Array<ArrayBuffer>;
     // What the route layer computes from the text it parsed.

@@ -1,3 +1,4 @@
+import { messagesHead } from "../request_head.ts";
 import { RequestError } from "../../errors.ts";
 import type { ClientFormat } from "../client_format.ts";
 import { describeIssue } from "../describe_issue.ts";
@@ -11,6 +12,7 @@ export const anthropicFormat: ClientFormat = {
   id: "anthropic",
   caller: "anthropic",
   knownFields: new Set(Object.keys(messagesRequestSchema.shape)),
+  head: (body) => messagesHead(body),
   toIr(body) {
     const parsed = messagesRequestSchema.safeParse(body);
     if (!parsed.success) throw new RequestError(describeIssue(parsed.error.issues[0]));

@@ -1,4 +1,4 @@
-import { relayAnswer } from "../../http/bytes_response.ts";
+import { hasBody, relayAnswer } from "../../http/bytes_response.ts";
 import type { ProviderConfig } from "../../config/schema.ts";
 import { irToAnthropicRequest } from "../../formats/anthropic/request.ts";
 import { anthropicResponseToIr } from "../../formats/anthropic/response.ts";
@@ -60,12 +60,13 @@ export const anthropicUpstream: Upstream = {
 
     const contentType = res.headers.get("content-type") ?? "application/json";
     out.set("content-type", contentType);
-    if (!res.body) return new Response(null, { status: res.status, headers: out });
+    if (!hasBody(res)) return new Response(null, { status: res.status, headers: out });
     if (!contentType.includes("text/event-stream")) {
       return relayAnswer(res, { status: res.status, headers: out });
     }
     out.set("cache-control", "no-cache");
-    const stream = guardSseStream(res.body, {
+    // An SSE answer is a fetch stream, never bytes read whole.
+    const stream = guardSseStream(res.body as ReadableStream<Uint8Array>, {
       onError: () => anthropicErrorEvent(502, BROKEN_STREAM),
     });
     return new Response(stream, { status: res.status, headers: out });

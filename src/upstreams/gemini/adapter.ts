@@ -1,4 +1,4 @@
-import { relayAnswer } from "../../http/bytes_response.ts";
+import { hasBody, relayAnswer } from "../../http/bytes_response.ts";
 import { upstreamGeminiRequest } from "../../formats/gemini/request.ts";
 import type { ProviderConfig } from "../../config/schema.ts";
 import { geminiResponseToIr } from "../../formats/gemini/response.ts";
@@ -152,10 +152,10 @@ export async function relayGeminiAnswer(
     return new Response(failure.text, { status: failure.clientStatus, headers: out });
   }
   out.set("content-type", res.headers.get("content-type") ?? "application/json; charset=UTF-8");
-  if (!res.body) return new Response(null, { status: res.status, headers: out });
+  if (!hasBody(res)) return new Response(null, { status: res.status, headers: out });
   if (!options.sse) return relayAnswer(res, { status: res.status, headers: out });
   out.set("cache-control", "no-cache");
-  const body = guardSseStream(res.body, {
+  const body = guardSseStream(res.body as ReadableStream<Uint8Array>, {
     onError: () =>
       geminiSseChunk(
         geminiErrorChunk(502, "The upstream stream broke off before the answer was complete."),

@@ -1,4 +1,4 @@
-import { relayAnswer } from "../../http/bytes_response.ts";
+import { hasBody, relayAnswer } from "../../http/bytes_response.ts";
 import type { ProviderConfig } from "../../config/schema.ts";
 import { OPENAI_COMPATIBLE_PRESETS } from "../../config/presets.ts";
 import { guardSseStream } from "../../http/stream_guard.ts";
@@ -74,12 +74,12 @@ export async function forwardOpenAI(
 
   const contentType = res.headers.get("content-type") ?? "application/json";
   out["content-type"] = contentType;
-  if (!res.body) return new Response(null, { status: res.status, headers: out });
+  if (!hasBody(res)) return new Response(null, { status: res.status, headers: out });
   if (!contentType.includes("text/event-stream")) {
     return relayAnswer(res, { status: res.status, headers: out });
   }
   out["cache-control"] = "no-cache";
-  const relayed = guardSseStream(res.body, {
+  const relayed = guardSseStream(res.body as ReadableStream<Uint8Array>, {
     onError: () =>
       encodeSse({
         data: JSON.stringify({
