@@ -260,7 +260,7 @@ async function readWhole(
   // A success status with an error body (some hosts do this under load) is an error: as a 502
   // it is classified, retried and rendered like any other upstream failure.
   const status = res.ok && isErrorBody(bytes) ? 502 : res.status;
-  return new WholeResponse(bytes, { status, statusText: res.statusText, headers });
+  return new WholeResponse(bytes, { status, statusText: res.statusText }, headers);
 }
 
 /**
@@ -272,15 +272,33 @@ export function relayBody(res: Response): BodyInit | null {
 }
 
 const ERROR_BODY = /^\s*\{\s*"(error"\s*:|type"\s*:\s*"error")/;
-const ascii = new TextDecoder();
 
 /** Whether a JSON answer is an error object (OpenAI/Gemini `{"error":`, Anthropic's type). */
 function isErrorBody(bytes: Uint8Array): boolean {
-  return ERROR_BODY.test(ascii.decode(bytes.subarray(0, 48)));
+  // The head as Latin-1 without a decoder call (an op per answer otherwise): only ASCII
+  // matters to the pattern.
+  let head = "";
+  for (let i = 0; i < bytes.byteLength && i < 48; i++) head += String.fromCharCode(bytes[i]);
+  return ERROR_BODY.test(head);
 }
 
-/** An upstream answer read whole, whose `json()` reports malformed JSON as a 502, not a bug. */
+/**
+ * An upstream answer read whole, whose `json()` reports malformed JSON as a 502, not a bug.
+ * Its headers are the upstream answer's own object, not a copy: copying them cost as much as
+ * the rest of the answer's construction (measured), and nobody changes them.
+ */
 class WholeResponse extends BytesResponse {
+  readonly #headers: Headers;
+
+  constructor(bytes: Uint8Array<ArrayBuffer>, init: ResponseInit, headers: Headers) {
+    super(bytes, init);
+    this.#headers = headers;
+  }
+
+  override get headers(): Headers {
+    return this.#headers;
+  }
+
   override async json(): Promise<unknown> {
     const text = await this.text();
     try {
