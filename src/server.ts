@@ -34,6 +34,8 @@ export interface RunningGateway {
   observer: Observer;
   /** The six-hourly account refresh job (what the cron runs). */
   refreshJob(): Promise<unknown>;
+  /** The request handler the server runs (for in-process benchmarks and tests). */
+  handler(req: Request, info?: Deno.ServeHandlerInfo): Promise<Response>;
   shutdown(): Promise<void>;
 }
 
@@ -129,6 +131,7 @@ export async function startGateway(
     discovered: (id) => discovery.models(id),
     responses: new ResponseStore(options.kv),
   });
+  const handler = withRequestId<Deno.ServeHandlerInfo>(app.fetch);
   return new Promise((resolve) => {
     const server = Deno.serve({
       hostname: options.hostname,
@@ -142,6 +145,7 @@ export async function startGateway(
           layers,
           observer,
           refreshJob,
+          handler,
           shutdown: async () => {
             await following.close();
             await discovery.close();
@@ -152,7 +156,7 @@ export async function startGateway(
           },
         });
       },
-    }, withRequestId(app.fetch));
+    }, handler);
   });
 }
 

@@ -12,9 +12,82 @@ export class BytesResponse extends Response {
   }
 }
 
+/**
+ * An answer read whole and held in memory that is never served as it is (the answer relayed
+ * to the client is made from its bytes): it is built without a body, because a Response made
+ * with bytes prepares them for serving at once — an op per answer, wasted here (measured at
+ * a third of the construction). Its headers are the object it was given, not a copy. Reading
+ * methods work on the held bytes.
+ */
+export class HeldAnswer extends Response {
+  readonly whole: Uint8Array<ArrayBuffer>;
+  readonly #headers: Headers;
+  #used = false;
+  #stream: ReadableStream<Uint8Array<ArrayBuffer>> | undefined;
+
+  constructor(bytes: Uint8Array<ArrayBuffer>, init: ResponseInit, headers: Headers) {
+    super(null, init);
+    this.whole = bytes;
+    this.#headers = headers;
+  }
+
+  override get headers(): Headers {
+    return this.#headers;
+  }
+
+  override get bodyUsed(): boolean {
+    return this.#used;
+  }
+
+  /** A stream over the bytes; asking for it hands the body over (it counts as used). */
+  override get body(): ReadableStream<Uint8Array<ArrayBuffer>> {
+    this.#used = true;
+    return this.#stream ??= new Response(this.whole).body as ReadableStream<
+      Uint8Array<ArrayBuffer>
+    >;
+  }
+
+  override bytes(): Promise<Uint8Array<ArrayBuffer>> {
+    return Promise.resolve(this.#take().slice());
+  }
+
+  override arrayBuffer(): Promise<ArrayBuffer> {
+    return Promise.resolve(this.#take().slice().buffer);
+  }
+
+  override text(): Promise<string> {
+    return Promise.resolve(utf8Decoder.decode(this.#take()));
+  }
+
+  override async json(): Promise<unknown> {
+    return JSON.parse(await this.text());
+  }
+
+  override blob(): Promise<Blob> {
+    return Promise.resolve(
+      new Blob([this.#take()], { type: this.#headers.get("content-type") ?? "" }),
+    );
+  }
+
+  override clone(): Response {
+    if (this.#used) throw new TypeError("Body already consumed.");
+    return new HeldAnswer(this.whole.slice(), this, this.#headers);
+  }
+
+  #take(): Uint8Array<ArrayBuffer> {
+    if (this.#used) throw new TypeError("Body already consumed.");
+    this.#used = true;
+    return this.whole;
+  }
+}
+
+const utf8Decoder = new TextDecoder();
+
 /** The body's bytes when the answer holds them and nobody has read it, else undefined. */
 export function wholeBytesOf(res: Response): Uint8Array<ArrayBuffer> | undefined {
-  return res instanceof BytesResponse && !res.bodyUsed ? res.whole : undefined;
+  if (res instanceof BytesResponse) return res.bodyUsed ? undefined : res.whole;
+  if (res instanceof HeldAnswer) return res.bodyUsed ? undefined : res.whole;
+  return undefined;
 }
 
 /**

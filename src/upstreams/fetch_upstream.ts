@@ -6,7 +6,7 @@ import {
 } from "../errors.ts";
 import { readBounded } from "../http/body.ts";
 import { after, cancel, rearm } from "../http/deadline.ts";
-import { BytesResponse, wholeBytesOf } from "../http/bytes_response.ts";
+import { HeldAnswer, wholeBytesOf } from "../http/bytes_response.ts";
 
 /** Thrown when the client went away; there is nobody left to answer. */
 export class ClientGoneError extends Error {
@@ -287,18 +287,7 @@ function isErrorBody(bytes: Uint8Array): boolean {
  * Its headers are the upstream answer's own object, not a copy: copying them cost as much as
  * the rest of the answer's construction (measured), and nobody changes them.
  */
-class WholeResponse extends BytesResponse {
-  readonly #headers: Headers;
-
-  constructor(bytes: Uint8Array<ArrayBuffer>, init: ResponseInit, headers: Headers) {
-    super(bytes, init);
-    this.#headers = headers;
-  }
-
-  override get headers(): Headers {
-    return this.#headers;
-  }
-
+class WholeResponse extends HeldAnswer {
   override async json(): Promise<unknown> {
     const text = await this.text();
     try {
