@@ -26,6 +26,8 @@ export function scanUsage(text: string): TokenUsage {
   const output = lastNumber(OUTPUT, text);
   if (input !== undefined) out.input = input;
   if (output !== undefined) out.output = output;
+  // Most answers carry no cache counts: a native substring test skips two regex scans.
+  if (!text.includes("ache")) return out;
   const cacheRead = lastNumber(CACHE_READ, text);
   if (cacheRead !== undefined) out.cacheRead = cacheRead;
   const cacheWrite = lastNumber(CACHE_WRITE, text);

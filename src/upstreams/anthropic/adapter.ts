@@ -46,25 +46,25 @@ export const anthropicUpstream: Upstream = {
       : JSON.stringify({ ...req.json, model: ctx.model });
     const res = await postToUpstream(post(ctx, body, { stream: req.stream, native: true }));
 
-    const out = new Headers();
+    const out: Record<string, string> = {};
     res.headers.forEach((v, k) => {
-      if (RELAYED_HEADERS.test(k)) out.set(k, v);
+      if (RELAYED_HEADERS.test(k)) out[k] = v;
     });
     if (!res.ok) {
       const failure = await readUpstreamFailure(res, ctx);
       // Anthropic's own error bodies are already in the caller's format: relay them.
       if (!isAnthropicErrorBody(failure.text)) throw anthropicErrorParser(failure);
-      out.set("content-type", "application/json");
+      out["content-type"] = "application/json";
       return new Response(failure.text, { status: failure.clientStatus, headers: out });
     }
 
     const contentType = res.headers.get("content-type") ?? "application/json";
-    out.set("content-type", contentType);
+    out["content-type"] = contentType;
     if (!hasBody(res)) return new Response(null, { status: res.status, headers: out });
     if (!contentType.includes("text/event-stream")) {
       return relayAnswer(res, { status: res.status, headers: out });
     }
-    out.set("cache-control", "no-cache");
+    out["cache-control"] = "no-cache";
     // An SSE answer is a fetch stream, never bytes read whole.
     const stream = guardSseStream(res.body as ReadableStream<Uint8Array>, {
       onError: () => anthropicErrorEvent(502, BROKEN_STREAM),

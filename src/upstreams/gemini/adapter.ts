@@ -141,20 +141,20 @@ export async function relayGeminiAnswer(
   ctx: UpstreamPostContext,
   options: { sse: boolean; errorParser: UpstreamErrorParser },
 ): Promise<Response> {
-  const out = new Headers();
+  const out: Record<string, string> = {};
   if (!res.ok) {
     const failure = await readUpstreamFailure(res, ctx);
     const parsed = parseGoogleError(failure.text);
     if (!parsed) throw options.errorParser(failure);
     const retryAfter = googleRetryAfter(failure.headers, parsed);
-    out.set("content-type", "application/json; charset=UTF-8");
-    if (retryAfter !== undefined) out.set("retry-after", String(Math.ceil(retryAfter)));
+    out["content-type"] = "application/json; charset=UTF-8";
+    if (retryAfter !== undefined) out["retry-after"] = String(Math.ceil(retryAfter));
     return new Response(failure.text, { status: failure.clientStatus, headers: out });
   }
-  out.set("content-type", res.headers.get("content-type") ?? "application/json; charset=UTF-8");
+  out["content-type"] = res.headers.get("content-type") ?? "application/json; charset=UTF-8";
   if (!hasBody(res)) return new Response(null, { status: res.status, headers: out });
   if (!options.sse) return relayAnswer(res, { status: res.status, headers: out });
-  out.set("cache-control", "no-cache");
+  out["cache-control"] = "no-cache";
   const body = guardSseStream(res.body as ReadableStream<Uint8Array>, {
     onError: () =>
       geminiSseChunk(
