@@ -201,13 +201,28 @@ function parseJsonObject(text: string): unknown {
   if (json === null || typeof json !== "object" || Array.isArray(json)) {
     throw new RequestError("Request body must be a JSON object.", "invalid_json");
   }
-  if (nestsDeeperThan(json, MAX_JSON_DEPTH)) {
+  if (!fewerOpenersThan(text, MAX_JSON_DEPTH + 1) && nestsDeeperThan(json, MAX_JSON_DEPTH)) {
     throw new RequestError(
       `Request body nests objects and arrays deeper than ${MAX_JSON_DEPTH} levels.`,
       "json_too_deep",
     );
   }
   return json;
+}
+
+/**
+ * Whether the text holds fewer than `n` `{` and `[` in all: then no value in it can nest `n`
+ * levels deep, and the walk over the parsed value is skipped (a native substring search per
+ * bracket, against an allocation per object and array).
+ */
+function fewerOpenersThan(text: string, n: number): boolean {
+  let count = 0;
+  for (const opener of ["{", "["]) {
+    for (let at = text.indexOf(opener); at !== -1; at = text.indexOf(opener, at + 1)) {
+      if (++count >= n) return false;
+    }
+  }
+  return true;
 }
 
 /** Whether a parsed JSON value nests more than `max` levels; iterative, so never overflows. */

@@ -20,6 +20,11 @@ export class Admission {
   /** The answer is a stream: the request (its IR) stays in memory until the stream ends. */
   stream = false;
   released = false;
+  /**
+   * Someone else gives it back when the answer ends (the observer's stream tap, see
+   * `handleConversation`): one wrapper per stream instead of two.
+   */
+  deferred = false;
 
   constructor(identity: ClientIdentity) {
     this.identity = identity;
@@ -89,8 +94,8 @@ export class ConversationLimits {
       this.release(admission);
       throw err;
     }
-    // Nothing held: the answer is returned untouched.
-    if (admission.bytes === 0 && admission.slot === undefined) return res;
+    // Released by whoever took it over, or nothing held: the answer is returned untouched.
+    if (admission.deferred || (admission.bytes === 0 && admission.slot === undefined)) return res;
     // `stream` first: touching `res.body` turns an in-memory answer into a stream, which
     // costs Deno's fast path for fixed-length bodies.
     if (!admission.stream || !res.body) {

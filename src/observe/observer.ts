@@ -35,6 +35,8 @@ export class RequestRecord {
   /** The managed client key (`src/client_keys/`) by id and label; null for operator keys. */
   clientKey: { id: string; label: string } | null = null;
   done = false;
+  /** Called once when the request is finished (counted), whatever its end. */
+  onDone: (() => void) | undefined = undefined;
 
   constructor(format: string, model: string, stream: boolean) {
     this.id = currentRequestId() ?? newRequestId();
@@ -208,6 +210,8 @@ export class Observer {
       this.onFinish?.(rec, status);
     } catch (err) {
       this.#logger.warn("request not counted", { error: err instanceof Error ? err.message : "" });
+    } finally {
+      rec.onDone?.();
     }
   }
 

@@ -100,12 +100,20 @@ export class QuotaBook {
     let map = this.#latest.get(providerId);
     if (!map) this.#latest.set(providerId, map = new Map());
     const at = Date.now();
-    map.set(credentialId, { headers, status, at });
-    if (this.#kv) this.#dirty.set(`${providerId}\u0000${credentialId}`, [providerId, credentialId]);
+    const seen = map.get(credentialId);
+    // One record per credential, updated in place: this runs on every answer.
+    if (seen) {
+      seen.headers = headers;
+      seen.status = status;
+      seen.at = at;
+    } else {
+      map.set(credentialId, { headers, status, at });
+    }
+    const key = `${providerId}\u0000${credentialId}`;
+    if (this.#kv && !this.#dirty.has(key)) this.#dirty.set(key, [providerId, credentialId]);
     // Two header reads per answer: enough to notice "0 requests left" before the next 429.
     const left = headers.get("x-ratelimit-remaining-requests") ??
       headers.get("anthropic-ratelimit-requests-remaining");
-    const key = `${providerId}\u0000${credentialId}`;
     if (left === "0") {
       const reset = headers.get("x-ratelimit-reset-requests") ??
         headers.get("anthropic-ratelimit-requests-reset");

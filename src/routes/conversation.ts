@@ -87,6 +87,13 @@ export async function handleConversation(
   const observer = deps.observer;
   if (!observer) return await serveConversation(c, admission, format, hints, deps, hooks);
   const rec = observer.begin(format.id, hints.model ?? "", hints.stream ?? false);
+  const limits = deps.limits;
+  if (limits) {
+    // The observer's tap ends with the answer anyway: it gives back what the request holds,
+    // so a stream is not wrapped a second time by the limits.
+    admission.deferred = true;
+    rec.onDone = () => limits.release(admission);
+  }
   try {
     return await observer.track(
       rec,
