@@ -55,24 +55,26 @@ const upstreamHeaders = {
   "x-ratelimit-limit-requests": "10000",
   date: new Date().toUTCString(),
 };
-/** A body as a stream, as a real fetch answer's is. */
-function streamOf(bytes: Uint8Array): ReadableStream<Uint8Array> {
+/** A body as a stream, as a real fetch answer's is, in pieces of `piece` bytes. */
+function streamOf(bytes: Uint8Array, piece = bytes.byteLength): ReadableStream<Uint8Array> {
+  let at = 0;
   return new ReadableStream({
-    start(controller) {
-      controller.enqueue(bytes);
-      controller.close();
+    pull(controller) {
+      if (at >= bytes.byteLength) return controller.close();
+      controller.enqueue(bytes.subarray(at, at += piece));
     },
   });
 }
 
-// The upstream: answers every fetch at once (the body is consumed, as a real one would be).
+// The upstream: answers every fetch at once (the body is consumed, as a real one would be). A
+// stream comes in pieces of a few events, as a socket delivers them.
 globalThis.fetch = async (_input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
   if (init?.body instanceof ReadableStream) await init.body.cancel();
   const stream = typeof init?.body === "string" && init.body.includes('"stream":true') ||
     init?.body instanceof Uint8Array &&
       new TextDecoder().decode(init.body).includes('"stream":true');
   return stream
-    ? new Response(streamOf(sse), {
+    ? new Response(streamOf(sse, 512), {
       headers: { ...upstreamHeaders, "content-type": "text/event-stream" },
     })
     : new Response(streamOf(answer), {
@@ -107,20 +109,18 @@ const gw = await startGateway({
   kv,
 });
 
-const body = JSON.stringify(
-  mode === "messages"
-    ? MESSAGES_REQUEST
-    : mode === "stream"
-    ? { ...CHAT_REQUEST, stream: true }
-    : CHAT_REQUEST,
-);
-const path = mode === "messages" ? "/v1/messages" : "/v1/chat/completions";
+// chat, messages (Anthropic in, converted), stream (chat streaming), messages-stream.
+const anthropic = mode.startsWith("messages");
+const streaming = mode.endsWith("stream");
+const base = anthropic ? MESSAGES_REQUEST : CHAT_REQUEST;
+const body = JSON.stringify(streaming ? { ...base, stream: true } : base);
+const path = anthropic ? "/v1/messages" : "/v1/chat/completions";
 const headers: Record<string, string> = {
   "content-type": "application/json",
-  accept: mode === "stream" ? "text/event-stream" : "application/json",
+  accept: streaming ? "text/event-stream" : "application/json",
   authorization: "Bearer sk-client",
   "content-length": String(new TextEncoder().encode(body).byteLength),
-  ...(mode === "messages" ? { "anthropic-version": "2023-06-01" } : {}),
+  ...(anthropic ? { "anthropic-version": "2023-06-01" } : {}),
 };
 const info = {
   remoteAddr: { transport: "tcp" as const, hostname: "127.0.0.1", port: 40000 },

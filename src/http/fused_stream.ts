@@ -18,6 +18,11 @@ export interface FuseOptions<O> {
    * and a clean end; without it the stream errors.
    */
   onError?: (err: unknown) => O;
+  /**
+   * Chunks read ahead of the consumer (default 0). One layer of a relay chain should read one
+   * ahead, so the next chunk is on its way while the server writes the last one.
+   */
+  highWaterMark?: number;
 }
 
 class Terminated extends Error {}
@@ -154,5 +159,5 @@ export function fuse(
       await cancelStages(reason);
       await reader.cancel(reason).catch(() => {});
     },
-  }, { highWaterMark: 0 });
+  }, { highWaterMark: options.highWaterMark ?? 0 });
 }

@@ -194,6 +194,7 @@ export class Observer {
         finish(499);
       },
     };
+    // No read-ahead here: the relay below reads one chunk ahead already (see sendAttempt).
     return new Response(fuse(body, [tap]), {
       status: res.status,
       statusText: res.statusText,

@@ -366,7 +366,10 @@ export function watchIdle(
       stop();
       await reader.cancel(reason).catch(() => {});
     },
-  });
+    // No read-ahead: the relay above reads one chunk ahead (a same-format stream's SSE guard,
+    // a converted stream's encoder). A second read-ahead layer made 200-chunk streams ~40 %
+    // slower end to end, and none at all ~30 % (measured).
+  }, { highWaterMark: 0 });
 }
 
 /**

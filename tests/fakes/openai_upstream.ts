@@ -154,6 +154,10 @@ export function startFakeOpenAI(): Promise<FakeOpenAI> {
         });
       }
       if (embeddings) return openAIEmbeddings(body);
+      // What OpenAI itself refuses in a message list: the gateway forwards same-format bodies
+      // as they are, so this answer is what such a client gets.
+      const badRole = invalidRole(body.messages);
+      if (badRole) return json(400, { error: badRole });
       const refused = reasoningRefusal(model, body);
       if (refused) return json(400, { error: refused });
       if (model.endsWith("-context")) {
@@ -347,6 +351,25 @@ export function startFakeOpenAI(): Promise<FakeOpenAI> {
 /** Model ids OpenAI serves as reasoning models (gpt-5-chat is the non-reasoning one). */
 export function isOpenAIReasoningModel(model: string): boolean {
   return /^(gpt-5(?!.*-chat)|o[134](-|$))/.test(model);
+}
+
+const ROLES = ["system", "assistant", "user", "function", "tool", "developer"];
+
+/** OpenAI's 400 for a message without a valid role (its own wording), or undefined. */
+function invalidRole(messages: unknown): Record<string, unknown> | undefined {
+  if (!Array.isArray(messages)) return undefined;
+  for (let i = 0; i < messages.length; i++) {
+    const role = (messages[i] as { role?: unknown } | null)?.role;
+    if (typeof role === "string" && ROLES.includes(role)) continue;
+    return {
+      message: `Invalid value: '${String(role)}'. Supported values are: 'system', 'assistant', ` +
+        "'user', 'function', 'tool', and 'developer'.",
+      type: "invalid_request_error",
+      param: `messages[${i}].role`,
+      code: "invalid_value",
+    };
+  }
+  return undefined;
 }
 
 /** OpenAI's 400 for a parameter a reasoning model refuses, or undefined. */
