@@ -16,7 +16,8 @@
 // lazily V8 gives memory back, which looked like +20 % growth per repetition when the heap
 // after GC was flat.
 // It reports peak RSS (VmHWM), and RSS and heap after GC per repetition, and fails (exit 1) on
-// any lost or corrupted response, an idle stream above 50 KB, or the heap after GC growing
+// any lost or corrupted response, an idle stream above 50 KB (of RSS or heap), more than 40 KB
+// of JS heap per idle stream, or the heap after GC growing
 // across repetitions by more than 10 % (after the first, which warms caches and pools).
 //
 // Flags: --reps N (3), --streams N (1000), --requests N (10000), --concurrency N (64).
@@ -361,6 +362,7 @@ try {
   // The first repetition also grows the heap and pools to their working size: judged after it.
   const judged = reps.length > 1 ? reps.slice(1) : reps;
   const worstIdle = Math.max(...judged.map((r) => r.idleStreamBytes));
+  const worstIdleHeap = Math.max(...judged.map((r) => r.idleHeapBytes));
   const last = reps[reps.length - 1];
   const growth = reps.length > 2 ? last.heap / reps[1].heap - 1 : 0;
   const rssGrowth = reps.length > 2 ? last.settled / reps[1].settled - 1 : 0;
@@ -369,6 +371,11 @@ try {
     [
       `memory per idle open stream (reps 2+): ${(worstIdle / 1024).toFixed(1)} KB (target < 50)`,
       worstIdle < 50 * 1024,
+    ],
+    [
+      `JS heap per idle open stream (reps 2+): ${(worstIdleHeap / 1024).toFixed(1)} KB ` +
+      "(target <= 40)",
+      worstIdleHeap <= 40 * 1024,
     ],
     [
       `heap after GC, growth from rep 2 to rep ${reps.length}: ${

@@ -60,16 +60,17 @@ export class HeldAnswer extends Response {
     >;
   }
 
+  // As on any Response, a second read rejects (it does not throw).
   override bytes(): Promise<Uint8Array<ArrayBuffer>> {
-    return Promise.resolve(this.#take().slice());
+    return this.#read((b) => b.slice());
   }
 
   override arrayBuffer(): Promise<ArrayBuffer> {
-    return Promise.resolve(this.#take().slice().buffer);
+    return this.#read((b) => b.slice().buffer);
   }
 
   override text(): Promise<string> {
-    return Promise.resolve(utf8Decoder.decode(this.#take()));
+    return this.#read((b) => utf8Decoder.decode(b));
   }
 
   override async json(): Promise<unknown> {
@@ -77,14 +78,20 @@ export class HeldAnswer extends Response {
   }
 
   override blob(): Promise<Blob> {
-    return Promise.resolve(
-      new Blob([this.#take()], { type: this.#headers.get("content-type") ?? "" }),
-    );
+    return this.#read((b) => new Blob([b], { type: this.#headers.get("content-type") ?? "" }));
   }
 
   override clone(): Response {
     if (this.#used) throw new TypeError("Body already consumed.");
     return new HeldAnswer(this.whole.slice(), this, this.#headers);
+  }
+
+  #read<T>(as: (bytes: Uint8Array<ArrayBuffer>) => T): Promise<T> {
+    try {
+      return Promise.resolve(as(this.#take()));
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   #take(): Uint8Array<ArrayBuffer> {

@@ -14,7 +14,10 @@ Deno.test("stageOfFile: each gateway module has its stage; runtime code has none
   assert.equal(stageOfFile(`${ROOT}/src/formats/anthropic/stream.ts`), "relay");
   assert.equal(stageOfFile(`${ROOT}/src/observe/observer.ts`), "observe");
   assert.equal(stageOfFile(`${ROOT}/src/app.ts`), "framework");
-  assert.equal(stageOfFile(`${ROOT}/node_modules/.deno/hono@4/node_modules/hono/dist/x.js`), "framework");
+  assert.equal(
+    stageOfFile(`${ROOT}/node_modules/.deno/hono@4/node_modules/hono/dist/x.js`),
+    "framework",
+  );
   assert.equal(stageOfFile(`${ROOT}/node_modules/.deno/zod@4/node_modules/zod/v4/x.js`), "parse");
   assert.equal(stageOfFile("ext:deno_fetch/26_fetch.js"), undefined);
 });

@@ -16,7 +16,10 @@ Deno.test("messagesHead: model, stream and the message count, nothing else read"
 
 Deno.test("messagesHead: the fields it reads are refused as the full schema would refuse them", () => {
   const refused = (body: Record<string, unknown>, message: RegExp) =>
-    assert.throws(() => messagesHead(body), (e) => e instanceof RequestError && message.test(e.message));
+    assert.throws(
+      () => messagesHead(body),
+      (e) => e instanceof RequestError && message.test(e.message),
+    );
   refused({ messages: [{}] }, /'model': model is required and must be a string/);
   refused({ model: 3, messages: [{}] }, /'model'/);
   refused({ model: "", messages: [{}] }, /'model': model must not be empty/);

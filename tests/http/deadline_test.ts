@@ -31,8 +31,11 @@ Deno.test("cancel: a cancelled deadline never fires; rearm moves one (fired or n
 Deno.test("withinDeadline: the promise's value, or the late error; a late loser is observed", async () => {
   assert.equal(await withinDeadline(Promise.resolve(7), 1000, () => new Error("late")), 7);
   await assert.rejects(
-    withinDeadline(new Promise((_, reject) => setTimeout(() => reject(new Error("x")), 300)), 20, () =>
-      new Error("late")),
+    withinDeadline(
+      new Promise((_, reject) => setTimeout(() => reject(new Error("x")), 300)),
+      20,
+      () => new Error("late"),
+    ),
     /late/,
   );
   await sleep(350); // the loser rejected after the race: no unhandled rejection
