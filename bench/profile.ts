@@ -132,12 +132,12 @@ async function stop(child: Deno.ChildProcess): Promise<void> {
   await child.status;
 }
 
-function requestFor(url: string): Uint8Array {
-  return mode === "messages"
+function requestFor(url: string, as: string = mode): Uint8Array {
+  return as === "messages"
     ? encodePost(url, "/v1/messages", JSON.stringify(MESSAGES_REQUEST), "application/json", {
       "anthropic-version": "2023-06-01",
     })
-    : mode === "stream"
+    : as === "stream"
     ? encodePost(
       url,
       "/v1/chat/completions",
@@ -148,8 +148,11 @@ function requestFor(url: string): Uint8Array {
 }
 
 /** Warms up, then drives c=64 for `seconds`: requests per second and CPU µs per request. */
-async function measure(url: string, pid: number): Promise<{ rps: number; cpuUs: number }> {
-  const request = requestFor(url);
+async function measure(
+  url: string,
+  pid: number,
+  request: Uint8Array = requestFor(url),
+): Promise<{ rps: number; cpuUs: number }> {
   await closedLoop({ url, request, connections: 64, durationMs: 2000 }); // warm-up (JIT)
   const before = cpuMs(pid);
   const res = await closedLoop({ url, request, connections: 64, durationMs: seconds * 1000 });
@@ -176,7 +179,10 @@ async function stageProfile(): Promise<void> {
     stderr: "inherit",
   }).spawn();
   const fwUrl = await urlOf(fw);
-  const forwarder = await measure(fwUrl, fw.pid);
+  // The forwarder cannot convert: it always relays the OpenAI form of the request (as in
+  // `deno task bench`, where "converted" is judged against the same forwarder).
+  const forwarderMode = mode === "messages" ? "chat" : mode;
+  const forwarder = await measure(fwUrl, fw.pid, requestFor(fwUrl, forwarderMode));
   fw.stdin.close();
   await fw.status;
   const clean = await startGateway([]);
@@ -204,11 +210,12 @@ async function stageProfile(): Promise<void> {
       }  ${STAGE_NOTES[stage]}`,
     );
   }
-  const own = STAGES.filter((s) => s !== "runtime" && s !== "gc")
+  const own = STAGES.filter((s) => s !== "runtime" && s !== "gc" && s !== "fetch")
     .reduce((n, s) => n + ticks[s], 0);
-  const runtimeUs = ((ticks.runtime + ticks.gc) / Math.max(1, total)) * gateway.cpuUs;
+  const runtimeUs = ((ticks.runtime + ticks.gc + ticks.fetch) / Math.max(1, total)) *
+    gateway.cpuUs;
   console.log(
-    `gateway code ${f((own / Math.max(1, total)) * gateway.cpuUs, 0)} µs/req; runtime+gc ` +
+    `gateway code ${f((own / Math.max(1, total)) * gateway.cpuUs, 0)} µs/req; fetch+runtime+gc ` +
       `${f(runtimeUs, 0)} µs/req against the forwarder's ${f(forwarder.cpuUs, 0)} µs/req in all; ` +
       `extra over the forwarder ${f(gateway.cpuUs - forwarder.cpuUs, 0)} µs/req`,
   );
