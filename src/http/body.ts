@@ -39,8 +39,11 @@ export async function readJsonBody(
   maxBytes: number,
   options: BodyReadOptions = {},
 ): Promise<JsonBody> {
-  if (isBodiless(req)) throw new RequestError("Request body is empty; expected a JSON object.");
-  const raw = await readBodyBytes(req, maxBytes, options);
+  const declared = declaredLength(req.headers);
+  if (isBodiless(req, declared)) {
+    throw new RequestError("Request body is empty; expected a JSON object.");
+  }
+  const raw = await readBodyBytes(req, maxBytes, options, declared);
   const text = decodeJsonText(raw);
   return { raw, text, json: parseJsonObject(text) };
 }
@@ -51,8 +54,9 @@ export async function readTextBody(
   maxBytes: number,
   options: BodyReadOptions = {},
 ): Promise<string> {
-  if (isBodiless(req)) return "";
-  const raw = await readBodyBytes(req, maxBytes, options);
+  const declared = declaredLength(req.headers);
+  if (isBodiless(req, declared)) return "";
+  const raw = await readBodyBytes(req, maxBytes, options, declared);
   try {
     return utf8.decode(raw);
   } catch {
@@ -68,9 +72,10 @@ export async function readBodyBytes(
   req: Request,
   maxBytes: number,
   options: BodyReadOptions,
+  /** The request's `declaredLength`, when the caller read it already. */
+  declared: number | undefined = declaredLength(req.headers),
 ): Promise<Uint8Array<ArrayBuffer>> {
   const idleMs = options.idleTimeoutMs ?? BODY_IDLE_TIMEOUT_MS;
-  const declared = declaredLength(req.headers);
   if (declared !== undefined && declared > maxBytes) throw tooLarge(maxBytes);
   let raw: Uint8Array<ArrayBuffer> | undefined;
   try {
@@ -175,8 +180,7 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
  * Whether the request has no body. A declared length answers without `req.body`, whose stream
  * object costs the small-body fast path (`arrayBuffer()` reads natively without one).
  */
-function isBodiless(req: Request): boolean {
-  const declared = declaredLength(req.headers);
+function isBodiless(req: Request, declared: number | undefined): boolean {
   return declared !== undefined ? declared === 0 : req.body === null;
 }
 

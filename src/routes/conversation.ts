@@ -13,8 +13,7 @@ import type { QuotaBook } from "../observe/quota.ts";
 import type { CredentialHealth } from "../routing/credential_health.ts";
 import type { CredentialPool } from "../routing/credential_pool.ts";
 import { callContext, dispatch, planRoutes } from "../routing/dispatch.ts";
-import { forwardsNatively } from "../routing/send_attempt.ts";
-import { recoveryApplies, recoverySettings } from "../routing/stream_recovery.ts";
+import { forwardsNatively, recoveryFor } from "../routing/send_attempt.ts";
 import { upstreamFor } from "../upstreams/registry.ts";
 import type { IrRequest } from "../ir/types.ts";
 import type { RequestHead } from "../formats/request_head.ts";
@@ -177,14 +176,9 @@ function firstRouteForwards(
   route: Route | undefined,
 ): boolean {
   if (!route) return true; // no route: dispatch answers 404 without converting
-  const type = route.provider.type;
-  if (
-    head.stream &&
-    recoveryApplies(recoverySettings(state.config.fallback.stream_recovery), type, true)
-  ) {
-    return false; // a recoverable stream goes through the IR
-  }
-  return forwardsNatively({ format, carried }, upstreamFor(type), route.model);
+  const upstream = upstreamFor(route.provider.type);
+  return !recoveryFor(state, upstream, head.stream) &&
+    forwardsNatively({ format, carried }, upstream, route.model);
 }
 
 /** The call context for one route, for callers outside the attempt loop (count_tokens). */

@@ -5,7 +5,12 @@ import type { Logger } from "../observe/logger.ts";
 import type { RuntimeState } from "../runtime_state.ts";
 import type { CallContext, Upstream } from "../upstreams/types.ts";
 import type { DispatchRequest } from "./dispatch.ts";
-import { recoverableStream, recoveryApplies, recoverySettings } from "./stream_recovery.ts";
+import {
+  recoverableStream,
+  recoveryApplies,
+  recoverySettings,
+  type StreamRecoverySettings,
+} from "./stream_recovery.ts";
 
 /**
  * Sends one attempt and encodes its answer for the client: forwarded untouched when the
@@ -19,14 +24,8 @@ export async function sendAttempt(
   deps: { state: () => RuntimeState; logger: Logger },
 ): Promise<Response> {
   const { format, head, hints } = req;
-  // Only streams can be recovered; plain answers skip the settings altogether.
-  const recovery = head.stream
-    ? recoverySettings(deps.state().config.fallback.stream_recovery)
-    : undefined;
-  // A recoverable stream goes through the IR even for the same format: native bytes cannot
-  // be stitched with a continuation.
-  const recover = recovery !== undefined && recoveryApplies(recovery, upstream.type, head.stream);
-  if (!recover && forwardsNatively(req, upstream, ctx.model) && upstream.forwardNative) {
+  const recovery = recoveryFor(deps.state(), upstream, head.stream);
+  if (!recovery && forwardsNatively(req, upstream, ctx.model) && upstream.forwardNative) {
     return await upstream.forwardNative({
       raw: req.raw,
       json: req.json,
@@ -48,7 +47,7 @@ export async function sendAttempt(
     const res = await upstream.send(ir, ctx);
     return jsonAnswer(format.fromIrResponse(res, ir));
   }
-  const events = recover
+  const events = recovery
     ? await recoverableStream(upstream, ir, ctx, recovery, deps.logger)
     : await upstream.stream(ir, ctx);
   const encoded = format.encodeStream(ir, hints);
@@ -59,10 +58,25 @@ export async function sendAttempt(
 }
 
 /**
+ * The stream recovery settings when this attempt's stream is recoverable, else undefined. A
+ * recoverable stream goes through the IR even for the same format: native bytes cannot be
+ * stitched with a continuation. Only streams can be recovered.
+ */
+export function recoveryFor(
+  state: RuntimeState,
+  upstream: Upstream,
+  stream: boolean,
+): StreamRecoverySettings | undefined {
+  if (!stream) return undefined;
+  const settings = recoverySettings(state.config.fallback.stream_recovery);
+  return recoveryApplies(settings, upstream.type, true) ? settings : undefined;
+}
+
+/**
  * Whether the request goes to this upstream as the client's own bytes: the upstream speaks
  * the client's format (for this model) and can forward, and the body holds nothing the gateway
  * tagged (carried signatures), which only the IR unpacks — forwarded, they would reach the
- * upstream. Stream recovery is decided apart (it needs the IR too).
+ * upstream. Stream recovery is decided apart (`recoveryFor`).
  */
 export function forwardsNatively(
   req: Pick<DispatchRequest, "format" | "carried">,

@@ -43,8 +43,21 @@ export interface StreamRecoverySettings {
 
 type RecoveryConfig = Config["fallback"]["stream_recovery"];
 
-/** The effective settings: `fallback.stream_recovery` with defaults for whatever is absent. */
+/**
+ * The effective settings: `fallback.stream_recovery` with defaults for whatever is absent.
+ * Made once per config object: every stream request asks.
+ */
 export function recoverySettings(config: RecoveryConfig): StreamRecoverySettings {
+  if (config === undefined) return DEFAULT_SETTINGS ??= settingsOf(undefined);
+  let settings = SETTINGS.get(config);
+  if (!settings) SETTINGS.set(config, settings = settingsOf(config));
+  return settings;
+}
+
+const SETTINGS = new WeakMap<NonNullable<RecoveryConfig>, StreamRecoverySettings>();
+let DEFAULT_SETTINGS: StreamRecoverySettings | undefined;
+
+function settingsOf(config: RecoveryConfig): StreamRecoverySettings {
   return {
     enabled: config?.enabled ?? true,
     maxAttempts: config?.max_attempts ?? 3,

@@ -6,7 +6,7 @@ import {
 } from "../errors.ts";
 import { readBounded } from "../http/body.ts";
 import { after, cancel, rearm } from "../http/deadline.ts";
-import { HeldAnswer, wholeBytesOf } from "../http/bytes_response.ts";
+import { HeldAnswer } from "../http/bytes_response.ts";
 
 /** Thrown when the client went away; there is nobody left to answer. */
 export class ClientGoneError extends Error {
@@ -265,14 +265,6 @@ async function readWhole(
   // it is classified, retried and rendered like any other upstream failure.
   const status = res.ok && isErrorBody(bytes) ? 502 : res.status;
   return new WholeResponse(bytes, { status, statusText: res.statusText }, headers);
-}
-
-/**
- * The bytes of an answer `fetchUpstream` read whole, else its body stream: relaying the bytes
- * lets the server send them in one write instead of pumping a stream.
- */
-export function relayBody(res: Response): BodyInit | null {
-  return wholeBytesOf(res) ?? res.body;
 }
 
 const ERROR_BODY = /^\s*\{\s*"(error"\s*:|type"\s*:\s*"error")/;

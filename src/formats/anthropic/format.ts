@@ -12,7 +12,7 @@ export const anthropicFormat: ClientFormat = {
   id: "anthropic",
   caller: "anthropic",
   knownFields: new Set(Object.keys(messagesRequestSchema.shape)),
-  head: (body) => messagesHead(body),
+  head: messagesHead,
   toIr(body) {
     const parsed = messagesRequestSchema.safeParse(body);
     if (!parsed.success) throw new RequestError(describeIssue(parsed.error.issues[0]));

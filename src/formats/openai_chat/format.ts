@@ -12,7 +12,7 @@ export const openAIChatFormat: ClientFormat = {
   id: "openai_chat",
   caller: "openai",
   knownFields: new Set(Object.keys(chatRequestSchema.shape)),
-  head: (body) => messagesHead(body),
+  head: messagesHead,
   toIr(body) {
     const parsed = chatRequestSchema.safeParse(body);
     if (!parsed.success) throw new RequestError(describeIssue(parsed.error.issues[0]));

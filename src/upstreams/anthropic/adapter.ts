@@ -8,7 +8,6 @@ import {
 } from "../../formats/anthropic/stream.ts";
 import { guardSseStream } from "../../http/stream_guard.ts";
 import type { IrEvent, IrRequest, IrResponse } from "../../ir/types.ts";
-
 import { sseBodyToIr } from "../ir_stream.ts";
 import { encodeOptionsFor } from "../encode_options.ts";
 import { DEFAULT_BASE_URLS } from "../../config/presets.ts";

@@ -10,7 +10,6 @@ import { guardSseStream } from "../../http/stream_guard.ts";
 import type { IrEvent, IrRequest, IrResponse } from "../../ir/types.ts";
 import { anthropicHeaders } from "../anthropic/adapter.ts";
 import { anthropicCloudBody, irToAnthropicCloudBody } from "../anthropic/cloud_body.ts";
-
 import { postToUpstream } from "../post.ts";
 import { sseBodyToIr } from "../ir_stream.ts";
 import type { CallContext, NativeForward, Upstream } from "../types.ts";

@@ -3,7 +3,6 @@ import type { ProviderConfig } from "../../config/schema.ts";
 import { OPENAI_COMPATIBLE_PRESETS } from "../../config/presets.ts";
 import { guardSseStream } from "../../http/stream_guard.ts";
 import { encodeSse } from "../../sse.ts";
-
 import {
   postToUpstream,
   readUpstreamFailure,
