@@ -47,6 +47,7 @@ Deno.test("same format: a body only the upstream can judge reaches it as sent; i
     const body = JSON.stringify({
       model: "fake-gpt",
       messages: [{ role: "user", content: "hi" }, { role: "bogus", content: "?" }],
+      // A field the gateway does not know but a newer upstream does: forwarded as it is.
       some_new_field: { kept: true },
     });
     const res = await chat(t.gw.url, body);
@@ -63,6 +64,27 @@ Deno.test("same format: a body only the upstream can judge reaches it as sent; i
     );
     assert.equal(ok.status, 200);
     await ok.body?.cancel();
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("same format: a parameter out of the upstream's range gets its own 400, in the caller's shape", async () => {
+  const t = await setup();
+  try {
+    const res = await chat(
+      t.gw.url,
+      JSON.stringify({
+        model: "fake-gpt",
+        temperature: 3,
+        messages: [{ role: "user", content: "hi" }],
+      }),
+    );
+    assert.equal(res.status, 400);
+    const err = (await res.json()).error;
+    assert.equal(err.code, "decimal_above_max_value");
+    assert.equal(err.param, "temperature");
+    assert.equal(t.up.requests.length, 1);
   } finally {
     await t.close();
   }

@@ -433,6 +433,12 @@ function validate(body: Record<string, unknown>): string | null {
   if (!Array.isArray(body.messages) || body.messages.length === 0) {
     return "messages: at least one message is required";
   }
+  // Anthropic's range, narrower than OpenAI's (0–2): the converters clamp; a same-format body
+  // gets this answer relayed.
+  const t = body.temperature;
+  if (t !== undefined && (typeof t !== "number" || t < 0 || t > 1)) {
+    return "temperature: Input should be less than or equal to 1";
+  }
   const messages = body.messages as Array<{ role?: unknown; content?: unknown }>;
   if (messages[0].role !== "user") return 'messages: first message must use the "user" role';
   let pending: string[] = [];

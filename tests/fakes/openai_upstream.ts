@@ -156,7 +156,7 @@ export function startFakeOpenAI(): Promise<FakeOpenAI> {
       if (embeddings) return openAIEmbeddings(body);
       // What OpenAI itself refuses in a message list: the gateway forwards same-format bodies
       // as they are, so this answer is what such a client gets.
-      const badRole = invalidRole(body.messages);
+      const badRole = invalidRole(body.messages) ?? outOfRange(body);
       if (badRole) return json(400, { error: badRole });
       const refused = reasoningRefusal(model, body);
       if (refused) return json(400, { error: refused });
@@ -367,6 +367,23 @@ function invalidRole(messages: unknown): Record<string, unknown> | undefined {
       type: "invalid_request_error",
       param: `messages[${i}].role`,
       code: "invalid_value",
+    };
+  }
+  return undefined;
+}
+
+/** OpenAI's 400 for `temperature` outside 0–2 or `top_p` outside 0–1 (its wording), or undefined. */
+function outOfRange(body: Record<string, unknown>): Record<string, unknown> | undefined {
+  for (const [param, max] of [["temperature", 2], ["top_p", 1]] as const) {
+    const value = body[param];
+    if (typeof value !== "number" || (value >= 0 && value <= max)) continue;
+    const above = value > max;
+    return {
+      message: `Invalid '${param}': decimal ${above ? "above maximum" : "below minimum"} value. ` +
+        `Expected a value ${above ? `<= ${max}` : ">= 0"}, but got ${value} instead.`,
+      type: "invalid_request_error",
+      param,
+      code: above ? "decimal_above_max_value" : "decimal_below_min_value",
     };
   }
   return undefined;
