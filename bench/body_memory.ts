@@ -110,7 +110,7 @@ try {
     // A fresh gateway per path: the heap one path grew would hide the next one's cost.
     const gateway = await startGatewayProcess({
       args: ["--config", `${dir}/config.json`],
-      env: { KV_PATH: `${dir}/kv.sqlite3`, LOG_LEVEL: "info" },
+      env: { KV_PATH: `${dir}/data/kv.sqlite3`, LOG_LEVEL: "info" },
     });
     try {
       const pid = gateway.pid;

@@ -100,7 +100,8 @@ await Deno.writeTextFile(
   }),
 );
 const { config } = await loadConfig({ path: `${tmp}/config.json`, explicit: true, env: {} });
-const kv = await Deno.openKv(`${tmp}/kv.sqlite3`);
+await Deno.mkdir(`${tmp}/data`);
+const kv = await Deno.openKv(`${tmp}/data/kv.sqlite3`);
 const gw = await startGateway({
   config,
   logger: createLogger({ level: "error", json: false }),

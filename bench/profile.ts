@@ -106,7 +106,7 @@ async function startGateway(
     env: {
       PORT: String(port),
       HOST: "127.0.0.1",
-      KV_PATH: `${tmp}/kv-${port}.sqlite3`,
+      KV_PATH: `${tmp}/data/kv-${port}.sqlite3`,
       LOG_LEVEL: "warn",
     },
     stdin: "null",

@@ -130,7 +130,7 @@ const child = new Deno.Command(Deno.execPath(), {
     "--config",
     configPath,
   ],
-  env: { PORT: String(port), KV_PATH: `${dir}/kv.sqlite`, LOG_LEVEL: "warn", NO_COLOR: "1" },
+  env: { PORT: String(port), KV_PATH: `${dir}/data/kv.sqlite`, LOG_LEVEL: "warn", NO_COLOR: "1" },
   stdout: "null",
   stderr: "null",
 }).spawn();
