@@ -1,14 +1,22 @@
+import { fuse, type Stage } from "./fused_stream.ts";
+
 /**
  * Relays an upstream SSE body to the client chunk by chunk, as it arrives, and makes sure a
  * failure after the first byte still ends the client's stream well-formed: bytes are released
  * only up to the last complete event (almost always the whole chunk), so when the upstream
  * breaks, the partial event is dropped and `onError` supplies a complete error event instead.
+ * A fused stage: on a fused body (the idle watch's) it adds no stream of its own.
  */
 export function guardSseStream(
   body: ReadableStream<Uint8Array>,
   options: { onError: (err: unknown) => Uint8Array; onEnd?: () => void },
 ): ReadableStream<Uint8Array> {
-  const reader = body.getReader();
+  return fuse(body, [sseGuard(options)]);
+}
+
+function sseGuard(
+  options: { onError: (err: unknown) => Uint8Array; onEnd?: () => void },
+): Stage<Uint8Array, Uint8Array> {
   let pending: Uint8Array | null = null;
   let finished = false;
   const finish = (): void => {
@@ -16,52 +24,39 @@ export function guardSseStream(
     finished = true;
     options.onEnd?.();
   };
-
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      try {
-        // Loop until something is enqueued, so a held partial event does not stall the pull.
-        while (true) {
-          const { done, value } = await reader.read();
-          if (done) {
-            const tail = pending;
-            pending = null;
-            if (tail && !isBlank(tail)) {
-              const last = tail[tail.byteLength - 1];
-              // Whole lines missing only the closing blank line: complete the event. A line cut
-              // in half is a broken answer: end with the error event instead of the fragment.
-              if (last === 10 || last === 13) controller.enqueue(concat(tail, NEWLINE));
-              else controller.enqueue(options.onError(new Error("stream ended mid-event")));
-            }
-            controller.close();
-            finish();
-            return;
-          }
-          const chunk: Uint8Array = pending ? concat(pending, value) : value;
-          const cut = lastEventBoundary(chunk);
-          if (cut === chunk.byteLength) {
-            pending = null;
-            controller.enqueue(chunk);
-            return;
-          }
-          pending = cut === 0 ? chunk : chunk.subarray(cut);
-          if (cut > 0) {
-            controller.enqueue(chunk.subarray(0, cut));
-            return;
-          }
-        }
-      } catch (err) {
+  return {
+    transform(value, controller) {
+      const chunk: Uint8Array = pending ? concat(pending, value) : value;
+      const cut = lastEventBoundary(chunk);
+      if (cut === chunk.byteLength) {
         pending = null;
-        controller.enqueue(options.onError(err));
-        controller.close();
-        finish();
+        controller.enqueue(chunk);
+        return;
       }
+      pending = cut === 0 ? chunk : chunk.subarray(cut);
+      if (cut > 0) controller.enqueue(chunk.subarray(0, cut));
     },
-    async cancel(reason) {
+    flush(controller) {
+      const tail = pending;
+      pending = null;
+      if (tail && !isBlank(tail)) {
+        const last = tail[tail.byteLength - 1];
+        // Whole lines missing only the closing blank line: complete the event. A line cut in
+        // half is a broken answer: end with the error event instead of the fragment.
+        if (last === 10 || last === 13) controller.enqueue(concat(tail, NEWLINE));
+        else controller.enqueue(options.onError(new Error("stream ended mid-event")));
+      }
       finish();
-      await reader.cancel(reason).catch(() => {});
     },
-  });
+    rescue(err) {
+      pending = null;
+      finish();
+      return options.onError(err);
+    },
+    cancel() {
+      finish();
+    },
+  };
 }
 
 /**

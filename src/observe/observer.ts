@@ -194,8 +194,10 @@ export class Observer {
         finish(499);
       },
     };
-    // No read-ahead here: the relay below reads one chunk ahead already (see sendAttempt).
-    return new Response(fuse(body, [tap]), {
+    // The tap joins the relay's own stream when it can: the answer then goes on as it is.
+    const tapped = fuse(body, [tap]);
+    if (tapped === body) return res;
+    return new Response(tapped, {
       status: res.status,
       statusText: res.statusText,
       headers: res.headers,

@@ -51,8 +51,7 @@ export async function sendAttempt(
     ? await recoverableStream(upstream, ir, ctx, recovery, deps.logger)
     : await upstream.stream(ir, ctx);
   const encoded = format.encodeStream(ir, hints);
-  // One chunk read ahead while the server writes the last (see watchIdle's note).
-  return new Response(fuse(events, [encoded.transformer], { highWaterMark: 1 }), {
+  return new Response(fuse(events, [encoded.transformer]), {
     headers: { "content-type": encoded.contentType, "cache-control": "no-cache" },
   });
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { fuse } from "../../src/http/fused_stream.ts";
+import { fuse, type Stage } from "../../src/http/fused_stream.ts";
 import { sseParserTransformer } from "../../src/sse.ts";
 
 /** Splits lines, upper-cases, and repeats each line's first word (a stage with state). */
@@ -66,7 +66,7 @@ Deno.test("fuse: SSE parsing matches the parser piped as a TransformStream, on r
   );
 });
 
-Deno.test("fuse: lazy (nothing read before the consumer asks) and cancel reaches stages and source", async () => {
+Deno.test("fuse: reads one chunk ahead of the consumer, no more; cancel reaches stages and source", async () => {
   let pulls = 0;
   let sourceCancelled: unknown;
   let stageCancelled: unknown;
@@ -86,10 +86,11 @@ Deno.test("fuse: lazy (nothing read before the consumer asks) and cancel reaches
     },
   }]);
   await new Promise((r) => setTimeout(r, 10));
-  assert.equal(pulls, 0, "no read ahead");
+  assert.equal(pulls, 1, "the first chunk is asked for at once, and only it");
   const reader = out.getReader();
   assert.deepEqual(await reader.read(), { done: false, value: "line 1" });
-  assert.ok(pulls <= 2, `${pulls} source reads for one chunk`);
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(pulls, 2, "one chunk read ahead after the first is taken");
   await reader.cancel("client gone");
   assert.equal(stageCancelled, "client gone");
   assert.equal(sourceCancelled, "client gone");
@@ -166,4 +167,87 @@ Deno.test("fuse: async stages are awaited in order; terminate ends the stream an
   };
   assert.deepEqual(await all(fuse(endless, [lineSplitter(), stopAtThree])), ["x", "x", "x"]);
   assert.ok(cancelled);
+});
+
+Deno.test("fuse: stages added to an unread fused stream join it (one stream), in order", async () => {
+  const source = ReadableStream.from(["a b\nc d\n", "e"]);
+  const first = fuse(source, [lineSplitter()]);
+  const second = fuse(first, [upper()]);
+  const third = fuse(second, [words()]);
+  // One stream: each later layer joined the first instead of wrapping it.
+  assert.ok(first === second && second === third);
+  assert.deepEqual(await all(third), ["A", "B", "C", "D", "E", "<END>"]);
+  // Once read, a fused stream is wrapped instead (still the same output).
+  const read = fuse(ReadableStream.from(["x\ny"]), [lineSplitter()]);
+  const reader = read.getReader();
+  assert.deepEqual(await reader.read(), { done: false, value: "x" });
+  reader.releaseLock();
+  const wrapped = fuse(read, [upper()]);
+  assert.notEqual(wrapped, read);
+  assert.deepEqual(await all(wrapped), ["Y", "<END>"]);
+});
+
+Deno.test("fuse: a rescue turns failures up to its stage into its last chunk; later stages flush", async () => {
+  const seen: string[] = [];
+  const tap: Stage<string, string> = {
+    transform: (c, ctl) => ctl.enqueue(c),
+    flush: () => {
+      seen.push("tap flushed");
+    },
+    cancel: () => {
+      seen.push("tap cancelled");
+    },
+  };
+  const inner: Stage<string, string> = {
+    transform: (c, ctl) => ctl.enqueue(c),
+    cancel: (reason) => {
+      seen.push(`inner cancelled: ${(reason as Error).message}`);
+    },
+  };
+  let reads = 0;
+  const broken = new ReadableStream<string>({
+    pull(c) {
+      if (reads++ === 0) c.enqueue("a\nb");
+      else c.error(new Error("reset"));
+    },
+  }, { highWaterMark: 0 });
+  // Built in three steps as the modules of a relay do: decode, guard (rescue), tap.
+  const decoded = fuse(broken, [lineSplitter(), inner]);
+  const guarded = fuse(decoded, [{ rescue: (e) => `ERR ${(e as Error).message}` }]);
+  const out = await all(fuse(guarded, [tap]));
+  assert.deepEqual(out, ["a", "ERR reset"]);
+  assert.deepEqual(seen, ["inner cancelled: reset", "tap flushed"]);
+  // A stage after the rescuer that fails is not rescued by it: the stream errors.
+  const late: Stage<string, string> = {
+    transform() {
+      throw new Error("late");
+    },
+  };
+  await assert.rejects(
+    all(fuse(ReadableStream.from(["q\n"]), [lineSplitter(), { rescue: () => "ERR" }, late])),
+    /late/,
+  );
+});
+
+Deno.test("fuse: the idle watch fires on a silent source and reports its own error", async () => {
+  let fail: ((err: unknown) => void) | undefined;
+  const source = new ReadableStream<string>({
+    pull: () => new Promise<void>((_, reject) => fail = reject),
+  }, { highWaterMark: 0 });
+  const stalled = new Error("idle");
+  let idled = 0;
+  const watched = fuse(source, [], {
+    idle: {
+      ms: 30,
+      onIdle: () => {
+        idled++;
+        fail?.(new Error("aborted")); // as aborting the upstream request does
+      },
+      error: () => stalled,
+    },
+  });
+  const started = Date.now();
+  await assert.rejects(all(fuse(watched, [upper()])), (err) => err === stalled);
+  assert.equal(idled, 1);
+  assert.ok(Date.now() - started < 1000);
 });
