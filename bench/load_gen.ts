@@ -541,6 +541,8 @@ export interface StreamOptions {
   count: number;
   /** SSE dialect to check the streams against; default "openai-chat". */
   format?: StreamFormat;
+  /** Pause after each stream before the next request (default none: back to back). */
+  pauseMs?: number;
 }
 
 export interface StreamResult {
@@ -584,6 +586,7 @@ export async function streamSequential(opts: StreamOptions): Promise<StreamResul
         else firstProblem ??= check.problem;
       }
       if (r.close) conn = await HttpConn.open(ep);
+      if (opts.pauseMs) await new Promise((resolve) => setTimeout(resolve, opts.pauseMs));
     } catch (e) {
       errors++;
       firstProblem ??= e instanceof Error ? e.message : String(e);
