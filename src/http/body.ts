@@ -1,5 +1,6 @@
 import { RequestError } from "../errors.ts";
 import { withinDeadline } from "./deadline.ts";
+import { byobReaderOf, giveBackReadBuffer, takeReadBuffer } from "./read_buffers.ts";
 
 /** A request body read in full, as raw bytes, as the text parsed and as parsed JSON. */
 export interface JsonBody {
@@ -151,25 +152,32 @@ async function readStream(
 
 /**
  * Reads a byte stream whole, but gives up (cancelling it) once it exceeds `maxBytes`:
- * undefined then. Read errors are thrown as they come.
+ * undefined then. Read errors are thrown as they come. A byte stream (an upstream body) is
+ * read into a reused buffer (`read_buffers.ts`), not a new 64 KiB one per read.
  */
 export async function readBounded(
   body: ReadableStream<Uint8Array>,
   maxBytes: number,
 ): Promise<Uint8Array<ArrayBuffer> | undefined> {
-  const reader = body.getReader();
+  const byob = byobReaderOf(body);
+  const reader = byob ?? body.getReader();
   const chunks: Uint8Array<ArrayBuffer>[] = [];
   let size = 0;
+  let buffer = byob ? takeReadBuffer() : undefined;
   while (true) {
-    const { done, value } = await reader.read();
+    const { done, value } = byob
+      ? await byob.read(new Uint8Array(buffer as ArrayBuffer))
+      : await (reader as ReadableStreamDefaultReader<Uint8Array>).read();
+    if (byob && value) buffer = value.buffer as ArrayBuffer;
     if (done) break;
     size += value.byteLength;
     if (size > maxBytes) {
       await reader.cancel().catch(() => {});
       return undefined;
     }
-    chunks.push(value as Uint8Array<ArrayBuffer>);
+    chunks.push((byob ? value.slice() : value) as Uint8Array<ArrayBuffer>);
   }
+  giveBackReadBuffer(buffer);
   return chunks.length === 1 ? chunks[0] : concat(chunks, size);
 }
 

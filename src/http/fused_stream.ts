@@ -14,6 +14,7 @@
  */
 
 import { after, cancel, type Deadline } from "./deadline.ts";
+import { byobReaderOf, giveBackReadBuffer, takeReadBuffer } from "./read_buffers.ts";
 
 /** What a stage may do with its output; `terminate` ends the whole stream early. */
 type StageController<O> = Pick<
@@ -63,15 +64,6 @@ class Terminated {
 class Failed {
   constructor(readonly at: number, readonly cause: unknown) {}
 }
-
-/**
- * The most a byte source's read returns. SSE events are far smaller; a larger chunk comes in
- * several reads. Every open stream holds one buffer while its read waits.
- */
-const READ_BYTES = 16 * 1024;
-/** Buffers of finished relays, for the next: allocating one cost 4–17 µs (measured). */
-const spareBuffers: ArrayBuffer[] = [];
-const SPARE_BUFFERS = 64;
 
 const relays = new WeakMap<ReadableStream<unknown>, Relay>();
 
@@ -140,14 +132,9 @@ class Relay {
   #timer: Deadline | undefined;
 
   constructor(source: ReadableStream<unknown>, idle: IdleWatch | undefined) {
-    let reader: ReadableStreamDefaultReader<unknown> | ReadableStreamBYOBReader;
-    try {
-      reader = source.getReader({ mode: "byob" }) as ReadableStreamBYOBReader;
-    } catch {
-      reader = source.getReader(); // not a byte stream
-    }
-    this.#reader = reader;
-    this.#byob = reader instanceof ReadableStreamBYOBReader;
+    const byob = byobReaderOf(source);
+    this.#reader = byob ?? source.getReader();
+    this.#byob = byob !== undefined;
     this.#idle = idle;
     // The first chunk is asked for at once: it comes while the answer's headers go out.
     this.#readAhead();
@@ -291,28 +278,20 @@ class Relay {
 
   /**
    * A read of the source. An upstream body (a byte stream) is read into the relay's own
-   * buffer, reused from read to read, and each chunk is copied out at its size (#produce):
-   * its default reader allocates a 64 KiB buffer for every read, however small the chunk —
-   * 7–9 µs a read and megabytes of external memory per second of streaming, which set off
-   * garbage collections (measured: 0.9 µs a read with the relay's buffer).
+   * buffer (`read_buffers.ts`), reused from read to read, and each chunk is copied out at its
+   * size (#produce). Every open stream holds one buffer while its read waits.
    */
   #readSource(): Promise<ReadableStreamReadResult<unknown>> {
     if (!this.#byob) return (this.#reader as ReadableStreamDefaultReader<unknown>).read();
     let buffer = this.#buffer;
-    if (buffer === undefined || buffer.detached) {
-      buffer = spareBuffers.pop() ?? new ArrayBuffer(READ_BYTES);
-    }
+    if (buffer === undefined || buffer.detached) buffer = takeReadBuffer();
     this.#buffer = undefined;
     return (this.#reader as ReadableStreamBYOBReader).read(new Uint8Array(buffer));
   }
 
-  /** Only a buffer no read holds (a cancelled read's stays with the source). */
   #giveBackBuffer(): void {
-    const buffer = this.#buffer;
+    giveBackReadBuffer(this.#buffer);
     this.#buffer = undefined;
-    if (buffer && !buffer.detached && spareBuffers.length < SPARE_BUFFERS) {
-      spareBuffers.push(buffer);
-    }
   }
 
   #waiting(idle: IdleWatch): void {

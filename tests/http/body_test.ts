@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { MAX_JSON_DEPTH, nestsDeeperThan, readJsonBody } from "../../src/http/body.ts";
+import { MAX_JSON_DEPTH, nestsDeeperThan, readBounded, readJsonBody } from "../../src/http/body.ts";
 import { RequestError } from "../../src/errors.ts";
 
 const enc = new TextEncoder();
@@ -210,4 +210,38 @@ Deno.test("nestsDeeperThan counts objects and arrays, iteratively", () => {
   assert.equal(nestsDeeperThan(deep as object, MAX_JSON_DEPTH), true);
   assert.equal(nestsDeeperThan({ a: [{ b: 1 }], c: "x" }, 3), false);
   assert.equal(nestsDeeperThan({ a: [{ b: {} }] }, 3), true);
+});
+
+/** A byte stream (as an upstream body is) of these pieces, answering BYOB reads. */
+function byteStream(pieces: Uint8Array[]): ReadableStream<Uint8Array> {
+  let i = 0;
+  return new ReadableStream({
+    type: "bytes",
+    pull(c) {
+      const request = c.byobRequest;
+      if (i === pieces.length) {
+        c.close();
+        request?.respond(0);
+        return;
+      }
+      const piece = pieces[i++];
+      if (request?.view) {
+        new Uint8Array(request.view.buffer, request.view.byteOffset).set(piece);
+        request.respond(piece.byteLength);
+      } else {
+        c.enqueue(piece);
+      }
+    },
+  });
+}
+
+Deno.test("readBounded: a byte stream read through one reused buffer keeps every piece's bytes", async () => {
+  const pieces = ['{"a":', '"bb",', '"c":[1,2,3]}'].map((p) => enc.encode(p));
+  const whole = await readBounded(byteStream(pieces), 1000);
+  assert.equal(new TextDecoder().decode(whole), '{"a":"bb","c":[1,2,3]}');
+  // The same from a plain (not byte) stream.
+  const plain = await readBounded(ReadableStream.from(pieces), 1000);
+  assert.equal(new TextDecoder().decode(plain), '{"a":"bb","c":[1,2,3]}');
+  // Past the bound: undefined, and the source is cancelled.
+  assert.equal(await readBounded(byteStream(pieces), 8), undefined);
 });
