@@ -1141,43 +1141,16 @@ async function main(): Promise<void> {
       const order = live.map((_, i) => live[(i + round) % live.length]);
       for (const phase of PHASES as readonly Phase[]) {
         for (const t of order) {
-          if (phase === "stream") {
-            rounds[t.name].stream.push(
+          if (phase === "stream" || phase === "spaced" || phase === "paced") {
+            // Back to back; SPACE_MS apart; slow upstream chunks (see the header).
+            const streamed: StreamOptions = phase === "paced"
+              ? { url: t.url, request: t.paced, count: opts.pacedStreams }
+              : phase === "spaced"
+              ? { url: t.url, request: t.stream, count: opts.spacedStreams, pauseMs: SPACE_MS }
+              : { url: t.url, request: t.stream, count: opts.streams };
+            rounds[t.name][phase].push(
               await watched(
-                () =>
-                  loadClient.stream({
-                    url: t.url,
-                    request: t.stream,
-                    count: opts.streams,
-                    format: t.wire.format,
-                  }),
-                t.waitPid,
-              ),
-            );
-          } else if (phase === "spaced") {
-            rounds[t.name].spaced.push(
-              await watched(
-                () =>
-                  loadClient.stream({
-                    url: t.url,
-                    request: t.stream,
-                    count: opts.spacedStreams,
-                    format: t.wire.format,
-                    pauseMs: SPACE_MS,
-                  }),
-                t.waitPid,
-              ),
-            );
-          } else if (phase === "paced") {
-            rounds[t.name].paced.push(
-              await watched(
-                () =>
-                  loadClient.stream({
-                    url: t.url,
-                    request: t.paced,
-                    count: opts.pacedStreams,
-                    format: t.wire.format,
-                  }),
+                () => loadClient.stream({ ...streamed, format: t.wire.format }),
                 t.waitPid,
               ),
             );
