@@ -49,7 +49,7 @@
 // limits far above the load, so every request pays identify, admit, attribute and headers).
 // Besides the timed streams (no delay: they measure per-chunk relay cost, and are sent back
 // to back), "spaced" streams are sent 10 ms apart: their first byte does not depend on how
-// long the stream before took (see SPACE_MS). Two
+// long the stream before took, but starts cold (see SPACE_MS). Two
 // "paced" streams per round (1 ms between chunks) show whether chunks are
 // relayed one by one: a buffering proxy shows few client reads and TTFB ≈ total.
 // Hidden, for testing the harness: --gateway-url URL (measure an already
@@ -89,9 +89,10 @@ type Phase = typeof PHASES[number];
  * how long the stream before it took: an upstream left idle for a few ms more answers the next
  * request later on this VM (measured: a minimal forwarder that held each answer 3 ms before
  * relaying it saw its next upstream call take 0.85 ms instead of 0.52). A proxy whose streams
- * take longer in total is charged that in its next first byte, which is not the first byte's
- * own cost. Spaced streams leave every target's upstream idle alike, so their TTFB difference
- * is what the proxy adds to a first byte.
+ * take longer in total is charged that in its next first byte. Spaced streams leave every
+ * target's upstream idle alike; but after the pause every process starts cold (caches, CPU
+ * idle states), which costs a proxy that runs more code per request more. Neither figure is
+ * the first byte's own cost alone: the two bracket it.
  */
 const SPACE_MS = 10;
 
