@@ -3,7 +3,8 @@
  * allocates a 64 KiB buffer for every read, however small the chunk: 7–9 µs a read and
  * megabytes of external memory per second of streaming, which set off garbage collections
  * (measured: 0.9 µs a read into a reused buffer). A fresh buffer cost 4–17 µs, so finished
- * readers give theirs back for the next.
+ * readers give theirs back for the next. Used for bodies read whole; stream relays keep the
+ * default reader (see `fused_stream.ts`: a read left pending in each idle stream cost RSS).
  */
 
 /** The most one read returns; a larger chunk comes in several reads. */
