@@ -103,12 +103,26 @@ export function fuse(
   return stream;
 }
 
+/**
+ * The answer with its body through `stages`. When they join the body's relay, the answer goes
+ * on as it is: no Response is rebuilt and no headers are copied.
+ */
+export function fuseAnswer(res: Response, stages: [Stage<Uint8Array, Uint8Array>]): Response {
+  const body = res.body as ReadableStream<Uint8Array>;
+  const fused = fuse(body, stages);
+  if (fused === body) return res;
+  return new Response(fused, {
+    status: res.status,
+    statusText: res.statusText,
+    headers: res.headers,
+  });
+}
+
 /** One source and the stages its chunks go through, behind one ReadableStream. */
 class Relay {
   readonly stages: AnyStage[] = [];
   readonly #reader: ReadableStreamDefaultReader<unknown>;
   readonly #idle: IdleWatch | undefined;
-  #stream: ReadableStream<unknown> | undefined;
   #started = false;
   #finished = false;
   #cancelled = false;
@@ -136,8 +150,7 @@ class Relay {
 
   /** Whether `fuse` may add stages to this relay instead of wrapping its stream. */
   joinable(stream: ReadableStream<unknown>, options: FuseOptions<unknown>): boolean {
-    return stream === this.#stream && !this.#started && !stream.locked &&
-      options.idle === undefined;
+    return !this.#started && !stream.locked && options.idle === undefined;
   }
 
   add(stages: AnyStage[], onError: ((err: unknown) => unknown) | undefined): void {
@@ -147,12 +160,10 @@ class Relay {
 
   /** The relay's one stream. */
   face(): ReadableStream<unknown> {
-    const stream = new ReadableStream<unknown>({
+    return new ReadableStream<unknown>({
       pull: (controller) => this.#pull(controller),
       cancel: (reason) => this.#cancel(reason),
     }, { highWaterMark: 0 });
-    this.#stream = stream;
-    return stream;
   }
 
   #start(): Promise<void> | undefined {
@@ -240,6 +251,11 @@ class Relay {
   /**
    * The next source read. Its wait counts for the idle watch until #produce, which awaits it
    * at once, marks it answered (no promise wrapped around each read).
+   *
+   * Not a BYOB read into a reused buffer, though that cut a 200-chunk stream's relay time by
+   * 40 % (Deno's default reader allocates 64 KiB per read): in `deno task soak` it raised the
+   * RSS of each idle open stream from 7–38 KB to 57–67 KB (measured, cause not found; not the
+   * buffer's size), past the soak's 50 KB.
    */
   #read(): Promise<ReadableStreamReadResult<unknown>> {
     const ahead = this.#ahead;
@@ -248,7 +264,7 @@ class Relay {
       return ahead;
     }
     if (this.#idle) this.#waiting(this.#idle);
-    return this.#readSource();
+    return this.#reader.read();
   }
 
   /**
@@ -258,26 +274,16 @@ class Relay {
   #readAhead(): void {
     const idle = this.#idle;
     if (!idle) {
-      this.#ahead = this.#readSource();
+      this.#ahead = this.#reader.read();
     } else {
       this.#waiting(idle);
-      this.#ahead = this.#readSource().then((r) => {
+      this.#ahead = this.#reader.read().then((r) => {
         this.#waitingSince = 0;
         return r;
       });
     }
     // Its failure is met when the read is awaited; until then it is not unhandled.
     this.#ahead.catch(() => {});
-  }
-
-  /**
-   * A read of the source. Not a BYOB read into a reused buffer, though that cut a 200-chunk
-   * stream's relay time by 40 % (Deno's default reader allocates 64 KiB per read): in `deno task soak`
-   * it raised the RSS of each idle open stream from 7–38 KB to 57–67 KB (measured, cause not
-   * found; not the buffer's size), past the soak's 50 KB.
-   */
-  #readSource(): Promise<ReadableStreamReadResult<unknown>> {
-    return this.#reader.read();
   }
 
   #waiting(idle: IdleWatch): void {
@@ -407,7 +413,6 @@ class Relay {
       await this.#cancelStages(this.#alive, j, cause);
       await this.#reader.cancel(cause).catch(() => {});
       this.#alive = j + 1;
-      this.#dropPending();
       try {
         this.#controllers[j].enqueue((this.stages[j].rescue as (e: unknown) => unknown)(cause));
         await this.#settle();

@@ -2,6 +2,7 @@ import type { ClientIdentity } from "../auth/client_identity.ts";
 import type { Config } from "../config/schema.ts";
 import { GatewayError, RequestError } from "../errors.ts";
 import { BodyBudget } from "./body_budget.ts";
+import { fuseAnswer } from "../http/fused_stream.ts";
 import type { RequestHead } from "../formats/request_head.ts";
 
 type LimitsConfig = Config["limits"];
@@ -102,11 +103,9 @@ export class ConversationLimits {
       this.release(admission);
       return res;
     }
-    return new Response(releasing(res.body, () => this.release(admission)), {
-      status: res.status,
-      statusText: res.statusText,
-      headers: res.headers,
-    });
+    // Given back at the stream's end, failure or cancel (a failure cancels the stages).
+    const done = (): void => this.release(admission);
+    return fuseAnswer(res, [{ flush: done, cancel: done }]);
   }
 
   /** Streams open now, for one client identity id or in total (tests, soak). */
@@ -128,40 +127,6 @@ export class ConversationLimits {
     if (left <= 0) this.#open.delete(slot);
     else this.#open.set(slot, left);
   }
-}
-
-/** Relays a body and calls `done` once: at its end, on its failure, or when it is cancelled. */
-function releasing(
-  body: ReadableStream<Uint8Array>,
-  done: () => void,
-): ReadableStream<Uint8Array> {
-  const reader = body.getReader();
-  let finished = false;
-  const finish = (): void => {
-    if (finished) return;
-    finished = true;
-    done();
-  };
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      try {
-        const { done: end, value } = await reader.read();
-        if (end) {
-          finish();
-          controller.close();
-        } else {
-          controller.enqueue(value);
-        }
-      } catch (err) {
-        finish();
-        controller.error(err);
-      }
-    },
-    async cancel(reason) {
-      finish();
-      await reader.cancel(reason).catch(() => {});
-    },
-  });
 }
 
 /** Sum of header name and value lengths: what `limits.max_header_bytes` bounds. */

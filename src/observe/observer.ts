@@ -1,5 +1,5 @@
 import type { ObservabilityConfig } from "./config.ts";
-import { fuse } from "../http/fused_stream.ts";
+import { fuseAnswer } from "../http/fused_stream.ts";
 import { wholeBytesOf } from "../http/bytes_response.ts";
 import type { Logger } from "./logger.ts";
 import { maskSecretsInText } from "./mask.ts";
@@ -164,7 +164,6 @@ export class Observer {
   }
 
   #trackStream(rec: RequestRecord, res: Response): Response {
-    const body = res.body as ReadableStream<Uint8Array>;
     let head: Uint8Array | undefined;
     let prev: Uint8Array | undefined;
     let last: Uint8Array | undefined;
@@ -194,14 +193,7 @@ export class Observer {
         finish(499);
       },
     };
-    // The tap joins the relay's own stream when it can: the answer then goes on as it is.
-    const tapped = fuse(body, [tap]);
-    if (tapped === body) return res;
-    return new Response(tapped, {
-      status: res.status,
-      statusText: res.statusText,
-      headers: res.headers,
-    });
+    return fuseAnswer(res, [tap]);
   }
 
   /** Counts a finished request and adds it to the log. Never throws. */
