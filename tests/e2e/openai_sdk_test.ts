@@ -82,6 +82,8 @@ Deno.test("demo echo model answers through the OpenAI SDK, plain and streaming",
 
 Deno.test("OpenAI upstream: non-streaming answer is forwarded unchanged, keys rotate round-robin", async () => {
   const t = await setup();
+  // This upstream knows a field the gateway does not (a vendor extension).
+  t.upstream.extraParams.add("custom_vendor_field");
   try {
     for (let i = 0; i < 4; i++) {
       const res = await t.client.chat.completions.create({

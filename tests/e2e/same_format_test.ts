@@ -13,6 +13,8 @@ const KEY = "sk-client-same-123456";
 
 async function setup() {
   const up = await startFakeOpenAI();
+  // A field the gateway does not know but this (newer) upstream does.
+  up.extraParams.add("some_new_field");
   const gw = await startTestGateway({
     auth: { api_keys: [KEY] },
     providers: [{
@@ -63,6 +65,32 @@ Deno.test("same format: a body only the upstream can judge reaches it as sent; i
       JSON.stringify({ model: "fake-gpt", messages: [{ role: "user", content: "hi" }] }),
     );
     assert.equal(ok.status, 200);
+    await ok.body?.cancel();
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("same format: a field the upstream does not know gets its own 400 and benches nothing", async () => {
+  const t = await setup();
+  try {
+    const res = await chat(
+      t.gw.url,
+      JSON.stringify({
+        model: "fake-gpt",
+        messages: [{ role: "user", content: "hi" }],
+        max_tokenz: 10,
+      }),
+    );
+    assert.equal(res.status, 400);
+    const err = (await res.json()).error;
+    assert.equal(err.type, "invalid_request_error");
+    assert.equal(err.message, "Unrecognized request argument supplied: max_tokenz");
+    const ok = await chat(
+      t.gw.url,
+      JSON.stringify({ model: "fake-gpt", messages: [{ role: "user", content: "hi" }] }),
+    );
+    assert.equal(ok.status, 200, "the only key is not benched by the client's typo");
     await ok.body?.cancel();
   } finally {
     await t.close();

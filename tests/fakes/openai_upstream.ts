@@ -12,6 +12,8 @@
  * - `*-tools`: answers with a tool call (streamed as OpenAI streams tool calls)
  * - `*-400`: 400 invalid_request_error (the request's fault)
  * - `*-context`: 400 `context_length_exceeded`; `*-413`: 413 request too large
+ * - a top-level field Chat Completions does not have: OpenAI's 400 "Unrecognized request
+ *   argument supplied"
  * - reasoning models (`gpt-5*` but not `gpt-5*-chat*`, `o1`/`o3`/`o4*`) refuse `max_tokens` and a
  *   `temperature`/`top_p` other than 1 with OpenAI's own 400s, as the real API does; GPT-4
  *   family models refuse `reasoning_effort`
@@ -40,6 +42,11 @@ export interface FakeOpenAI {
   /** What `GET /v1/models` lists, and how long it takes to answer (slow-upstream tests). */
   listedModels: string[];
   listDelayMs: number;
+  /**
+   * Top-level fields this upstream knows beyond OpenAI's own Chat Completions parameters (a
+   * newer API, or an OpenAI-compatible vendor's extension); any other is refused.
+   */
+  extraParams: Set<string>;
   close(): Promise<void>;
 }
 
@@ -61,6 +68,7 @@ export function startFakeOpenAI(): Promise<FakeOpenAI> {
     abortedRequests: 0,
     listedModels: ["fake-gpt"],
     listDelayMs: 0,
+    extraParams: new Set(),
     close: () => Promise.resolve(),
   };
   return new Promise((resolve) => {
@@ -156,7 +164,8 @@ export function startFakeOpenAI(): Promise<FakeOpenAI> {
       if (embeddings) return openAIEmbeddings(body);
       // What OpenAI itself refuses in a message list: the gateway forwards same-format bodies
       // as they are, so this answer is what such a client gets.
-      const badRole = invalidRole(body.messages) ?? outOfRange(body);
+      const badRole = unrecognized(body, state.extraParams) ?? invalidRole(body.messages) ??
+        outOfRange(body);
       if (badRole) return json(400, { error: badRole });
       const refused = reasoningRefusal(model, body);
       if (refused) return json(400, { error: refused });
@@ -356,6 +365,62 @@ export function isOpenAIReasoningModel(model: string): boolean {
 const ROLES = ["system", "assistant", "user", "function", "tool", "developer"];
 
 /** OpenAI's 400 for a message without a valid role (its own wording), or undefined. */
+/** The Chat Completions request body's parameters (OpenAI's API reference, late 2026). */
+const CHAT_PARAMS = new Set([
+  "model",
+  "messages",
+  "stream",
+  "stream_options",
+  "temperature",
+  "top_p",
+  "n",
+  "stop",
+  "max_tokens",
+  "max_completion_tokens",
+  "presence_penalty",
+  "frequency_penalty",
+  "logit_bias",
+  "logprobs",
+  "top_logprobs",
+  "user",
+  "seed",
+  "tools",
+  "tool_choice",
+  "parallel_tool_calls",
+  "functions",
+  "function_call",
+  "response_format",
+  "reasoning_effort",
+  "verbosity",
+  "service_tier",
+  "store",
+  "metadata",
+  "modalities",
+  "audio",
+  "prediction",
+  "web_search_options",
+  "prompt_cache_key",
+  "safety_identifier",
+]);
+
+/**
+ * OpenAI's 400 for a top-level field it does not know (its wording): a converter that invents
+ * a field, or a same-format body with one, fails here as it would against the real API.
+ */
+function unrecognized(
+  body: Record<string, unknown>,
+  extra: Set<string>,
+): Record<string, unknown> | undefined {
+  const unknown = Object.keys(body).find((k) => !CHAT_PARAMS.has(k) && !extra.has(k));
+  if (unknown === undefined) return undefined;
+  return {
+    message: `Unrecognized request argument supplied: ${unknown}`,
+    type: "invalid_request_error",
+    param: null,
+    code: null,
+  };
+}
+
 function invalidRole(messages: unknown): Record<string, unknown> | undefined {
   if (!Array.isArray(messages)) return undefined;
   for (let i = 0; i < messages.length; i++) {
