@@ -100,6 +100,8 @@ for (const makeDriver of [openAIChatDriver, openAIResponsesDriver, anthropicDriv
 
 Deno.test("bedrock: Anthropic clients are forwarded natively (unknown fields, betas, thinking), by alias too", async () => {
   const fx = await setup("us-east-1");
+  // A field the gateway does not know but this (newer) upstream does.
+  fx.fake.extraParams.add("future_field");
   try {
     const res = await fetch(`${fx.gw.url}/v1/messages`, {
       method: "POST",

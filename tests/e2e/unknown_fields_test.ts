@@ -6,6 +6,8 @@ import { startTestGateway } from "./start_gateway.ts";
 Deno.test("unknown fields: kept on same-format routes, dropped with a debug log when converting", async () => {
   const openai = await startFakeOpenAI();
   const anthropic = await startFakeAnthropic();
+  // A field the gateway does not know but this (newer) upstream does.
+  anthropic.extraParams.add("future_beta_field");
   const gw = await startTestGateway({
     providers: [
       {
@@ -54,5 +56,44 @@ Deno.test("unknown fields: kept on same-format routes, dropped with a debug log 
   } finally {
     await gw.close();
     await Promise.all([openai.close(), anthropic.close()]);
+  }
+});
+
+Deno.test("unknown fields: one the upstream does not know either gets its own 400 in the Anthropic shape", async () => {
+  const anthropic = await startFakeAnthropic();
+  const gw = await startTestGateway({
+    providers: [{
+      id: "an",
+      type: "anthropic",
+      base_url: anthropic.url,
+      api_keys: ["sk-ant-up-only"],
+      models: ["claude-u"],
+    }],
+  });
+  try {
+    const ask = (extra: Record<string, unknown>) =>
+      fetch(`${gw.url}/v1/messages`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "anthropic-version": "2023-06-01" },
+        body: JSON.stringify({
+          model: "claude-u",
+          max_tokens: 32,
+          messages: [{ role: "user", content: "hi" }],
+          ...extra,
+        }),
+      });
+    const typo = await ask({ max_tokenz: 32 });
+    assert.equal(typo.status, 400);
+    const body = await typo.json();
+    assert.equal(body.type, "error");
+    assert.equal(body.error.type, "invalid_request_error");
+    assert.equal(body.error.message, "max_tokenz: Extra inputs are not permitted");
+    // The client's typo benches nothing: the only key still answers.
+    const ok = await ask({});
+    assert.equal(ok.status, 200);
+    await ok.body?.cancel();
+  } finally {
+    await gw.close();
+    await anthropic.close();
   }
 });

@@ -130,6 +130,8 @@ Deno.test("vertex claude: thinking, count_tokens upstream, token refresh after a
 
 Deno.test("vertex claude: an Anthropic body is forwarded with only the model and version moved", async () => {
   const fake = await startFakeVertex();
+  // A field the gateway does not know but this (newer) upstream does.
+  fake.claudeExtraParams.add("future_field");
   try {
     const sa = await fake.createServiceAccount({ projectId: "proj-n" });
     const provider = providerSchema.parse({

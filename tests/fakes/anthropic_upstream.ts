@@ -42,6 +42,11 @@ export interface FakeAnthropic {
   abortedRequests: number;
   /** Thinking signatures handed out by `-thinktools`, with the text each one signs. */
   issuedSignatures: Map<string, string>;
+  /**
+   * Top-level fields this upstream knows beyond the Messages API's own (a newer API); any
+   * other is refused as Anthropic refuses it.
+   */
+  extraParams: Set<string>;
   close(): Promise<void>;
 }
 
@@ -59,6 +64,7 @@ export function startFakeAnthropic(): Promise<FakeAnthropic> {
     cancelledStreams: 0,
     abortedRequests: 0,
     issuedSignatures: new Map(),
+    extraParams: new Set(),
     close: () => Promise.resolve(),
   };
   return new Promise((resolve) => {
@@ -125,10 +131,11 @@ export async function answerAnthropicMessages(
     cancelledStreams: number;
     abortedRequests: number;
     issuedSignatures?: Map<string, string>;
+    extraParams?: Set<string>;
   },
 ): Promise<Response> {
   const issued = state.issuedSignatures ?? new Map<string, string>();
-  const invalid = validate(body);
+  const invalid = unknownField(body, state.extraParams) ?? validate(body);
   if (invalid) return error(400, "invalid_request_error", invalid);
 
   const model = String(body.model);
@@ -422,6 +429,37 @@ function streamEvents(
   }));
   out.push(frame("message_stop", { type: "message_stop" }));
   return out;
+}
+
+/** The Messages API's top-level request fields (Anthropic's API reference, late 2026). */
+const MESSAGES_PARAMS = new Set([
+  "model",
+  "messages",
+  "max_tokens",
+  "system",
+  "metadata",
+  "stop_sequences",
+  "stream",
+  "temperature",
+  "top_p",
+  "top_k",
+  "tools",
+  "tool_choice",
+  "thinking",
+  "output_config",
+  "service_tier",
+  "container",
+  "mcp_servers",
+  "context_management",
+]);
+
+/**
+ * Anthropic's 400 for a top-level field it does not know (its wording): a converter that
+ * invents a field, or a same-format body with one, fails here as against the real API.
+ */
+function unknownField(body: Record<string, unknown>, extra?: Set<string>): string | null {
+  const unknown = Object.keys(body).find((k) => !MESSAGES_PARAMS.has(k) && !extra?.has(k));
+  return unknown === undefined ? null : `${unknown}: Extra inputs are not permitted`;
 }
 
 /** The checks Anthropic applies that a converter most often gets wrong; null when valid. */

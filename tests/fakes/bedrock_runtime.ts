@@ -42,6 +42,11 @@ export interface FakeBedrock {
   revoke(accessKeyId: string): void;
   cancelledStreams: number;
   abortedRequests: number;
+  /**
+   * Body fields beyond the Messages API's own that this fake accepts: `anthropic_beta`, which
+   * Bedrock takes in the body, and whatever a test adds (a newer API).
+   */
+  extraParams: Set<string>;
   close(): Promise<void>;
 }
 
@@ -67,6 +72,7 @@ export function startFakeBedrock(
     revoke: (id) => void keys.delete(id),
     cancelledStreams: 0,
     abortedRequests: 0,
+    extraParams: new Set(["anthropic_beta"]),
     close: () => Promise.resolve(),
   };
   return new Promise((resolve) => {

@@ -141,6 +141,8 @@ export interface FakeVertex {
   expireAccessTokens(): void;
   /** Accepted Claude (anthropic publisher) requests: model from the URL, body as sent. */
   claudeRequests: { model: string; stream: boolean; body: Json }[];
+  /** Claude body fields this upstream knows beyond the Messages API's own (a newer API). */
+  claudeExtraParams: Set<string>;
   close(): Promise<void>;
 }
 
@@ -224,6 +226,7 @@ export function startFakeVertex(): Promise<FakeVertex> {
     tokenCalls: 0,
     verified: [],
     tokenDelayMs: 0,
+    claudeExtraParams: new Set(),
     createServiceAccount: async (options = {}) => {
       const account = await createTestServiceAccount({ tokenUri: state.tokenUrl, ...options });
       state.register(account);
@@ -406,7 +409,13 @@ export function startFakeVertex(): Promise<FakeVertex> {
     state.claudeRequests.push({ model, stream, body });
     return await answerAnthropicMessages({ ...rest, model }, req, claudeCounters);
   }
-  const claudeCounters = { cancelledStreams: 0, abortedRequests: 0 };
+  const claudeCounters = {
+    cancelledStreams: 0,
+    abortedRequests: 0,
+    get extraParams(): Set<string> {
+      return state.claudeExtraParams;
+    },
+  };
 
   return new Promise((resolve) => {
     const server = Deno.serve({

@@ -57,6 +57,8 @@ async function withFake(
   fn: (url: string, fake: Awaited<ReturnType<typeof startFakeAnthropic>>) => Promise<void>,
 ): Promise<void> {
   const fake = await startFakeAnthropic();
+  // The native bodies carry a field the gateway does not know but this (newer) upstream does.
+  fake.extraParams.add("brand_new_beta_field");
   try {
     await fn(fake.url, fake);
   } finally {
