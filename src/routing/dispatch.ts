@@ -16,6 +16,7 @@ import { classifyFailure, type FailureFacts } from "./failure.ts";
 import type { Route } from "./routing_table.ts";
 import { sessionKeyOf } from "./session_affinity.ts";
 import { sendAttempt } from "./send_attempt.ts";
+import { AttemptContext } from "./attempt_context.ts";
 
 /** One client request, as plain data: no HTTP framework below this line. */
 export interface DispatchRequest {
@@ -255,22 +256,18 @@ export function callContext(
   credential: PooledCredential,
   req: Pick<DispatchRequest, "headers" | "signal">,
 ): CallContext {
-  const ctx: CallContext = {
+  return new AttemptContext({
     provider: route.provider,
     model: route.model,
     // Image URLs the adapter must inline go through the SSRF guard with the operator's allow
     // list and the per-request bounds (one cached object per config).
     imageFetch: imageFetchSettingsOf(deps.state().config),
     logger: deps.logger,
-    // A getter: the signal is created only if an adapter asks for it.
-    get signal(): AbortSignal {
-      return req.signal();
-    },
+    signal: req.signal,
     clientHeaders: req.headers,
-  };
-  if (credential.apiKey !== undefined) ctx.apiKey = credential.apiKey;
-  if (credential.account) ctx.account = credential.account;
-  return ctx;
+    apiKey: credential.apiKey,
+    account: credential.account,
+  });
 }
 
 /**

@@ -6,17 +6,17 @@ import type { IrRequest } from "../ir/types.ts";
 import type { CallContext } from "./types.ts";
 
 /** The encoder options for one attempt: the model's capabilities and the provider's cache settings. */
-export function encodeOptionsFor(ctx: CallContext): EncodeOptions {
+export function encodeOptionsFor(ctx: CallContext, model: string = ctx.model): EncodeOptions {
   const provider = ctx.provider;
   return {
-    caps: capabilitiesFor(ctx.model, provider.capabilities),
+    caps: capabilitiesFor(model, provider.capabilities),
     // Only OpenAI's own API documents it; other OpenAI-compatible hosts may refuse the field.
     promptCacheKey: provider.type === "openai",
     autoBreakpoints: provider.cache?.auto_breakpoints === true,
     onDropped: (fields) =>
       ctx.logger?.debug("parameters the model refuses were left out", {
         provider: provider.id,
-        model: ctx.model,
+        model,
         fields: fields.join(","),
       }),
   };

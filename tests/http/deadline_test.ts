@@ -13,19 +13,31 @@ Deno.test("after: fires once its time has passed (within a sweep), never before"
   assert.ok(firedAt - t0 >= 60, `fired after ${firedAt - t0} ms`);
 });
 
-Deno.test("cancel: a cancelled deadline never fires; rearm moves one (fired or not)", async () => {
+Deno.test("cancel: a cancelled deadline never fires, even re-armed, and lets go of its action", async () => {
   let fired = 0;
-  const d = after(30, () => fired++);
+  const action = () => fired++;
+  const d = after(30, action);
   cancel(d);
   cancel(undefined);
+  // Nothing keeps the action (and what its closure holds) alive once cancelled.
+  assert.notEqual(d.fire, action);
   await sleep(120);
   assert.equal(fired, 0);
+  rearm(d, 20);
+  await sleep(120);
+  assert.equal(fired, 0);
+});
+
+Deno.test("rearm moves a pending deadline, and runs a fired one again", async () => {
+  let fired = 0;
+  const d = after(1000, () => fired++);
   rearm(d, 20);
   await sleep(120);
   assert.equal(fired, 1);
   rearm(d, 20);
   await sleep(120);
   assert.equal(fired, 2);
+  cancel(d);
 });
 
 Deno.test("withinDeadline: the promise's value, or the late error; a late loser is observed", async () => {

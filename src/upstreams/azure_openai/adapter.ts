@@ -54,7 +54,8 @@ function auth(ctx: CallContext): { bearer: string | undefined; headers: Record<s
 /** A converted request as a Chat Completions POST to the deployment. */
 function chatPost(req: IrRequest, ctx: CallContext) {
   const target: OpenAITarget = { ...azureChatTarget(ctx), ...auth(ctx) };
-  return chatCompletionsPost(req, { ...ctx, model: azureDeployment(ctx) }, target);
+  // The context is not spread (a class instance: its lazy signal would be lost).
+  return chatCompletionsPost(req, ctx, target, azureDeployment(ctx));
 }
 
 /**

@@ -90,6 +90,8 @@ export function chatCompletionsPost(
   req: IrRequest,
   ctx: CallContext,
   target: OpenAITarget,
+  /** The model name the upstream knows (Azure: the deployment); default `ctx.model`. */
+  model: string = ctx.model,
 ): UpstreamPost {
   // A plain record, as on the forwarding path: a Headers object validated every set (measured
   // at 2 % of a converted request's CPU).
@@ -102,7 +104,7 @@ export function chatCompletionsPost(
   return {
     url: `${target.baseUrl}/chat/completions${target.query ?? ""}`,
     headers,
-    body: JSON.stringify(irToChatRequest(req, ctx.model, encodeOptionsFor(ctx))),
+    body: JSON.stringify(irToChatRequest(req, model, encodeOptionsFor(ctx, model))),
     ctx,
   };
 }
