@@ -124,3 +124,38 @@ Deno.test("a client signal behind a getter is read once the upstream is slow, an
     s.close();
   }
 });
+
+Deno.test("a success status with an error body is a 502; other bodies keep their status", async () => {
+  const bodies = new Map<string, { body: string; status: number }>([
+    ["openai", { body: '{"error":{"message":"overloaded"}}', status: 502 }],
+    ["spaced", { body: ' \n{ \t"error" : {"message":"x"}}', status: 502 }],
+    ["anthropic", { body: '{"type":"error","error":{"type":"overloaded_error"}}', status: 502 }],
+    ["anthropic-spaced", { body: '{ "type" : "error" }', status: 502 }],
+    ["answer", { body: '{"id":"chatcmpl-1","error":null,"choices":[]}', status: 200 }],
+    ["message", { body: '{"type":"message","content":[]}', status: 200 }],
+    ["errorless-key", { body: '{"errors":[]}', status: 200 }],
+    ["array", { body: '[{"error":1}]', status: 200 }],
+    ["empty", { body: "", status: 200 }],
+    ["brace-only", { body: "{", status: 200 }],
+  ]);
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    (req) =>
+      new Response(bodies.get(new URL(req.url).pathname.slice(1))?.body, {
+        headers: { "content-type": "application/json" },
+      }),
+  );
+  try {
+    for (const [name, want] of bodies) {
+      const res = await fetchUpstream(`http://127.0.0.1:${server.addr.port}/${name}`, {
+        method: "GET",
+        timeoutMs: 5000,
+        clientSignal: new AbortController().signal,
+      });
+      assert.equal(res.status, want.status, name);
+      assert.equal(await res.text(), want.body, name);
+    }
+  } finally {
+    await server.shutdown();
+  }
+});
