@@ -244,7 +244,7 @@ class Relay {
       } catch (err) {
         throw located(i, err);
       }
-      await this.#settle();
+      if (this.#pending.length > 0) await this.#settle();
     }
   }
 
@@ -358,7 +358,9 @@ class Relay {
           await this.#flushFrom(0);
         } else {
           this.#push(0, value);
-          await this.#settle();
+          // Only a stage that returned a promise leaves something to wait for: awaiting an
+          // empty settle anyway cost a promise and two microtask turns per chunk.
+          if (this.#pending.length > 0) await this.#settle();
         }
       }
       return undefined;
