@@ -75,19 +75,23 @@ export class Cooldowns {
     return map;
   }
 
-  /** Cools a credential down; a shorter cooldown never shortens a longer one. */
+  /**
+   * Cools a credential down; a shorter cooldown never shortens a longer one. Resolves with
+   * when the cooldown in force ends (what the request log and the admin API both show), or
+   * undefined for no cooldown.
+   */
   async coolDown(
     providerId: string,
     credentialId: string,
     seconds: number,
     reason: string,
     detail?: string,
-  ): Promise<void> {
-    if (seconds <= 0) return;
+  ): Promise<number | undefined> {
+    if (seconds <= 0) return undefined;
     const until = this.#now() + seconds * 1000;
     const map = this.#mirror.get(providerId) ?? new Map<string, Cooldown>();
     const current = map.get(credentialId);
-    if (current && current.until >= until) return;
+    if (current && current.until >= until) return current.until;
     // A rate limit or refusal still running keeps its reason when an ejection extends it:
     // panic routing may pick ejected credentials, never rate-limited ones.
     if (
@@ -118,6 +122,7 @@ export class Cooldowns {
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([saved, new Promise<void>((r) => timer = setTimeout(r, SAVE_WAIT_MS))]);
     clearTimeout(timer);
+    return until;
   }
 
   /**

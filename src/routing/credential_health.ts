@@ -75,14 +75,15 @@ export class CredentialHealth {
     if (verdict.kind === "client") return { benched: false, ejected: false };
     if (verdict.kind === "rate_limit" || verdict.kind === "auth") {
       if (verdict.cooldownSeconds <= 0) return { benched: false, ejected: false };
-      await this.#cooldowns.coolDown(
+      // The cooldown's own end (a longer one already running stays): the log shows that.
+      const until = await this.#cooldowns.coolDown(
         providerId,
         credentialId,
         verdict.cooldownSeconds,
         verdict.kind,
         `${status || "error"} from the upstream`,
-      );
-      return { benched: true, ejected: false, until: this.#now() + verdict.cooldownSeconds * 1e3 };
+      ) ?? this.#now() + verdict.cooldownSeconds * 1e3;
+      return { benched: true, ejected: false, until };
     }
     const t = this.#tally(providerId, credentialId);
     t.consecutive++;
@@ -99,16 +100,18 @@ export class CredentialHealth {
     const streak = t.consecutive;
     t.consecutive = 0;
     t.ejections++;
-    const until = this.#now() + seconds * 1000;
-    t.ejectedUntil = until;
+    t.ejectedUntil = this.#now() + seconds * 1000;
     this.ejectionsTotal++;
-    await this.#cooldowns.coolDown(
+    // One time for the tally, the stored cooldown and the request log (computed twice, they
+    // could differ by a millisecond).
+    const until = await this.#cooldowns.coolDown(
       providerId,
       credentialId,
       seconds,
       "server",
       `${streak} server-side failures in a row, last ${status || "connection error"}`,
-    );
+    ) ?? t.ejectedUntil;
+    t.ejectedUntil = until;
     return { benched: true, ejected: true, until };
   }
 

@@ -108,3 +108,32 @@ Deno.test("client failures bench nothing; rate limits and auth failures bench at
     assert.equal((await c.active("p")).get("k")?.until, 1_000_000 + 7000);
   });
 });
+
+Deno.test("the end a failure reports is the stored cooldown's, even as the clock moves and a longer bench runs", async () => {
+  const kv = await Deno.openKv(":memory:");
+  // A clock that moves a millisecond at every reading: two computations of an end differ.
+  let t = 2_000_000;
+  const tick = () => t++;
+  const cooldowns = new Cooldowns(kv, tick);
+  const health = new CredentialHealth(cooldowns, tick);
+  try {
+    const strict = { ...policy, consecutive_failures: 1 };
+    const ejected = await health.failed("p", "k1", server, 500, 4, strict);
+    assert.equal(ejected.until, (await cooldowns.active("p")).get("k1")?.until);
+    const limited: FailureVerdict = { retry: true, kind: "rate_limit", cooldownSeconds: 5 };
+    const benched = await health.failed("p", "k2", limited, 429, 4, strict);
+    assert.equal(benched.until, (await cooldowns.active("p")).get("k2")?.until);
+    // A shorter bench leaves the longer ejection in force: that end is the one reported.
+    const shorter = await health.failed(
+      "p",
+      "k1",
+      { ...limited, cooldownSeconds: 1 },
+      429,
+      4,
+      strict,
+    );
+    assert.equal(shorter.until, ejected.until);
+  } finally {
+    kv.close();
+  }
+});
