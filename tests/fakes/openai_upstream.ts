@@ -164,9 +164,9 @@ export function startFakeOpenAI(): Promise<FakeOpenAI> {
       if (embeddings) return openAIEmbeddings(body);
       // What OpenAI itself refuses in a message list: the gateway forwards same-format bodies
       // as they are, so this answer is what such a client gets.
-      const badRole = unrecognized(body, state.extraParams) ?? invalidRole(body.messages) ??
+      const invalid = unrecognized(body, state.extraParams) ?? invalidRole(body.messages) ??
         outOfRange(body);
-      if (badRole) return json(400, { error: badRole });
+      if (invalid) return json(400, { error: invalid });
       const refused = reasoningRefusal(model, body);
       if (refused) return json(400, { error: refused });
       if (model.endsWith("-context")) {
@@ -364,7 +364,6 @@ export function isOpenAIReasoningModel(model: string): boolean {
 
 const ROLES = ["system", "assistant", "user", "function", "tool", "developer"];
 
-/** OpenAI's 400 for a message without a valid role (its own wording), or undefined. */
 /** The Chat Completions request body's parameters (OpenAI's API reference, late 2026). */
 const CHAT_PARAMS = new Set([
   "model",
@@ -421,6 +420,7 @@ function unrecognized(
   };
 }
 
+/** OpenAI's 400 for a message without a valid role (its own wording), or undefined. */
 function invalidRole(messages: unknown): Record<string, unknown> | undefined {
   if (!Array.isArray(messages)) return undefined;
   for (let i = 0; i < messages.length; i++) {
